@@ -1,0 +1,151 @@
+//! The config file: TOML, every key optional, every key documented in
+//! `assets/default_config.toml` (which a test parses, so the two cannot drift).
+//!
+//! A missing file means defaults. A broken one is an error naming the file, line and key:
+//! a daemon that silently ignored a typo would be worse than one that refuses to start.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The daemon process.
+    pub daemon: DaemonConfig,
+    /// Runs and their terminals.
+    pub runs: RunsConfig,
+    /// The terminal client.
+    pub tui: TuiConfig,
+}
+
+/// `[daemon]`: logging, history and client limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or an `EnvFilter` directive).
+    pub log_level: String,
+    /// Daily log files to keep.
+    pub log_files: usize,
+    /// Events kept for clients that reconnect with `since`; older gaps get a fresh snapshot.
+    pub event_history: u64,
+    /// Bytes queued for one client before it is told to resync instead of growing memory.
+    pub client_queue_bytes: usize,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            log_files: 7,
+            event_history: 10_000,
+            client_queue_bytes: 8 << 20,
+        }
+    }
+}
+
+/// `[runs]`: defaults for new runs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunsConfig {
+    /// PTY width of a new run.
+    pub cols: u16,
+    /// PTY height of a new run.
+    pub rows: u16,
+    /// Lines of scrollback the daemon keeps per live run (the log file keeps everything).
+    pub scrollback_lines: usize,
+    /// Seconds between SIGTERM and SIGKILL when a run is stopped.
+    pub stop_grace_secs: f64,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        Self { cols: 200, rows: 50, scrollback_lines: 1000, stop_grace_secs: 10.0 }
+    }
+}
+
+/// `[tui]`: the terminal client.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TuiConfig {
+    /// The prefix key that leaves a job pane's input mode, as `C-b`, `C-a` …
+    pub prefix: String,
+}
+
+impl Default for TuiConfig {
+    fn default() -> Self {
+        Self { prefix: "C-b".into() }
+    }
+}
+
+impl Config {
+    /// Loads the config file; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(path, &text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(err) => Err(Error::io("read", path)(err)),
+        }
+    }
+
+    /// Parses config text; `path` only names the file in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let located = |span: Option<std::ops::Range<usize>>, message: String| {
+            let offset = span.map_or(0, |s| s.start).min(text.len());
+            let before = &text[..offset];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            Error::Config { path: path.to_path_buf(), line, column, message }
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|err| located(err.span(), err.message().to_string()))?;
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let key = err.path().to_string();
+            let inner = err.into_inner();
+            located(inner.span(), format!("key `{key}`: {}", inner.message()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_config_parses_to_the_defaults() {
+        let text = include_str!("../assets/default_config.toml");
+        let config = Config::parse(Path::new("default_config.toml"), text).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn missing_file_means_defaults() {
+        let config = Config::load(Path::new("/nonexistent/reagent/config.toml")).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_key() {
+        let text = "[daemon]\nlog_level = \"info\"\n\n[runs]\ncols = \"wide\"\n";
+        let err = Config::parse(Path::new("c.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("c.toml:5:"), "{err}");
+        assert!(err.contains("runs.cols"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_not_ignored() {
+        let err = Config::parse(Path::new("c.toml"), "[runs]\ncolumns = 80\n").unwrap_err();
+        let err = err.to_string();
+        assert!(err.starts_with("c.toml:2:"), "{err}");
+        assert!(err.contains("columns"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = Config::parse(Path::new("c.toml"), "[runs]\ncols = = 3\n").unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
+    }
+}

@@ -1,0 +1,63 @@
+//! Errors of the shared library. Each variant carries what a user needs to fix the cause.
+
+use std::path::PathBuf;
+
+use crate::protocol::RpcError;
+
+/// Shorthand for results in this library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the shared library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A filesystem or socket operation failed on a known path.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What we tried to do ("read", "create", "connect to" …).
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The config file exists but does not parse.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// No usable directory for state could be found.
+    #[error("cannot find a home directory for reagent's state; set REAGENT_DIR")]
+    NoHome,
+    /// The daemon answered a request with an error.
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
+    /// The connection broke or carried something that is not our protocol.
+    #[error("daemon connection: {0}")]
+    Protocol(String),
+    /// The daemon speaks another protocol version.
+    #[error(
+        "the daemon speaks protocol {daemon}, this client {client}: restart the daemon \
+         (`reagent daemon stop`, then run reagent again)"
+    )]
+    VersionMismatch {
+        /// The daemon's version.
+        daemon: u32,
+        /// Ours.
+        client: u32,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the operation and path it concerns.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}

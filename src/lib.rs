@@ -1,0 +1,16 @@
+//! The `reagent` library, shared by the daemon (`reagentd`) and every client (`reagent`).
+//!
+//! It holds what both sides must agree on: the wire protocol ([`protocol`]), the domain types
+//! it carries ([`run`]), where state lives ([`paths`]), the config file ([`config`]), the line
+//! framing ([`connection`]) and the client side of a connection ([`client`]).
+
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod paths;
+pub mod protocol;
+pub mod run;
+pub mod time;
+
+pub use error::{Error, Result};

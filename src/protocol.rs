@@ -1,0 +1,584 @@
+//! The one protocol every client speaks: JSON-RPC 2.0, one message per line.
+//!
+//! Clients send requests (`{"jsonrpc":"2.0","id":1,"method":"runs.list","params":{}}`) and get
+//! one response each. The daemon also sends notifications: `event` for every state change, with
+//! a monotonic `seq`; `output` for the bytes of runs a client attached to; `resync` when it had
+//! to drop what it queued for a client that fell behind.
+//!
+//! Each method is a params type implementing [`Method`], which names its reply type, so
+//! clients call `client.call(StopRun { .. })` and get a typed answer; the daemon matches on
+//! [`Request`], which lists every method once. Both come from the `methods!` table below.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::run::{RunInfo, RunSpec};
+
+/// Bumped on every incompatible change; `hello` refuses a mismatch.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest line either side accepts. A longer one is refused and its connection closed,
+/// because the only way to skip it would be to read it all.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A method: its params type, wire name and reply type.
+pub trait Method: Serialize + DeserializeOwned {
+    /// The JSON-RPC method name.
+    const NAME: &'static str;
+    /// What the daemon answers.
+    type Reply: Serialize + DeserializeOwned;
+}
+
+macro_rules! methods {
+    ($( $(#[$doc:meta])* $name:literal => $variant:ident($params:ty) -> $reply:ty; )*) => {
+        /// Every request a client can make, parsed by the daemon.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request {
+            $( $(#[$doc])* $variant($params), )*
+        }
+
+        impl Request {
+            /// Every method name the daemon knows.
+            pub const METHODS: &'static [&'static str] = &[$($name),*];
+
+            /// Parses a method's params. An unknown method is -32601; params that do not fit
+            /// are -32602 with the offending field's path in the message.
+            pub fn parse(method: &str, params: Value) -> Result<Self, RpcError> {
+                match method {
+                    $( $name => decode_params(params).map(Request::$variant), )*
+                    other => Err(RpcError::new(
+                        codes::METHOD_NOT_FOUND,
+                        format!("unknown method `{other}`"),
+                    )),
+                }
+            }
+
+            /// This request's method name.
+            pub fn method(&self) -> &'static str {
+                match self {
+                    $( Request::$variant(_) => $name, )*
+                }
+            }
+        }
+
+        $( impl Method for $params {
+            const NAME: &'static str = $name;
+            type Reply = $reply;
+        } )*
+    };
+}
+
+methods! {
+    /// Handshake: check versions, subscribe to events, get a snapshot or the missed events.
+    "hello" => Hello(Hello) -> HelloReply;
+    /// The daemon's identity and counts; needs no handshake.
+    "daemon.status" => DaemonStatus(DaemonStatus) -> StatusReply;
+    /// Ask the daemon to exit cleanly. Runs keep going under their supervisors.
+    "daemon.shutdown" => Shutdown(Shutdown) -> Ack;
+    /// Every run, oldest first.
+    "runs.list" => ListRuns(ListRuns) -> Vec<RunInfo>;
+    /// Start a run.
+    "run.start" => StartRun(RunSpec) -> RunInfo;
+    /// Stop a run: SIGTERM to its process group, SIGKILL after the grace period.
+    "run.stop" => StopRun(StopRun) -> RunInfo;
+    /// Type into a run's terminal.
+    "run.input" => SendInput(SendInput) -> Ack;
+    /// Resize a run's terminal.
+    "run.resize" => ResizeRun(ResizeRun) -> Ack;
+    /// Give a run a (new) name.
+    "run.rename" => RenameRun(RenameRun) -> RunInfo;
+    /// Read a slice of a run's log.
+    "run.log" => ReadLog(ReadLog) -> LogChunk;
+    /// Subscribe to a run's output: returns its current screen, then `output` notifications.
+    "run.attach" => Attach(Attach) -> Attached;
+    /// Stop receiving a run's output.
+    "run.detach" => Detach(Detach) -> Ack;
+    /// Answer once the run has ended.
+    "run.wait" => WaitRun(WaitRun) -> RunInfo;
+}
+
+/// `hello` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The client's [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// Who is connecting, e.g. `reagent-tui 0.1.0`, for the daemon's log.
+    #[serde(default)]
+    pub client: String,
+    /// The last `seq` this client saw, when it reconnects.
+    #[serde(default)]
+    pub since: Option<u64>,
+}
+
+/// `hello` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloReply {
+    /// The daemon's [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The daemon's identity.
+    pub daemon: DaemonInfo,
+    /// How the client catches up.
+    pub sync: Sync,
+}
+
+/// How a client catches up after `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Sync {
+    /// The whole state; replaces whatever the client had.
+    Snapshot(Snapshot),
+    /// The events after the client's `since`, in order; apply them to what it had.
+    Events {
+        /// The missed events.
+        events: Vec<Event>,
+    },
+}
+
+/// The state a client renders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The seq of the last event included in this state.
+    pub seq: u64,
+    /// Every run, oldest first.
+    pub runs: Vec<RunInfo>,
+    /// Clients attached (said `hello`) right now.
+    pub clients: u32,
+}
+
+/// Who the daemon is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    /// Crate version of `reagentd`.
+    pub version: String,
+    /// Its pid.
+    pub pid: u32,
+    /// When it started (Unix ms).
+    pub started_at: i64,
+    /// The state directory it owns.
+    pub state_dir: String,
+}
+
+/// `daemon.status` params (none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DaemonStatus {}
+
+/// `daemon.status` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// Who the daemon is.
+    pub daemon: DaemonInfo,
+    /// The latest event's seq.
+    pub seq: u64,
+    /// Clients attached right now.
+    pub clients: u32,
+    /// Runs by status, for runs that have any.
+    pub runs: Vec<(crate::run::RunStatus, u32)>,
+}
+
+/// `daemon.shutdown` params (none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Shutdown {}
+
+/// `runs.list` params (none yet).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListRuns {}
+
+/// `run.stop` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRun {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// Seconds between SIGTERM and SIGKILL; the config's default when absent.
+    #[serde(default)]
+    pub grace_secs: Option<f64>,
+}
+
+/// `run.input` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendInput {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// The bytes to type.
+    pub data: Blob,
+}
+
+/// `run.resize` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResizeRun {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// New width.
+    pub cols: u16,
+    /// New height.
+    pub rows: u16,
+}
+
+/// `run.rename` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameRun {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// The new name; empty clears it.
+    pub name: String,
+}
+
+/// `run.log` params: either from `offset` or the last `tail_lines` lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadLog {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// Byte offset to read from (default 0).
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// Start this many lines before the end instead.
+    #[serde(default)]
+    pub tail_lines: Option<usize>,
+    /// At most this many bytes (the daemon caps it at 4 MiB).
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+}
+
+/// `run.log` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogChunk {
+    /// Offset of the first byte of `data`.
+    pub offset: u64,
+    /// The bytes.
+    pub data: Blob,
+    /// The log's size when read; `offset + data.len() == size` means nothing more, for now.
+    pub size: u64,
+}
+
+/// `run.attach` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attach {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// Resize the run's terminal to this (cols, rows) first, as `reagent attach` does.
+    #[serde(default)]
+    pub size: Option<(u16, u16)>,
+}
+
+/// `run.attach` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attached {
+    /// The run.
+    pub run: RunInfo,
+    /// Log offset the screen reflects; `output` notifications continue from here.
+    pub offset: u64,
+    /// Escape sequences that paint the current screen (and cursor and modes) on a blank
+    /// terminal of the run's size.
+    pub screen: Blob,
+}
+
+/// `run.detach` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detach {
+    /// Id, name or unique id prefix.
+    pub run: String,
+}
+
+/// `run.wait` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitRun {
+    /// Id, name or unique id prefix.
+    pub run: String,
+}
+
+/// An empty success reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Ack {}
+
+/// A state change, broadcast to every client that said `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonic across daemon restarts: clients resync from it.
+    pub seq: u64,
+    /// When it happened (Unix ms).
+    pub ts: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run was created or changed; the run as it is now.
+    Run {
+        /// The run.
+        run: RunInfo,
+    },
+    /// The number of attached clients changed.
+    Clients {
+        /// Clients attached now.
+        attached: u32,
+    },
+}
+
+/// Daemon → client notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Notification {
+    /// A state change.
+    Event(Event),
+    /// Bytes a run printed (only for runs this client attached to).
+    Output(Output),
+    /// The daemon dropped this client's queue; say `hello` with `since` and re-attach.
+    Resync(Resync),
+    /// The daemon is shutting down.
+    Shutdown(Ack),
+}
+
+/// `output` notification params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The run's id.
+    pub run: String,
+    /// Log offset of the first byte.
+    pub offset: u64,
+    /// The bytes.
+    pub data: Blob,
+}
+
+/// `resync` notification params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resync {
+    /// Why, for the client's log.
+    pub reason: String,
+}
+
+/// Bytes, carried as base64 in JSON: terminal output is not always UTF-8.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Blob({:?})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(Blob)
+            .map_err(|err| serde::de::Error::custom(format!("invalid base64: {err}")))
+    }
+}
+
+/// JSON-RPC error codes: the standard ones and reagent's own.
+pub mod codes {
+    /// The line is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// JSON, but not a JSON-RPC request (or a line over [`super::MAX_LINE_BYTES`]).
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// The params do not fit the method.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The daemon failed (disk, database …).
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// No run matches.
+    pub const NOT_FOUND: i64 = -32001;
+    /// Several runs match a prefix or name.
+    pub const AMBIGUOUS: i64 = -32002;
+    /// `hello` with another protocol version.
+    pub const VERSION_MISMATCH: i64 = -32003;
+    /// The request does not fit the run's state (input to a finished run …).
+    pub const INVALID_STATE: i64 = -32004;
+}
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RpcError {
+    /// One of [`codes`].
+    pub code: i64,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl RpcError {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// An incoming message before its method is known: what the daemon reads off a line.
+#[derive(Debug, Deserialize)]
+pub struct RawRequest {
+    /// Must be "2.0".
+    pub jsonrpc: Option<String>,
+    /// Absent for a notification (no reply is sent).
+    pub id: Option<Value>,
+    /// The method name.
+    pub method: String,
+    /// The params; absent means `{}`.
+    #[serde(default)]
+    pub params: Option<Value>,
+}
+
+/// Parses one line into a request id and request, or the error to answer with.
+pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, RpcError>) {
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(value) => value,
+        Err(err) => return (None, Err(RpcError::new(codes::PARSE_ERROR, format!("parse error: {err}")))),
+    };
+    let id = value.get("id").cloned();
+    let raw: RawRequest = match serde_json::from_value(value) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let message = format!("invalid request: {err}");
+            return (id, Err(RpcError::new(codes::INVALID_REQUEST, message)));
+        }
+    };
+    if raw.jsonrpc.as_deref() != Some("2.0") {
+        let message = "invalid request: `jsonrpc` must be \"2.0\"";
+        return (raw.id, Err(RpcError::new(codes::INVALID_REQUEST, message)));
+    }
+    let params = match raw.params {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(params) => params,
+    };
+    (raw.id, Request::parse(&raw.method, params))
+}
+
+fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
+    serde_path_to_error::deserialize(params).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = if path == "." {
+            format!("invalid params: {inner}")
+        } else {
+            format!("invalid params: `{path}`: {inner}")
+        };
+        RpcError::new(codes::INVALID_PARAMS, message)
+    })
+}
+
+/// A request as sent by a client.
+#[derive(Debug, Serialize)]
+pub struct OutgoingRequest<'a, P> {
+    /// Always "2.0".
+    pub jsonrpc: &'static str,
+    /// The client's id for matching the response.
+    pub id: u64,
+    /// The method name.
+    pub method: &'static str,
+    /// The params.
+    pub params: &'a P,
+}
+
+/// A response as sent by the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Response {
+    /// Always "2.0".
+    pub jsonrpc: String,
+    /// The request's id (null when it could not be read).
+    pub id: Value,
+    /// The result, on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// The error, on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcError>,
+}
+
+impl Response {
+    /// A success response.
+    pub fn ok(id: Value, result: Value) -> Self {
+        Self { jsonrpc: "2.0".into(), id, result: Some(result), error: None }
+    }
+
+    /// An error response.
+    pub fn err(id: Value, error: RpcError) -> Self {
+        Self { jsonrpc: "2.0".into(), id, result: None, error: Some(error) }
+    }
+}
+
+/// A notification as sent by the daemon: the [`Notification`] plus the `jsonrpc` tag.
+#[derive(Debug, Serialize)]
+pub struct OutgoingNotification<'a> {
+    /// Always "2.0".
+    pub jsonrpc: &'static str,
+    /// `method` and `params`.
+    #[serde(flatten)]
+    pub notification: &'a Notification,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_method_parses_typed_params() {
+        let line = br#"{"jsonrpc":"2.0","id":7,"method":"run.stop","params":{"run":"ab","grace_secs":2}}"#;
+        let (id, request) = parse_request(line);
+        assert_eq!(id, Some(Value::from(7)));
+        let expected = StopRun { run: "ab".into(), grace_secs: Some(2.0) };
+        assert_eq!(request.unwrap(), Request::StopRun(expected));
+    }
+
+    #[test]
+    fn missing_params_mean_empty_object() {
+        let (_, request) = parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"runs.list"}"#);
+        assert_eq!(request.unwrap(), Request::ListRuns(ListRuns {}));
+    }
+
+    #[test]
+    fn errors_carry_the_right_codes() {
+        let code = |line: &[u8]| parse_request(line).1.unwrap_err().code;
+        assert_eq!(code(b"not json"), codes::PARSE_ERROR);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"runs.li"#), codes::PARSE_ERROR);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#), codes::METHOD_NOT_FOUND);
+        assert_eq!(code(br#"{"jsonrpc":"1.0","id":1,"method":"runs.list"}"#), codes::INVALID_REQUEST);
+        assert_eq!(code(br#"[1,2]"#), codes::INVALID_REQUEST);
+    }
+
+    #[test]
+    fn wrong_param_type_names_the_field() {
+        let line = br#"{"jsonrpc":"2.0","id":1,"method":"run.resize","params":{"run":"a","cols":"wide","rows":5}}"#;
+        let err = parse_request(line).1.unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert!(err.message.contains("`cols`"), "{}", err.message);
+    }
+
+    #[test]
+    fn blobs_round_trip_arbitrary_bytes() {
+        let blob = Blob(vec![0, 0xff, b'\n', 0x1b]);
+        let json = serde_json::to_string(&blob).unwrap();
+        assert_eq!(serde_json::from_str::<Blob>(&json).unwrap(), blob);
+    }
+
+    #[test]
+    fn notifications_are_tagged_by_method() {
+        let note = Notification::Resync(Resync { reason: "slow".into() });
+        let json = serde_json::to_value(OutgoingNotification { jsonrpc: "2.0", notification: &note })
+            .unwrap();
+        assert_eq!(json["method"], "resync");
+        assert_eq!(json["params"]["reason"], "slow");
+        assert_eq!(json["jsonrpc"], "2.0");
+    }
+
+    #[test]
+    fn every_method_is_listed_once() {
+        let mut names = Request::METHODS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Request::METHODS.len());
+    }
+}

@@ -1,0 +1,171 @@
+//! Runs: one command in a PTY, with its status, exit code and log.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a run is in its life.
+///
+/// `queued → launching → running → finished | failed | stopped`, or `lost` when its supervisor
+/// vanished without recording how the job ended (a reboot, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Accepted, waiting for its turn.
+    Queued,
+    /// Its supervisor is starting the command.
+    Launching,
+    /// The command runs.
+    Running,
+    /// Exited with code 0.
+    Finished,
+    /// Non-zero exit, a signal, or a launch error.
+    Failed,
+    /// Ended after a user's stop request.
+    Stopped,
+    /// Its supervisor disappeared; how the job ended is unknown.
+    Lost,
+}
+
+impl RunStatus {
+    /// True once the run can no longer change.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Finished | Self::Failed | Self::Stopped | Self::Lost)
+    }
+
+    /// The lowercase name used on the wire, in the database and in listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Launching => "launching",
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+            Self::Lost => "lost",
+        }
+    }
+
+    /// Parses [`RunStatus::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Launching,
+            Self::Running,
+            Self::Finished,
+            Self::Failed,
+            Self::Stopped,
+            Self::Lost,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a client asks for when it starts a run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// A name to find the run by; must not be taken by another run.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Program and arguments; the program is looked up in `PATH`.
+    pub command: Vec<String>,
+    /// Working directory; the client's when started from the CLI.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment. Values go to the job only: they are never echoed back to clients.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// PTY size as (cols, rows); the config's default when absent.
+    #[serde(default)]
+    pub size: Option<(u16, u16)>,
+}
+
+/// A run as every client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Short unique id (8 hex digits).
+    pub id: String,
+    /// The user's name for it, if any.
+    pub name: Option<String>,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Names of the extra environment variables (values stay in the daemon).
+    pub env_keys: Vec<String>,
+    /// Where it is in its life.
+    pub status: RunStatus,
+    /// Exit code, once exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+    /// Why it failed or was lost, in words.
+    pub reason: Option<String>,
+    /// The job's pid while it runs.
+    pub pid: Option<u32>,
+    /// PTY width.
+    pub cols: u16,
+    /// PTY height.
+    pub rows: u16,
+    /// When it was submitted (Unix ms).
+    pub created_at: i64,
+    /// When the job started (Unix ms).
+    pub started_at: Option<i64>,
+    /// When it ended (Unix ms).
+    pub ended_at: Option<i64>,
+    /// The log file on the daemon's machine.
+    pub log_path: PathBuf,
+}
+
+impl RunInfo {
+    /// The name if set, else the id: what listings and titles show.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The command as one shell-like line, for display.
+    pub fn command_line(&self) -> String {
+        self.command.join(" ")
+    }
+
+    /// Milliseconds the job ran (or has run so far, given `now`).
+    pub fn runtime_ms(&self, now: i64) -> Option<i64> {
+        self.started_at.map(|start| self.ended_at.unwrap_or(now) - start)
+    }
+
+    /// The exit code a script should see for this run: the job's own code, 128 + signal for a
+    /// signal (as shells do), 1 for other failures, 0 while not ended.
+    pub fn exit_status(&self) -> i32 {
+        match (self.exit_code, self.signal, self.status) {
+            (Some(code), _, _) => code,
+            (None, Some(signal), _) => 128 + signal,
+            (None, None, RunStatus::Finished) => 0,
+            (None, None, status) if status.is_terminal() => 1,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in [RunStatus::Queued, RunStatus::Running, RunStatus::Lost] {
+            assert_eq!(RunStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{status}\""));
+        }
+        assert_eq!(RunStatus::parse("exploded"), None);
+    }
+}
