@@ -72,12 +72,38 @@ impl Default for RunsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TuiConfig {
     /// The prefix key that leaves a job pane's input mode, as `C-b`, `C-a` …
-    pub prefix: String,
+    pub prefix: PrefixKey,
 }
 
 impl Default for TuiConfig {
     fn default() -> Self {
-        Self { prefix: "C-b".into() }
+        Self { prefix: PrefixKey('b') }
+    }
+}
+
+/// A Ctrl-letter prefix key, written `C-b` (or `^b`) in the config. Checked when the config
+/// loads, so a typo is reported with its line rather than discovered mid-session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixKey(pub char);
+
+impl PrefixKey {
+    /// The byte a terminal sends for it (Ctrl-b is 0x02).
+    pub fn byte(self) -> u8 {
+        (self.0 as u8) & 0x1f
+    }
+}
+
+impl<'de> Deserialize<'de> for PrefixKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let key = text.strip_prefix("C-").or_else(|| text.strip_prefix('^'));
+        let mut chars = key.unwrap_or_default().chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if c.is_ascii_alphabetic() => Ok(PrefixKey(c.to_ascii_lowercase())),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a prefix key; write Ctrl and a letter as `C-b`"
+            ))),
+        }
     }
 }
 
@@ -141,6 +167,14 @@ mod tests {
         let err = err.to_string();
         assert!(err.starts_with("c.toml:2:"), "{err}");
         assert!(err.contains("columns"), "{err}");
+    }
+
+    #[test]
+    fn prefix_keys_are_ctrl_letters() {
+        let config = Config::parse(Path::new("c.toml"), "[tui]\nprefix = \"C-a\"\n").unwrap();
+        assert_eq!(config.tui.prefix.byte(), 0x01);
+        let err = Config::parse(Path::new("c.toml"), "[tui]\nprefix = \"F1\"\n").unwrap_err();
+        assert!(err.to_string().contains("tui.prefix"), "{err}");
     }
 
     #[test]

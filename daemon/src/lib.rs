@@ -1,16 +1,114 @@
-//! The reagent daemon library: services behind `reagentd`.
+//! The reagent daemon: it owns runs (through their supervisors), the store and the event bus,
+//! and serves every client over one Unix socket. See `docs/architecture.md`.
 
+pub mod handlers;
+pub mod lock;
+pub mod logging;
+pub mod outbox;
+pub mod runs;
+pub mod server;
+pub mod state;
+pub mod store;
 pub mod supervisor;
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use reagent::config::Config;
+use reagent::paths::Paths;
+use reagent::protocol::{Ack, Notification};
+
+use crate::outbox::encode_notification;
+use crate::state::Daemon;
 
 /// How the daemon was started.
 pub struct Options {
-    /// Started by a client in the background.
+    /// Started by a client: detach from its session, report `ready` (or `error: …`) as one
+    /// line on stdout, and log only to the file.
     pub background: bool,
-    /// Verbosity on stderr.
+    /// Extra verbosity (`-v`).
     pub verbose: u8,
 }
 
-/// Runs the daemon until SIGTERM or a shutdown request.
-pub fn daemon_main(_options: Options) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+/// Runs the daemon until SIGTERM, SIGINT or a `daemon.shutdown` request.
+pub fn daemon_main(options: Options) -> anyhow::Result<()> {
+    let result = run(&options);
+    if options.background {
+        if let Err(err) = &result {
+            // The client that started us is waiting for this line; it may be gone.
+            let _ = writeln!(std::io::stdout(), "error: {err:#}");
+        }
+    }
+    result
+}
+
+fn run(options: &Options) -> anyhow::Result<()> {
+    let paths = Paths::from_env()?;
+    let config = Config::load(&paths.config_file)?;
+    for dir in [paths.state_dir.clone(), paths.log_dir(), paths.runs_dir()] {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let _lock = lock::acquire(&paths.lock_file())?;
+    if options.background {
+        // Leave the starting client's session, so its terminal closing does not reach us.
+        let _ = rustix::process::setsid();
+    }
+    let _log = logging::init(&paths, &config, !options.background, options.verbose)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(paths, config, options.background))
+}
+
+async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result<()> {
+    let store = store::Store::open(&paths.database(), &paths.runs_dir())?;
+    let socket = paths.socket();
+    let daemon = Daemon::new(paths, config, store)?;
+    let listener = server::bind(&socket)?;
+    runs::adopt_all(&daemon);
+    tracing::info!(pid = daemon.info.pid, socket = %socket.display(), "reagentd ready");
+    if background {
+        let _ = writeln!(std::io::stdout(), "ready");
+    }
+    tokio::spawn(on_signals(daemon.clone()));
+    server::serve(daemon.clone(), listener).await;
+    tracing::info!("shutting down; runs keep going under their supervisors");
+    say_goodbye(&daemon).await;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+async fn on_signals(daemon: Arc<Daemon>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    daemon.shutdown.notify_one();
+}
+
+/// Tells attached clients the daemon is going, and gives their writers a moment to send it.
+async fn say_goodbye(daemon: &Daemon) {
+    let outboxes = daemon.state().drain_subscribers();
+    let line = encode_notification(&Notification::Shutdown(Ack {}));
+    for outbox in &outboxes {
+        outbox.reply(line.clone());
+        outbox.finish();
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+    for outbox in &outboxes {
+        while outbox.queued_bytes() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
 }

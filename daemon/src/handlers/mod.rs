@@ -1,0 +1,93 @@
+//! Request handlers: one exhaustive `match` over [`Request`], one file per method family.
+//! Adding a method to the protocol fails to compile until it is handled here.
+
+mod daemon;
+mod runs;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use reagent::connection::encode_line;
+use reagent::protocol::{Request, Response, RpcError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::outbox::Outbox;
+use crate::state::Daemon;
+
+/// One client connection, as handlers see it.
+pub struct Conn {
+    /// Unique per daemon lifetime.
+    pub id: u64,
+    /// The daemon.
+    pub daemon: Arc<Daemon>,
+    /// Where replies and notifications for this client go.
+    pub outbox: Arc<Outbox>,
+    /// Runs this client attached to, to detach them when it leaves.
+    pub attached: Mutex<HashSet<String>>,
+}
+
+impl Conn {
+    /// Queues a reply to request `id`.
+    pub fn respond(&self, id: Value, result: Result<Value, RpcError>) {
+        respond(&self.outbox, id, result);
+    }
+}
+
+/// Queues a reply on an outbox (also for replies sent later, from a task).
+pub fn respond(outbox: &Outbox, id: Value, result: Result<Value, RpcError>) {
+    let response = match result {
+        Ok(value) => Response::ok(id, value),
+        Err(error) => Response::err(id, error),
+    };
+    outbox.reply(encode_line(&response).into());
+}
+
+/// What a handler did with its reply.
+pub enum Reply {
+    /// Here it is; the connection sends it.
+    Now(Result<Value, RpcError>),
+    /// The handler queued it itself (to order it against notifications), or will later.
+    Sent,
+}
+
+fn now<T: Serialize>(result: Result<T, RpcError>) -> Reply {
+    Reply::Now(result.map(|value| serde_json::to_value(value).unwrap_or(Value::Null)))
+}
+
+/// Handles one request.
+pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
+    match request {
+        Request::Hello(hello) => daemon::hello(conn, id, hello),
+        Request::DaemonStatus(_) => now(Ok(daemon::status(conn))),
+        Request::Shutdown(_) => now(Ok(daemon::shutdown(conn))),
+        Request::ListRuns(_) => now(Ok(conn.daemon.state().runs().to_vec())),
+        Request::StartRun(spec) => now(crate::runs::start(&conn.daemon, spec)),
+        Request::StopRun(stop) => now(runs::stop(conn, stop)),
+        Request::SendInput(input) => now(runs::input(conn, input)),
+        Request::ResizeRun(resize) => now(runs::resize(conn, resize)),
+        Request::RenameRun(rename) => now(runs::rename(conn, rename)),
+        Request::ReadLog(read) => now(runs::read_log(conn, read)),
+        Request::Attach(attach) => runs::attach(conn, id, attach),
+        Request::Detach(detach) => now(runs::detach(conn, detach)),
+        Request::WaitRun(wait) => runs::wait(conn, id, wait),
+    }
+}
+
+/// Forgets everything a closed connection held: its event subscription and attachments.
+pub fn disconnect(conn: &Conn) {
+    conn.outbox.close();
+    let attached: Vec<String> = conn
+        .attached
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .drain()
+        .collect();
+    let mut state = conn.daemon.state();
+    state.unsubscribe(conn.id);
+    for run in attached {
+        if let Some(live) = state.live(&run) {
+            crate::runs::lock(&live.pane).detach(conn.id);
+        }
+    }
+}

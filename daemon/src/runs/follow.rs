@@ -1,0 +1,222 @@
+//! Following one live run: listen to its supervisor, catch the pane up with the log, forward
+//! control messages, and settle the run when its job ends.
+//!
+//! The supervisor's `written` messages are only wake-ups; the bytes always come from the log
+//! file. So following a run after a restart is the same code as following it from birth, and
+//! a slow daemon never slows the job: it simply reads larger pieces.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use reagent::connection::{Frame, encode_line, read_frame};
+use reagent::run::RunStatus;
+use reagent::time::now_ms;
+use tokio::io::{AsyncWriteExt as _, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use super::{lock, logfile, pane::Pane};
+use crate::state::Daemon;
+use crate::supervisor::wire::{ControlMsg, ExitRecord, SupervisorMsg, files};
+
+/// Largest piece of log fed to a pane (and sent to clients) at once.
+const CHUNK: usize = 256 * 1024;
+
+/// Follows a run until its job has ended and the run is settled.
+pub async fn follow(
+    daemon: Arc<Daemon>,
+    id: String,
+    control: mpsc::UnboundedReceiver<ControlMsg>,
+    pane: Arc<Mutex<Pane>>,
+) {
+    let dir = daemon.paths.run_dir(&id);
+    let log = dir.join(files::LOG);
+    match UnixStream::connect(dir.join(files::SOCKET)).await {
+        Ok(stream) => listen(&daemon, &id, stream, control, &pane, &log).await,
+        Err(err) => tracing::debug!(run = %id, "no supervisor to connect to: {err}"),
+    }
+    catch_up(&pane, &log).await;
+    settle(&daemon, &id, &dir);
+}
+
+async fn listen(
+    daemon: &Daemon,
+    id: &str,
+    stream: UnixStream,
+    mut control: mpsc::UnboundedReceiver<ControlMsg>,
+    pane: &Arc<Mutex<Pane>>,
+    log: &Path,
+) {
+    let (reader, mut writer) = stream.into_split();
+    let forward = tokio::spawn(async move {
+        while let Some(msg) = control.recv().await {
+            if writer.write_all(&encode_line(&msg)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    while let Ok(Frame::Line(line)) = read_frame(&mut reader, &mut buf, 1 << 20).await {
+        let written = match serde_json::from_slice(&line) {
+            Ok(SupervisorMsg::Hello { pid, written }) => {
+                mark_running(daemon, id, pid);
+                written
+            }
+            Ok(SupervisorMsg::Written { written } | SupervisorMsg::Exited { written, .. }) => written,
+            Err(err) => {
+                tracing::warn!(run = %id, "unreadable supervisor message: {err}");
+                continue;
+            }
+        };
+        if written > lock(pane).offset() {
+            catch_up(pane, log).await;
+        }
+    }
+    forward.abort();
+}
+
+/// Feeds the pane everything the log holds beyond what it has seen.
+async fn catch_up(pane: &Arc<Mutex<Pane>>, log: &Path) {
+    let pane = pane.clone();
+    let path = log.to_path_buf();
+    // File reads and terminal parsing are blocking work: keep them off the async workers.
+    let done = tokio::task::spawn_blocking(move || feed_from_log(&pane, &path)).await;
+    if let Ok(Err(err)) = done {
+        tracing::warn!("cannot read {}: {err}", log.display());
+    }
+}
+
+fn feed_from_log(pane: &Mutex<Pane>, log: &Path) -> std::io::Result<()> {
+    loop {
+        let offset = lock(pane).offset();
+        let (data, _) = logfile::read_at(log, offset, CHUNK)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        lock(pane).feed(&data);
+    }
+}
+
+/// Marks a launching run running once its supervisor reports the job's pid.
+pub fn mark_running(daemon: &Daemon, id: &str, pid: u32) {
+    let mut state = daemon.state();
+    let Some(run) = state.run(id) else { return };
+    if run.status == RunStatus::Running && run.pid == Some(pid) {
+        return;
+    }
+    let result = state.update_run(id, |run| {
+        run.status = RunStatus::Running;
+        run.pid = Some(pid);
+        run.started_at.get_or_insert_with(now_ms);
+    });
+    if let Err(err) = result {
+        tracing::error!(run = %id, "cannot record that the run started: {err}");
+    }
+}
+
+/// Records how the run ended, from its exit record; a run without one is lost.
+fn settle(daemon: &Daemon, id: &str, dir: &Path) {
+    let record = std::fs::read(dir.join(files::EXIT))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<ExitRecord>(&bytes).ok());
+    let mut state = daemon.state();
+    state.remove_live(id);
+    let result = state.update_run(id, |run| {
+        run.pid = None;
+        match record {
+            Some(record) => apply_exit(run, record),
+            None => {
+                run.status = RunStatus::Lost;
+                run.ended_at = Some(now_ms());
+                run.reason = Some(format!(
+                    "its supervisor ended without recording how the job ended (see {})",
+                    dir.join(files::SUPERVISOR_LOG).display()
+                ));
+            }
+        }
+    });
+    match result {
+        Ok(run) => tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended"),
+        Err(err) => tracing::error!(run = %id, "cannot record how the run ended: {err}"),
+    }
+}
+
+fn apply_exit(run: &mut reagent::run::RunInfo, record: ExitRecord) {
+    run.exit_code = record.exit_code;
+    run.signal = record.signal;
+    run.ended_at = Some(record.ended_at_ms);
+    (run.status, run.reason) = match (&record.error, record.stopped, record.exit_code) {
+        (Some(error), _, _) => (RunStatus::Failed, Some(error.clone())),
+        (None, true, _) => (RunStatus::Stopped, Some("stopped by the user".into())),
+        (None, false, Some(0)) => (RunStatus::Finished, None),
+        (None, false, Some(code)) => (RunStatus::Failed, Some(format!("exited with code {code}"))),
+        (None, false, None) => {
+            let signal = record.signal.map_or("a signal".into(), signal_name);
+            (RunStatus::Failed, Some(format!("killed by {signal}")))
+        }
+    };
+}
+
+/// `SIGKILL (9)` for 9, and so on.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "signal",
+    };
+    format!("{name} ({signal})")
+}
+
+/// Records a launch that failed before any supervisor ran.
+pub fn settle_failed(daemon: &Daemon, id: &str, reason: &str) {
+    let mut state = daemon.state();
+    state.remove_live(id);
+    let result = state.update_run(id, |run| {
+        run.status = RunStatus::Failed;
+        run.reason = Some(reason.to_string());
+        run.ended_at = Some(now_ms());
+    });
+    if let Err(err) = result {
+        tracing::error!(run = %id, "cannot record the failed launch: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> reagent::run::RunInfo {
+        serde_json::from_value(serde_json::json!({
+            "id": "r", "name": null, "command": ["x"], "cwd": "/", "env_keys": [],
+            "status": "running", "exit_code": null, "signal": null, "reason": null, "pid": 1,
+            "cols": 80, "rows": 24, "created_at": 0, "started_at": 0, "ended_at": null,
+            "log_path": "/x"
+        }))
+        .unwrap()
+    }
+
+    fn record(exit_code: Option<i32>, signal: Option<i32>, stopped: bool) -> ExitRecord {
+        ExitRecord { exit_code, signal, stopped, error: None, ended_at_ms: 5 }
+    }
+
+    #[test]
+    fn exit_records_map_to_statuses() {
+        let settle = |record| {
+            let mut run = run();
+            apply_exit(&mut run, record);
+            (run.status, run.reason)
+        };
+        assert_eq!(settle(record(Some(0), None, false)).0, RunStatus::Finished);
+        assert_eq!(settle(record(Some(3), None, false)), (RunStatus::Failed, Some("exited with code 3".into())));
+        assert_eq!(settle(record(None, Some(9), true)).0, RunStatus::Stopped);
+        let killed = settle(record(None, Some(9), false));
+        assert_eq!(killed, (RunStatus::Failed, Some("killed by SIGKILL (9)".into())));
+    }
+}

@@ -1,0 +1,155 @@
+//! The runs service: starting runs, talking to their supervisors, and settling how they ended.
+//!
+//! A run's job belongs to its supervisor process, never to the daemon; the daemon keeps a
+//! [`Pane`](pane::Pane) per live run, fed from the run's log by a [`follow`] task that
+//! listens to the supervisor's socket. When the daemon starts, it re-adopts every run that had
+//! not ended ([`adopt_all`]).
+
+pub mod follow;
+pub mod launch;
+pub mod logfile;
+pub mod pane;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use reagent::protocol::{RpcError, codes};
+use reagent::run::{RunInfo, RunSpec, RunStatus};
+use reagent::time::now_ms;
+use tokio::sync::mpsc;
+
+use crate::state::{Daemon, LiveRun};
+use crate::supervisor::wire::{ControlMsg, LaunchSpec, files};
+use pane::Pane;
+
+/// How many bytes at the end of a log rebuild a screen (after a restart, or for an ended run).
+const SCREEN_TAIL: u64 = 256 * 1024;
+
+/// Validates a spec, records the run as queued, and launches it.
+pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
+    let launch = validate(daemon, spec.clone())?;
+    let mut state = daemon.state();
+    if let Some(name) = &spec.name {
+        let taken = state.runs().iter().any(|r| !r.status.is_terminal() && r.name.as_ref() == Some(name));
+        if taken {
+            return Err(invalid(format!("`name`: a live run is already called `{name}`")));
+        }
+    }
+    let id = new_id(&state)?;
+    let run = RunInfo {
+        id: id.clone(),
+        name: spec.name.filter(|n| !n.is_empty()),
+        command: launch.command.clone(),
+        cwd: launch.cwd.clone(),
+        env_keys: launch.env.iter().map(|(key, _)| key.clone()).collect(),
+        status: RunStatus::Queued,
+        exit_code: None,
+        signal: None,
+        reason: None,
+        pid: None,
+        cols: launch.cols,
+        rows: launch.rows,
+        created_at: now_ms(),
+        started_at: None,
+        ended_at: None,
+        log_path: daemon.paths.run_dir(&id).join(files::LOG),
+    };
+    // The spec goes to disk before the run is recorded, so a restart can always launch it.
+    launch::write_spec(&daemon.paths.run_dir(&id), &launch).map_err(internal)?;
+    state.save_run(run)?;
+    drop(state);
+    launch::launch(daemon, &id)
+}
+
+fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
+    if spec.command.first().is_none_or(|program| program.is_empty()) {
+        return Err(invalid("`command` is empty: give a program to run, e.g. `reagent run -- python train.py`"));
+    }
+    let cwd = match spec.cwd {
+        Some(cwd) => cwd,
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+    };
+    if !cwd.is_dir() {
+        return Err(invalid(format!("`cwd`: {} is not a directory", cwd.display())));
+    }
+    for (key, _) in &spec.env {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(invalid(format!("`env`: `{key}` is not a valid variable name")));
+        }
+    }
+    let (cols, rows) = spec.size.unwrap_or((daemon.config.runs.cols, daemon.config.runs.rows));
+    if !(2..=1000).contains(&cols) || !(2..=1000).contains(&rows) {
+        return Err(invalid(format!("`size`: {cols}x{rows} is outside 2x2 to 1000x1000")));
+    }
+    Ok(LaunchSpec { command: spec.command, cwd, env: spec.env, cols, rows })
+}
+
+fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
+    for _ in 0..16 {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        if state.id_is_free(&id).map_err(internal)? {
+            return Ok(id);
+        }
+    }
+    Err(RpcError::new(codes::INTERNAL_ERROR, "cannot find a free run id"))
+}
+
+/// Registers a live run: its pane and the channel to its supervisor, before the supervisor
+/// exists, so that attach, input and stop work from the first moment.
+fn make_live(daemon: &Daemon, run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceiver<ControlMsg>) {
+    let (control, rx) = mpsc::unbounded_channel();
+    let scrollback = daemon.config.runs.scrollback_lines;
+    let pane = Arc::new(Mutex::new(Pane::new(&run.id, run.cols, run.rows, scrollback)));
+    (LiveRun { control, pane }, rx)
+}
+
+/// Re-adopts every run that had not ended when the daemon last stopped: live supervisors are
+/// reconnected (their output caught up from the log), runs that ended meanwhile are settled
+/// with their real exit status, and queued runs are launched.
+pub fn adopt_all(daemon: &Arc<Daemon>) {
+    let pending: Vec<RunInfo> =
+        daemon.state().runs().iter().filter(|r| !r.status.is_terminal()).cloned().collect();
+    for run in pending {
+        if run.status == RunStatus::Queued {
+            if let Err(err) = launch::launch(daemon, &run.id) {
+                tracing::warn!(run = %run.id, "cannot launch queued run: {err}");
+            }
+            continue;
+        }
+        tracing::info!(run = %run.id, "re-adopting");
+        let (live, control) = make_live(daemon, &run);
+        let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
+        let start = size.saturating_sub(SCREEN_TAIL);
+        if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
+            lock(&live.pane).restore(start + tail.len() as u64, &tail);
+        }
+        daemon.state().set_live(&run.id, live.clone());
+        tokio::spawn(follow::follow(daemon.clone(), run.id.clone(), control, live.pane));
+    }
+}
+
+/// The screen of an ended run, rebuilt from the end of its log.
+pub fn final_screen(run: &RunInfo, scrollback: usize) -> (Vec<u8>, u64) {
+    let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
+    let start = size.saturating_sub(SCREEN_TAIL);
+    let mut pane = Pane::new(&run.id, run.cols, run.rows, scrollback);
+    if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
+        pane.restore(start + tail.len() as u64, &tail);
+    }
+    (pane.screen(), pane.offset())
+}
+
+/// Locks a pane; a poisoned lock only means a panic elsewhere, and the screen is still usable.
+pub fn lock(pane: &Mutex<Pane>) -> std::sync::MutexGuard<'_, Pane> {
+    pane.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn invalid(message: impl Into<String>) -> RpcError {
+    RpcError::new(codes::INVALID_PARAMS, message)
+}
+
+/// An internal failure (disk, database) as a reply.
+pub fn internal(err: impl std::fmt::Display) -> RpcError {
+    tracing::error!("{err}");
+    RpcError::new(codes::INTERNAL_ERROR, err.to_string())
+}

@@ -1,0 +1,277 @@
+//! The SQLite store: runs and the event log, the only state a restart needs.
+//!
+//! WAL mode with `synchronous = NORMAL`: a commit survives the daemon being killed (the
+//! question reagent cares about); only a power loss can take back the last transactions.
+//! Every change is committed before any client hears of it, together with its event, so the
+//! event log and the runs never disagree. Migrations are numbered by `PRAGMA user_version`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use reagent::protocol::{Event, EventKind};
+use reagent::run::{RunInfo, RunStatus};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Schema changes, in order; entry N brings the schema to `user_version` N + 1.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        command TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        env_keys TEXT NOT NULL,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        signal INTEGER,
+        reason TEXT,
+        pid INTEGER,
+        cols INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        ended_at INTEGER
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        payload TEXT NOT NULL
+    );
+"#];
+
+/// The open database.
+pub struct Store {
+    conn: Connection,
+    runs_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path, runs_dir: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Self { conn, runs_dir: runs_dir.to_path_buf() };
+        store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> anyhow::Result<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            anyhow::bail!(
+                "the database is at schema {version}, newer than this reagentd knows ({}); \
+                 upgrade reagent",
+                MIGRATIONS.len()
+            );
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i64::try_from(index + 1)?)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Every run, oldest first.
+    pub fn load_runs(&self) -> anyhow::Result<Vec<RunInfo>> {
+        let mut stmt = self.conn.prepare("SELECT * FROM runs ORDER BY created_at, rowid")?;
+        let runs = stmt.query_map([], |row| self.run_from_row(row))?;
+        Ok(runs.collect::<Result<_, _>>()?)
+    }
+
+    fn run_from_row(&self, row: &Row<'_>) -> rusqlite::Result<RunInfo> {
+        let id: String = row.get("id")?;
+        let json = |column: &str| -> rusqlite::Result<Vec<String>> {
+            let text: String = row.get(column)?;
+            Ok(serde_json::from_str(&text).unwrap_or_default())
+        };
+        let status: String = row.get("status")?;
+        Ok(RunInfo {
+            name: row.get("name")?,
+            command: json("command")?,
+            cwd: PathBuf::from(row.get::<_, String>("cwd")?),
+            env_keys: json("env_keys")?,
+            // An unknown status can only come from a newer reagentd; treat the run as lost.
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Lost),
+            exit_code: row.get("exit_code")?,
+            signal: row.get("signal")?,
+            reason: row.get("reason")?,
+            pid: row.get("pid")?,
+            cols: row.get("cols")?,
+            rows: row.get("rows")?,
+            created_at: row.get("created_at")?,
+            started_at: row.get("started_at")?,
+            ended_at: row.get("ended_at")?,
+            log_path: self.runs_dir.join(&id).join(crate::supervisor::wire::files::LOG),
+            id,
+        })
+    }
+
+    /// The last event's seq (0 for a new database).
+    pub fn last_seq(&self) -> anyhow::Result<u64> {
+        let seq: Option<i64> = self.conn.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+        Ok(seq.map_or(0, |s| s.max(0).cast_unsigned()))
+    }
+
+    /// The oldest seq still kept, if any.
+    pub fn first_seq(&self) -> anyhow::Result<Option<u64>> {
+        let seq: Option<i64> = self.conn.query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))?;
+        Ok(seq.map(|s| s.max(0).cast_unsigned()))
+    }
+
+    /// Commits an event and, when it is about a run, the run's new state, in one transaction.
+    pub fn commit(&mut self, event: &Event) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        if let EventKind::Run { run } = &event.kind {
+            upsert_run(&tx, run)?;
+        }
+        tx.execute(
+            "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",
+            params![event.seq.cast_signed(), event.ts, serde_json::to_string(&event.kind)?],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets events older than the newest `keep`.
+    pub fn prune_events(&self, keep: u64) -> anyhow::Result<()> {
+        let last = self.last_seq()?;
+        let cutoff = last.saturating_sub(keep).cast_signed();
+        self.conn.execute("DELETE FROM events WHERE seq <= ?1", [cutoff])?;
+        Ok(())
+    }
+
+    /// The events after `since`, oldest first.
+    pub fn events_since(&self, since: u64) -> anyhow::Result<Vec<Event>> {
+        let mut stmt =
+            self.conn.prepare("SELECT seq, ts, payload FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([since.cast_signed()], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (seq, ts, payload) = row?;
+            let kind: EventKind = serde_json::from_str(&payload)
+                .with_context(|| format!("event {seq} in the database does not parse"))?;
+            events.push(Event { seq: seq.cast_unsigned(), ts, kind });
+        }
+        Ok(events)
+    }
+
+    /// Whether a run id is taken (ids are random; this guards the unlikely collision).
+    pub fn run_exists(&self, id: &str) -> anyhow::Result<bool> {
+        let found = self
+            .conn
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+}
+
+fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<()> {
+    tx.execute(
+        "INSERT INTO runs (id, name, command, cwd, env_keys, status, exit_code, signal, reason,
+                           pid, cols, rows, created_at, started_at, ended_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT(id) DO UPDATE SET
+             name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
+             signal = excluded.signal, reason = excluded.reason, pid = excluded.pid,
+             cols = excluded.cols, rows = excluded.rows, started_at = excluded.started_at,
+             ended_at = excluded.ended_at",
+        params![
+            run.id,
+            run.name,
+            serde_json::to_string(&run.command)?,
+            run.cwd.to_string_lossy(),
+            serde_json::to_string(&run.env_keys)?,
+            run.status.as_str(),
+            run.exit_code,
+            run.signal,
+            run.reason,
+            run.pid,
+            run.cols,
+            run.rows,
+            run.created_at,
+            run.started_at,
+            run.ended_at,
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_run(id: &str) -> RunInfo {
+        RunInfo {
+            id: id.into(),
+            name: Some("train".into()),
+            command: vec!["python".into(), "train.py".into()],
+            cwd: "/tmp".into(),
+            env_keys: vec!["SEED".into()],
+            status: RunStatus::Running,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            pid: Some(42),
+            cols: 200,
+            rows: 50,
+            created_at: 1,
+            started_at: Some(2),
+            ended_at: None,
+            log_path: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn runs_and_events_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        let mut run = sample_run("ab12cd34");
+        {
+            let mut store = Store::open(&db, dir.path()).unwrap();
+            let kind = EventKind::Run { run: run.clone() };
+            store.commit(&Event { seq: 1, ts: 10, kind }).unwrap();
+            run.status = RunStatus::Failed;
+            run.exit_code = Some(3);
+            store.commit(&Event { seq: 2, ts: 11, kind: EventKind::Run { run: run.clone() } }).unwrap();
+        }
+        let store = Store::open(&db, dir.path()).unwrap();
+        let runs = store.load_runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, RunStatus::Failed);
+        assert_eq!(runs[0].exit_code, Some(3));
+        assert_eq!(runs[0].log_path, dir.path().join("ab12cd34/output.log"));
+        assert_eq!(store.last_seq().unwrap(), 2);
+        let events = store.events_since(1).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].seq, 2);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("r.db"), dir.path()).unwrap();
+        for seq in 1..=10 {
+            let kind = EventKind::Clients { attached: 1 };
+            store.commit(&Event { seq, ts: 0, kind }).unwrap();
+        }
+        store.prune_events(3).unwrap();
+        assert_eq!(store.first_seq().unwrap(), Some(8));
+        assert_eq!(store.last_seq().unwrap(), 10);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        Connection::open(&db).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = Store::open(&db, dir.path()).err().unwrap();
+        assert!(format!("{err:#}").contains("newer"), "{err:#}");
+    }
+}

@@ -1,0 +1,130 @@
+//! The notifier: the only thread that writes to the daemon.
+//!
+//! It says `Hello` on each new connection, then `Written` whenever the log grew since its last
+//! message (coalesced, and at most one per [`THROTTLE`]), and finally `Exited`. A blocked
+//! write only blocks this thread; the read loop never waits on the daemon. A failed write
+//! drops that connection and supervising goes on.
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::hub::Hub;
+use super::wire::SupervisorMsg;
+
+/// Minimum spacing of `Written` messages: invisible to a user, spares the daemon a wake-up
+/// per PTY chunk when a job floods its output.
+const THROTTLE: Duration = Duration::from_millis(5);
+
+/// What the notifier does next, decided under the hub's lock and done outside it.
+enum Step {
+    /// Greet connection `gen`.
+    Hello(Arc<UnixStream>, u64, u64),
+    /// Report the log's new size.
+    Written(Arc<UnixStream>, u64),
+    /// Deliver the final message (greeting a brand new connection first), then stop.
+    Farewell(Option<(Arc<UnixStream>, u64)>, SupervisorMsg, u64),
+}
+
+/// Starts the notifier thread.
+pub(crate) fn spawn_notifier(hub: Arc<Hub>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("notify".into())
+        .spawn(move || run(&hub))
+        .map(drop)
+}
+
+fn run(hub: &Hub) {
+    // Generation of the connection we greeted, and the size we last told it.
+    let mut greeted = 0u64;
+    let mut sent = 0u64;
+    let mut last_sent_at: Option<Instant> = None;
+    loop {
+        match next_step(hub, greeted, sent, last_sent_at) {
+            Step::Hello(conn, generation, written) => {
+                greeted = generation;
+                sent = written;
+                let hello = SupervisorMsg::Hello {
+                    pid: hub.pid,
+                    written,
+                };
+                deliver(hub, &conn, generation, &hello);
+            }
+            Step::Written(conn, written) => {
+                sent = written;
+                last_sent_at = Some(Instant::now());
+                deliver(hub, &conn, greeted, &SupervisorMsg::Written { written });
+            }
+            Step::Farewell(conn, msg, written) => {
+                if let Some((conn, generation)) = conn {
+                    let ok = generation == greeted
+                        || deliver(hub, &conn, generation, &hello(hub.pid, written));
+                    if ok {
+                        deliver(hub, &conn, generation, &msg);
+                    }
+                }
+                hub.lock().notifier_done = true;
+                hub.wake();
+                return;
+            }
+        }
+    }
+}
+
+fn hello(pid: u32, written: u64) -> SupervisorMsg {
+    SupervisorMsg::Hello { pid, written }
+}
+
+/// Waits until there is something to say.
+fn next_step(hub: &Hub, greeted: u64, sent: u64, last_sent_at: Option<Instant>) -> Step {
+    let mut out = hub.lock();
+    loop {
+        if let Some(msg) = out.farewell.take() {
+            let conn = out.conn.clone().map(|c| (c, out.conn_gen));
+            return Step::Farewell(conn, msg, out.written);
+        }
+        let Some(conn) = out.conn.clone() else {
+            out = hub.wait(out, None);
+            continue;
+        };
+        if out.conn_gen != greeted {
+            return Step::Hello(conn, out.conn_gen, out.written);
+        }
+        if out.written == sent {
+            out = hub.wait(out, None);
+            continue;
+        }
+        let since = last_sent_at.map_or(THROTTLE, |at| at.elapsed());
+        if since >= THROTTLE {
+            return Step::Written(conn, out.written);
+        }
+        out = hub.wait(out, Some(THROTTLE - since));
+    }
+}
+
+/// Writes one message line; on failure drops connection `generation` (if still current).
+fn deliver(hub: &Hub, conn: &UnixStream, generation: u64, msg: &SupervisorMsg) -> bool {
+    let result = serde_json::to_vec(msg)
+        .map_err(std::io::Error::other)
+        .and_then(|mut line| {
+            line.push(b'\n');
+            let mut stream = conn;
+            stream.write_all(&line)
+        });
+    match result {
+        Ok(()) => true,
+        Err(_) => {
+            // A gone or replaced daemon; it can reconnect and catch up from the log.
+            let mut out = hub.lock();
+            if out.conn_gen == generation {
+                out.conn = None;
+            }
+            drop(out);
+            let _ = conn.shutdown(Shutdown::Both);
+            false
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The command line: every action reagent offers, for people and scripts alike.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// reagent: a terminal cockpit for training and serving models.
+#[derive(Parser, Debug)]
+#[command(name = "reagent", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start, stop or check the daemon (other commands start it when needed).
+    Daemon {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: DaemonAction,
+    },
+    /// Start a run: a command in its own terminal, owned by the daemon. Prints the run's id.
+    Run(RunArgs),
+    /// List runs.
+    Runs {
+        /// Print JSON (one array of runs) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a run's log.
+    Logs {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// Keep printing new output until the run ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Start this many lines before the end.
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+    },
+    /// Stop a run: SIGTERM to its process group, SIGKILL after the grace period.
+    Stop {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// Seconds between SIGTERM and SIGKILL (default from the config: 10).
+        #[arg(long, value_name = "SECS")]
+        grace: Option<f64>,
+        /// Return at once instead of waiting for the run to end.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Type text into a run's terminal, followed by Enter.
+    Input {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// The text.
+        text: String,
+        /// Do not press Enter after the text.
+        #[arg(long)]
+        no_enter: bool,
+    },
+    /// Wait for a run to end; exits with the run's exit code.
+    Wait {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// Print the ended run as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run's terminal full-screen, keys and resizes forwarded; `Ctrl-b d` detaches.
+    Attach {
+        /// Run id, name or unique id prefix.
+        run: String,
+    },
+    /// Name a run (an empty name removes it).
+    Rename {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// The new name.
+        name: String,
+    },
+    /// The daemon and a count of runs by status.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `reagent daemon …`
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum DaemonAction {
+    /// Start the daemon in the background (nothing happens if it runs).
+    Start,
+    /// Ask the daemon to exit; runs keep going and are re-adopted by the next daemon.
+    Stop,
+    /// Is the daemon running? Exits 1 when it is not.
+    Status,
+}
+
+/// `reagent run …`
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A name to refer to the run by.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Working directory (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variable, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Print the new run as JSON instead of its id.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_separator() {
+        let cli = Cli::try_parse_from(["reagent", "run", "--env", "A=1=2", "--", "sh", "-c", "x"])
+            .unwrap();
+        let Some(Command::Run(args)) = cli.command else { panic!("not a run") };
+        assert_eq!(args.command, ["sh", "-c", "x"]);
+        assert_eq!(args.env, [("A".to_string(), "1=2".to_string())]);
+    }
+
+    #[test]
+    fn a_bad_env_names_the_value() {
+        let err = Cli::try_parse_from(["reagent", "run", "--env", "NOEQ", "--", "x"]).unwrap_err();
+        assert!(err.to_string().contains("NOEQ"), "{err}");
+    }
+}

@@ -1,0 +1,94 @@
+//! `reagent daemon start|stop|status` and `reagent status`.
+
+use std::process::ExitCode;
+
+use reagent::Error;
+use reagent::client::{Client, no_daemon, start_daemon};
+use reagent::paths::Paths;
+use reagent::protocol::{DaemonStatus, Shutdown, StatusReply};
+use reagent::time::{format_duration_ms, now_ms};
+
+use super::print_json;
+use crate::cli::DaemonAction;
+
+/// Connects without starting a daemon; `None` when none runs.
+async fn running(paths: &Paths) -> anyhow::Result<Option<Client>> {
+    match Client::connect(&paths.socket()).await {
+        Ok((client, _)) => Ok(Some(client)),
+        Err(Error::Io { source, .. }) if no_daemon(&source) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `reagent daemon …`
+pub async fn daemon(action: DaemonAction) -> anyhow::Result<ExitCode> {
+    let paths = Paths::from_env()?;
+    let client = running(&paths).await?;
+    match (action, client) {
+        (DaemonAction::Start, Some(client)) => {
+            let status = client.call(&DaemonStatus {}).await?;
+            println!("reagentd is already running (pid {})", status.daemon.pid);
+        }
+        (DaemonAction::Start, None) => {
+            start_daemon().await?;
+            let (client, _) = Client::connect(&paths.socket()).await?;
+            let status = client.call(&DaemonStatus {}).await?;
+            println!("started reagentd (pid {})", status.daemon.pid);
+        }
+        (DaemonAction::Stop, Some(client)) => {
+            let status = client.call(&DaemonStatus {}).await?;
+            client.call(&Shutdown {}).await?;
+            wait_for_exit(status.daemon.pid).await;
+            println!("stopped reagentd (pid {}); runs keep going", status.daemon.pid);
+        }
+        (DaemonAction::Stop, None) => println!("reagentd is not running"),
+        (DaemonAction::Status, Some(client)) => print_status(&client.call(&DaemonStatus {}).await?),
+        (DaemonAction::Status, None) => {
+            println!("reagentd is not running ({})", paths.socket().display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits (up to 10 s) until the daemon's process is gone, so a following start cannot race
+/// it for the lock.
+async fn wait_for_exit(pid: u32) {
+    let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0)) else { return };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rustix::process::test_kill_process(pid).is_ok() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// `reagent status`
+pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = super::connect().await?;
+    let status = client.call(&DaemonStatus {}).await?;
+    if json {
+        print_json(&status)?;
+    } else {
+        print_status(&status);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `reagent` alone prints until the cockpit exists.
+pub async fn status_summary() -> anyhow::Result<ExitCode> {
+    status(false).await
+}
+
+fn print_status(status: &StatusReply) {
+    let daemon = &status.daemon;
+    println!(
+        "reagentd {} (pid {}), up {}, state in {}",
+        daemon.version,
+        daemon.pid,
+        format_duration_ms(now_ms() - daemon.started_at),
+        daemon.state_dir
+    );
+    let runs: Vec<String> =
+        status.runs.iter().map(|(status, count)| format!("{count} {status}")).collect();
+    let runs = if runs.is_empty() { "no runs".to_string() } else { runs.join(", ") };
+    println!("{runs}; {} client(s) attached", status.clients);
+}

@@ -1,0 +1,91 @@
+//! `reagent logs RUN [-f] [--tail N]`: the log from the daemon, so it works remotely too.
+
+use std::process::ExitCode;
+
+use reagent::client::Client;
+use reagent::protocol::{Attach, EventKind, Notification, ReadLog};
+use tokio::io::{AsyncWriteExt as _, Stdout};
+
+use super::connect;
+
+/// Prints the log, then (with `follow`) what the run prints until it ends.
+pub async fn logs(run: &str, follow: bool, tail: Option<usize>) -> anyhow::Result<ExitCode> {
+    let (client, mut notes) = connect().await?;
+    let mut out = tokio::io::stdout();
+    let start = match tail {
+        Some(lines) => {
+            let probe = ReadLog { run: run.into(), offset: None, tail_lines: Some(lines), max_bytes: Some(0) };
+            client.call(&probe).await?.offset
+        }
+        None => 0,
+    };
+    if !follow {
+        copy_log(&client, run, start, None, &mut out).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    client.hello("reagent logs -f", None).await?;
+    // Attach first, so nothing printed between reading the log and following it is missed.
+    let attached = client.call(&Attach { run: run.into(), size: None }).await?;
+    let id = attached.run.id.clone();
+    let mut offset = copy_log(&client, &id, start, Some(attached.offset), &mut out).await?;
+    if attached.run.status.is_terminal() {
+        copy_log(&client, &id, offset, None, &mut out).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    while let Some(note) = notes.recv().await {
+        match note {
+            Notification::Output(output) if output.run == id => {
+                let end = output.offset + output.data.0.len() as u64;
+                if end > offset {
+                    let skip = usize::try_from(offset.saturating_sub(output.offset)).unwrap_or(0);
+                    out.write_all(&output.data.0[skip..]).await?;
+                    out.flush().await?;
+                    offset = end;
+                }
+            }
+            Notification::Event(event) => {
+                if let EventKind::Run { run } = event.kind {
+                    if run.id == id && run.status.is_terminal() {
+                        copy_log(&client, &id, offset, None, &mut out).await?;
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+            Notification::Resync(_) => {
+                // We fell behind and output was dropped: the log has it all.
+                client.hello("reagent logs -f", None).await?;
+                let attached = client.call(&Attach { run: id.clone(), size: None }).await?;
+                offset = copy_log(&client, &id, offset, Some(attached.offset), &mut out).await?;
+            }
+            Notification::Output(_) => {}
+            Notification::Shutdown(_) => break,
+        }
+    }
+    anyhow::bail!("the daemon went away while following {id}; its log is complete, run `reagent logs {id}` later")
+}
+
+/// Copies the log from `offset` up to `until` (or its current end) to stdout; returns where
+/// it stopped.
+async fn copy_log(
+    client: &Client,
+    run: &str,
+    mut offset: u64,
+    until: Option<u64>,
+    out: &mut Stdout,
+) -> anyhow::Result<u64> {
+    loop {
+        let want = until.map(|until| until.saturating_sub(offset));
+        if want == Some(0) {
+            return Ok(offset);
+        }
+        let max_bytes = want.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
+        let read = ReadLog { run: run.into(), offset: Some(offset), tail_lines: None, max_bytes };
+        let chunk = client.call(&read).await?;
+        if chunk.data.0.is_empty() {
+            return Ok(offset);
+        }
+        out.write_all(&chunk.data.0).await?;
+        out.flush().await?;
+        offset += chunk.data.0.len() as u64;
+    }
+}

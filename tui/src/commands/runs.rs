@@ -1,0 +1,152 @@
+//! `reagent run`, `runs`, `stop`, `input`, `wait`, `rename`.
+
+use std::process::ExitCode;
+
+use reagent::protocol::{Blob, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
+use reagent::run::{RunInfo, RunSpec};
+use reagent::time::{format_duration_ms, now_ms};
+
+use super::{connect, print_json};
+use crate::cli::RunArgs;
+
+/// `reagent run [--name N] [--cwd DIR] [--env K=V]... -- CMD ARGS...`
+pub async fn start(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let cwd = match args.cwd {
+        Some(cwd) => std::path::absolute(cwd)?,
+        None => std::env::current_dir()?,
+    };
+    let spec = RunSpec {
+        name: args.name,
+        command: args.command,
+        cwd: Some(cwd),
+        env: args.env,
+        size: None,
+    };
+    let (client, _) = connect().await?;
+    let run = client.call(&spec).await?;
+    if args.json {
+        print_json(&run)?;
+    } else {
+        println!("{}", run.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent runs [--json]`
+pub async fn list(json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = connect().await?;
+    let runs = client.call(&ListRuns {}).await?;
+    if json {
+        print_json(&runs)?;
+    } else {
+        print!("{}", table(&runs, now_ms()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The runs as an aligned table, one line per run.
+fn table(runs: &[RunInfo], now: i64) -> String {
+    let mut rows = vec![["ID", "NAME", "STATUS", "EXIT", "RUNTIME", "COMMAND"].map(String::from)];
+    for run in runs {
+        let exit = match (run.exit_code, run.signal) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(signal)) => format!("sig{signal}"),
+            (None, None) => "-".into(),
+        };
+        rows.push([
+            run.id.clone(),
+            run.name.clone().unwrap_or_else(|| "-".into()),
+            run.status.to_string(),
+            exit,
+            run.runtime_ms(now).map_or("-".into(), format_duration_ms),
+            run.command_line(),
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..5).map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in &rows {
+        for (col, width) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<width$}  ", row[col]));
+        }
+        out.push_str(&row[5]);
+        out.push('\n');
+    }
+    out
+}
+
+/// `reagent stop RUN [--grace SECS] [--no-wait]`
+pub async fn stop(run: &str, grace: Option<f64>, no_wait: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = connect().await?;
+    let stopping = client.call(&StopRun { run: run.into(), grace_secs: grace }).await?;
+    if no_wait {
+        println!("stopping {}", stopping.label());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ended = client.call(&WaitRun { run: stopping.id.clone() }).await?;
+    println!("{}", summary(&ended));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent input RUN TEXT [--no-enter]`
+pub async fn input(run: &str, text: &str, enter: bool) -> anyhow::Result<ExitCode> {
+    let mut data = text.as_bytes().to_vec();
+    if enter {
+        // Enter is a carriage return on a terminal; the line discipline turns it into \n.
+        data.push(b'\r');
+    }
+    let (client, _) = connect().await?;
+    client.call(&SendInput { run: run.into(), data: Blob(data) }).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent wait RUN`: exits with the run's exit code (128 + N for a signal).
+pub async fn wait(run: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = connect().await?;
+    let ended = client.call(&WaitRun { run: run.into() }).await?;
+    if json {
+        print_json(&ended)?;
+    } else {
+        eprintln!("{}", summary(&ended));
+    }
+    Ok(ExitCode::from(u8::try_from(ended.exit_status()).unwrap_or(1)))
+}
+
+/// `reagent rename RUN NAME`
+pub async fn rename(run: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let (client, _) = connect().await?;
+    let renamed = client.call(&RenameRun { run: run.into(), name: name.into() }).await?;
+    println!("{} is now {}", renamed.id, renamed.label());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ab12cd34 failed: exited with code 3`
+fn summary(run: &RunInfo) -> String {
+    match &run.reason {
+        Some(reason) => format!("{} {}: {reason}", run.label(), run.status),
+        None => format!("{} {}", run.label(), run.status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_columns_and_shows_exit_codes() {
+        let mut run: RunInfo = serde_json::from_value(serde_json::json!({
+            "id": "ab12cd34", "name": "train", "command": ["python", "train.py"], "cwd": "/",
+            "env_keys": [], "status": "failed", "exit_code": 3, "signal": null, "reason": null,
+            "pid": null, "cols": 80, "rows": 24, "created_at": 0, "started_at": 1000,
+            "ended_at": 43000, "log_path": "/x"
+        }))
+        .unwrap();
+        let text = table(std::slice::from_ref(&run), 0);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ID        NAME   STATUS  EXIT  RUNTIME  COMMAND");
+        assert_eq!(lines[1], "ab12cd34  train  failed  3     42s      python train.py");
+        run.exit_code = None;
+        run.signal = Some(9);
+        assert!(table(&[run], 0).contains("sig9"));
+    }
+}
