@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::connection::{Frame, encode_line, read_message};
 use crate::paths::Paths;
 use crate::protocol::{
-    Hello, HelloReply, Method, Notification, OutgoingRequest, PROTOCOL_VERSION, Response,
-    RpcError, codes,
+    Hello, HelloReply, Method, Notification, OutgoingRequest, PROTOCOL_VERSION, Response, RpcError,
+    codes,
 };
 use crate::{Error, Result};
 
@@ -56,7 +56,11 @@ impl Client {
     ) -> (Self, Notifications) {
         let pending: Pending = Arc::default();
         let (notify_tx, notify_rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(BufReader::new(reader), pending.clone(), notify_tx));
+        tokio::spawn(read_loop(
+            BufReader::new(reader),
+            pending.clone(),
+            notify_tx,
+        ));
         let client = Self {
             writer: Arc::new(tokio::sync::Mutex::new(Box::new(writer))),
             pending,
@@ -67,7 +71,9 @@ impl Client {
 
     /// Connects to a running daemon's socket.
     pub async fn connect(socket: &Path) -> Result<(Self, Notifications)> {
-        let stream = UnixStream::connect(socket).await.map_err(Error::io("connect to", socket))?;
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(Error::io("connect to", socket))?;
         let (reader, writer) = stream.into_split();
         Ok(Self::from_stream(reader, writer))
     }
@@ -99,7 +105,12 @@ impl Client {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        let line = encode_line(&OutgoingRequest { jsonrpc: "2.0", id, method: M::NAME, params });
+        let line = encode_line(&OutgoingRequest {
+            jsonrpc: "2.0",
+            id,
+            method: M::NAME,
+            params,
+        });
         let sent = {
             let mut writer = self.writer.lock().await;
             match writer.write_all(&line).await {
@@ -120,14 +131,24 @@ impl Client {
 
     /// Says hello: checks the protocol version and subscribes this connection to events.
     pub async fn hello(&self, client: &str, since: Option<u64>) -> Result<HelloReply> {
-        let hello = Hello { protocol: PROTOCOL_VERSION, client: client.into(), since };
+        let hello = Hello {
+            protocol: PROTOCOL_VERSION,
+            client: client.into(),
+            since,
+        };
         let reply = self.call(&hello).await.map_err(|err| match err {
-            Error::Rpc(RpcError { code: codes::VERSION_MISMATCH, message }) => {
+            Error::Rpc(RpcError {
+                code: codes::VERSION_MISMATCH,
+                message,
+            }) => {
                 let daemon = message
                     .split_whitespace()
                     .find_map(|word| word.parse().ok())
                     .unwrap_or_default();
-                Error::VersionMismatch { daemon, client: PROTOCOL_VERSION }
+                Error::VersionMismatch {
+                    daemon,
+                    client: PROTOCOL_VERSION,
+                }
             }
             other => other,
         })?;
@@ -137,7 +158,10 @@ impl Client {
 
 /// Whether a connect error means "no daemon listens there".
 pub fn no_daemon(err: &std::io::Error) -> bool {
-    matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -147,7 +171,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let mut buf = Vec::new();
     while let Ok(Frame::Line(line)) = read_message(&mut reader, &mut buf).await {
-        let Ok(value) = serde_json::from_slice::<Value>(&line) else { continue };
+        let Ok(value) = serde_json::from_slice::<Value>(&line) else {
+            continue;
+        };
         if value.get("method").is_some() {
             if let Ok(note) = serde_json::from_value::<Notification>(value) {
                 // The receiver may be gone (a one-shot CLI call); that is fine.
@@ -155,9 +181,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             continue;
         }
-        let Ok(response) = serde_json::from_value::<Response>(value) else { continue };
-        let Some(id) = response.id.as_u64() else { continue };
-        let Some(tx) = lock(&pending).remove(&id) else { continue };
+        let Ok(response) = serde_json::from_value::<Response>(value) else {
+            continue;
+        };
+        let Some(id) = response.id.as_u64() else {
+            continue;
+        };
+        let Some(tx) = lock(&pending).remove(&id) else {
+            continue;
+        };
         let result = match (response.result, response.error) {
             (_, Some(error)) => Err(error),
             (result, None) => Ok(result.unwrap_or(Value::Null)),
@@ -169,7 +201,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Where the daemon binary is: `REAGENTD` when set, else next to this executable, else `PATH`.
@@ -196,7 +230,10 @@ pub async fn start_daemon() -> Result<()> {
         .process_group(0)
         .spawn()
         .map_err(Error::io("start the daemon", &binary))?;
-    let stdout = child.stdout.take().ok_or_else(|| Error::Protocol("no daemon stdout".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::Protocol("no daemon stdout".into()))?;
     let mut line = String::new();
     let mut stdout = BufReader::new(stdout);
     let read = stdout.read_line(&mut line);
@@ -207,8 +244,12 @@ pub async fn start_daemon() -> Result<()> {
             "{} exited before it was ready; see its log",
             binary.display()
         ))),
-        Ok(Ok(_)) => Err(Error::Protocol(line.trim().trim_start_matches("error: ").to_string())),
+        Ok(Ok(_)) => Err(Error::Protocol(
+            line.trim().trim_start_matches("error: ").to_string(),
+        )),
         Ok(Err(err)) => Err(Error::io("read from", &binary)(err)),
-        Err(_) => Err(Error::Protocol("the daemon did not become ready within 30 s".into())),
+        Err(_) => Err(Error::Protocol(
+            "the daemon did not become ready within 30 s".into(),
+        )),
     }
 }

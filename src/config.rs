@@ -63,7 +63,12 @@ pub struct RunsConfig {
 
 impl Default for RunsConfig {
     fn default() -> Self {
-        Self { cols: 200, rows: 50, scrollback_lines: 1000, stop_grace_secs: 10.0 }
+        Self {
+            cols: 200,
+            rows: 50,
+            scrollback_lines: 1000,
+            stop_grace_secs: 10.0,
+        }
     }
 }
 
@@ -77,7 +82,9 @@ pub struct TuiConfig {
 
 impl Default for TuiConfig {
     fn default() -> Self {
-        Self { prefix: PrefixKey('b') }
+        Self {
+            prefix: PrefixKey('b'),
+        }
     }
 }
 
@@ -124,7 +131,12 @@ impl Config {
             let before = &text[..offset];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            Error::Config { path: path.to_path_buf(), line, column, message }
+            Error::Config {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
         };
         let de = toml::Deserializer::parse(text)
             .map_err(|err| located(err.span(), err.message().to_string()))?;
@@ -156,7 +168,9 @@ mod tests {
     #[test]
     fn wrong_type_names_file_line_and_key() {
         let text = "[daemon]\nlog_level = \"info\"\n\n[runs]\ncols = \"wide\"\n";
-        let err = Config::parse(Path::new("c.toml"), text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("c.toml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.toml:5:"), "{err}");
         assert!(err.contains("runs.cols"), "{err}");
     }

@@ -85,9 +85,18 @@ mod tests {
     async fn splits_lines_and_reports_eof() {
         let mut reader = BufReader::new(&b"one\ntwo\r\nthree"[..]);
         let mut buf = Vec::new();
-        assert_eq!(read_message(&mut reader, &mut buf).await.unwrap(), Frame::Line(b"one".to_vec()));
-        assert_eq!(read_message(&mut reader, &mut buf).await.unwrap(), Frame::Line(b"two".to_vec()));
-        assert_eq!(read_message(&mut reader, &mut buf).await.unwrap(), Frame::Eof);
+        assert_eq!(
+            read_message(&mut reader, &mut buf).await.unwrap(),
+            Frame::Line(b"one".to_vec())
+        );
+        assert_eq!(
+            read_message(&mut reader, &mut buf).await.unwrap(),
+            Frame::Line(b"two".to_vec())
+        );
+        assert_eq!(
+            read_message(&mut reader, &mut buf).await.unwrap(),
+            Frame::Eof
+        );
     }
 
     #[tokio::test]
@@ -95,6 +104,9 @@ mod tests {
         let data = vec![b'x'; 100];
         let mut reader = BufReader::with_capacity(16, &data[..]);
         let mut buf = Vec::new();
-        assert_eq!(read_frame(&mut reader, &mut buf, 50).await.unwrap(), Frame::TooLong);
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, 50).await.unwrap(),
+            Frame::TooLong
+        );
     }
 }

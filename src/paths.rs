@@ -37,18 +37,29 @@ impl Paths {
             return Ok(Self::in_dir(&dir, config_file));
         }
         let dirs = ProjectDirs::from("", "", "reagent").ok_or(Error::NoHome)?;
-        let state_dir = dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir()).to_path_buf();
+        let state_dir = dirs
+            .state_dir()
+            .unwrap_or_else(|| dirs.data_local_dir())
+            .to_path_buf();
         let runtime_dir = match dirs.runtime_dir() {
             Some(dir) => dir.to_path_buf(),
             None => std::env::temp_dir().join(format!("reagent-{}", rustix::process::getuid())),
         };
         let config_file = config_override.unwrap_or_else(|| dirs.config_dir().join("config.toml"));
-        Ok(Self { runtime_dir, state_dir, config_file })
+        Ok(Self {
+            runtime_dir,
+            state_dir,
+            config_file,
+        })
     }
 
     /// All state in one folder, as with `REAGENT_DIR`.
     pub fn in_dir(dir: &Path, config_file: PathBuf) -> Self {
-        Self { runtime_dir: dir.to_path_buf(), state_dir: dir.to_path_buf(), config_file }
+        Self {
+            runtime_dir: dir.to_path_buf(),
+            state_dir: dir.to_path_buf(),
+            config_file,
+        }
     }
 
     /// The daemon's Unix socket.

@@ -414,7 +414,10 @@ pub struct RpcError {
 impl RpcError {
     /// An error with a code and message.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -436,7 +439,15 @@ pub struct RawRequest {
 pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, RpcError>) {
     let value: Value = match serde_json::from_slice(line) {
         Ok(value) => value,
-        Err(err) => return (None, Err(RpcError::new(codes::PARSE_ERROR, format!("parse error: {err}")))),
+        Err(err) => {
+            return (
+                None,
+                Err(RpcError::new(
+                    codes::PARSE_ERROR,
+                    format!("parse error: {err}"),
+                )),
+            );
+        }
     };
     let id = value.get("id").cloned();
     let raw: RawRequest = match serde_json::from_value(value) {
@@ -501,12 +512,22 @@ pub struct Response {
 impl Response {
     /// A success response.
     pub fn ok(id: Value, result: Value) -> Self {
-        Self { jsonrpc: "2.0".into(), id, result: Some(result), error: None }
+        Self {
+            jsonrpc: "2.0".into(),
+            id,
+            result: Some(result),
+            error: None,
+        }
     }
 
     /// An error response.
     pub fn err(id: Value, error: RpcError) -> Self {
-        Self { jsonrpc: "2.0".into(), id, result: None, error: Some(error) }
+        Self {
+            jsonrpc: "2.0".into(),
+            id,
+            result: None,
+            error: Some(error),
+        }
     }
 }
 
@@ -526,10 +547,14 @@ mod tests {
 
     #[test]
     fn known_method_parses_typed_params() {
-        let line = br#"{"jsonrpc":"2.0","id":7,"method":"run.stop","params":{"run":"ab","grace_secs":2}}"#;
+        let line =
+            br#"{"jsonrpc":"2.0","id":7,"method":"run.stop","params":{"run":"ab","grace_secs":2}}"#;
         let (id, request) = parse_request(line);
         assert_eq!(id, Some(Value::from(7)));
-        let expected = StopRun { run: "ab".into(), grace_secs: Some(2.0) };
+        let expected = StopRun {
+            run: "ab".into(),
+            grace_secs: Some(2.0),
+        };
         assert_eq!(request.unwrap(), Request::StopRun(expected));
     }
 
@@ -543,9 +568,18 @@ mod tests {
     fn errors_carry_the_right_codes() {
         let code = |line: &[u8]| parse_request(line).1.unwrap_err().code;
         assert_eq!(code(b"not json"), codes::PARSE_ERROR);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"runs.li"#), codes::PARSE_ERROR);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#), codes::METHOD_NOT_FOUND);
-        assert_eq!(code(br#"{"jsonrpc":"1.0","id":1,"method":"runs.list"}"#), codes::INVALID_REQUEST);
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":"runs.li"#),
+            codes::PARSE_ERROR
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#),
+            codes::METHOD_NOT_FOUND
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"1.0","id":1,"method":"runs.list"}"#),
+            codes::INVALID_REQUEST
+        );
         assert_eq!(code(br#"[1,2]"#), codes::INVALID_REQUEST);
     }
 
@@ -566,9 +600,14 @@ mod tests {
 
     #[test]
     fn notifications_are_tagged_by_method() {
-        let note = Notification::Resync(Resync { reason: "slow".into() });
-        let json = serde_json::to_value(OutgoingNotification { jsonrpc: "2.0", notification: &note })
-            .unwrap();
+        let note = Notification::Resync(Resync {
+            reason: "slow".into(),
+        });
+        let json = serde_json::to_value(OutgoingNotification {
+            jsonrpc: "2.0",
+            notification: &note,
+        })
+        .unwrap();
         assert_eq!(json["method"], "resync");
         assert_eq!(json["params"]["reason"], "slow");
         assert_eq!(json["jsonrpc"], "2.0");

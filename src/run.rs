@@ -31,7 +31,10 @@ pub enum RunStatus {
 impl RunStatus {
     /// True once the run can no longer change.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Finished | Self::Failed | Self::Stopped | Self::Lost)
+        matches!(
+            self,
+            Self::Finished | Self::Failed | Self::Stopped | Self::Lost
+        )
     }
 
     /// The lowercase name used on the wire, in the database and in listings.
@@ -139,7 +142,8 @@ impl RunInfo {
 
     /// Milliseconds the job ran (or has run so far, given `now`).
     pub fn runtime_ms(&self, now: i64) -> Option<i64> {
-        self.started_at.map(|start| self.ended_at.unwrap_or(now) - start)
+        self.started_at
+            .map(|start| self.ended_at.unwrap_or(now) - start)
     }
 
     /// The exit code a script should see for this run: the job's own code, 128 + signal for a

@@ -84,9 +84,10 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
 
 async fn on_signals(daemon: Arc<Daemon>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
@@ -97,18 +98,15 @@ async fn on_signals(daemon: Arc<Daemon>) {
     daemon.shutdown.notify_one();
 }
 
-/// Tells attached clients the daemon is going, and gives their writers a moment to send it.
+/// Tells every client the daemon is going, and lets their writers send what is queued
+/// (replies included, such as the answer to `daemon.shutdown`), for half a second at most.
 async fn say_goodbye(daemon: &Daemon) {
-    let outboxes = daemon.state().drain_subscribers();
+    let outboxes = daemon.state().drain_connections();
     let line = encode_notification(&Notification::Shutdown(Ack {}));
     for outbox in &outboxes {
         outbox.reply(line.clone());
         outbox.finish();
     }
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
-    for outbox in &outboxes {
-        while outbox.queued_bytes() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    }
+    let all_flushed = futures_util::future::join_all(outboxes.iter().map(|o| o.flushed()));
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), all_flushed).await;
 }

@@ -37,9 +37,15 @@ pub fn init(
         .max_log_files(config.daemon.log_files.max(1))
         .build(paths.log_dir())?;
     let (file, guard) = tracing_appender::non_blocking(appender);
-    let file_layer = tracing_subscriber::fmt::layer().with_writer(file).with_ansi(false);
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_writer(file)
+        .with_ansi(false);
     let stderr_layer =
         stderr.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-    tracing_subscriber::registry().with(filter).with(file_layer).with(stderr_layer).try_init()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init()?;
     Ok(guard)
 }

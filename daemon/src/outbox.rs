@@ -11,14 +11,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use reagent::connection::encode_line;
 use reagent::protocol::{Notification, OutgoingNotification, Resync};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// One encoded line, shared by every outbox it is broadcast to.
 pub type Line = Arc<[u8]>;
 
 /// Encodes a notification once, for any number of outboxes.
 pub fn encode_notification(notification: &Notification) -> Line {
-    encode_line(&OutgoingNotification { jsonrpc: "2.0", notification }).into()
+    encode_line(&OutgoingNotification {
+        jsonrpc: "2.0",
+        notification,
+    })
+    .into()
 }
 
 /// What a push did.
@@ -35,6 +39,8 @@ pub struct Outbox {
     inner: Mutex<Inner>,
     wake: Notify,
     cap: usize,
+    /// Becomes true when the writer task has ended.
+    done: watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -50,7 +56,13 @@ struct Inner {
 impl Outbox {
     /// An empty outbox holding at most `cap` bytes of droppable lines.
     pub fn new(cap: usize) -> Arc<Self> {
-        Arc::new(Self { inner: Mutex::default(), wake: Notify::new(), cap })
+        let done = watch::channel(false).0;
+        Arc::new(Self {
+            inner: Mutex::default(),
+            wake: Notify::new(),
+            cap,
+            done,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -148,6 +160,16 @@ impl Outbox {
         }
     }
 
+    /// Called by the writer task as it ends.
+    pub fn writer_done(&self) {
+        self.done.send_replace(true);
+    }
+
+    /// Waits until the writer has sent everything queued before [`Outbox::finish`] and ended.
+    pub async fn flushed(&self) {
+        let _ = self.done.subscribe().wait_for(|done| *done).await;
+    }
+
     /// Bytes queued now (for tests and status).
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
@@ -168,7 +190,11 @@ mod tests {
         outbox.reply(line(10));
         assert_eq!(outbox.push(&line(60)), Pushed::Queued);
         assert_eq!(outbox.push(&line(60)), Pushed::Dropped);
-        assert_eq!(outbox.push(&line(1)), Pushed::Dropped, "lagging until resync");
+        assert_eq!(
+            outbox.push(&line(1)),
+            Pushed::Dropped,
+            "lagging until resync"
+        );
         let mut batch = Vec::new();
         outbox.next_batch(&mut batch).await.unwrap();
         assert_eq!(batch.len(), 2, "the reply and the resync notice");

@@ -44,7 +44,10 @@ pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     let bound = std::os::unix::net::UnixListener::bind(socket);
     rustix::process::umask(old);
     let listener = bound.with_context(|| {
-        format!("cannot listen on {} (socket paths must be under 108 bytes)", socket.display())
+        format!(
+            "cannot listen on {} (socket paths must be under 108 bytes)",
+            socket.display()
+        )
     })?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
@@ -89,7 +92,13 @@ async fn connection(daemon: Arc<Daemon>, id: u64, stream: UnixStream) {
     let (reader, writer) = stream.into_split();
     let outbox = Outbox::new(daemon.config.daemon.client_queue_bytes);
     let writing = tokio::spawn(write_loop(outbox.clone(), writer));
-    let conn = Conn { id, daemon, outbox, attached: Default::default() };
+    daemon.state().connect(id, outbox.clone());
+    let conn = Conn {
+        id,
+        daemon,
+        outbox,
+        attached: Default::default(),
+    };
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut buf = Vec::new();
     loop {
@@ -99,7 +108,10 @@ async fn connection(daemon: Arc<Daemon>, id: u64, stream: UnixStream) {
             Ok(Frame::TooLong) => {
                 tracing::warn!("closing a connection that sent a line over 16 MiB");
                 let message = "message longer than 16 MiB: closing the connection";
-                conn.respond(Value::Null, Err(RpcError::new(codes::INVALID_REQUEST, message)));
+                conn.respond(
+                    Value::Null,
+                    Err(RpcError::new(codes::INVALID_REQUEST, message)),
+                );
                 conn.outbox.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(5), writing).await;
                 handlers::disconnect(&conn);
@@ -135,6 +147,11 @@ fn handle_line(conn: &Conn, line: &[u8]) {
 }
 
 async fn write_loop(outbox: Arc<Outbox>, writer: OwnedWriteHalf) {
+    write_all(&outbox, writer).await;
+    outbox.writer_done();
+}
+
+async fn write_all(outbox: &Outbox, writer: OwnedWriteHalf) {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     let mut batch = Vec::new();
     while outbox.next_batch(&mut batch).await.is_some() {

@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use reagent::config::Config;
 use reagent::paths::Paths;
-use reagent::protocol::{
-    DaemonInfo, Event, EventKind, Notification, RpcError, Snapshot, codes,
-};
+use reagent::protocol::{DaemonInfo, Event, EventKind, Notification, RpcError, Snapshot, codes};
 use reagent::run::RunInfo;
 use reagent::time::now_ms;
 use tokio::sync::{mpsc, watch};
@@ -45,6 +43,8 @@ pub struct State {
     index: HashMap<String, usize>,
     /// Runs with a supervisor (or about to get one): how to reach them.
     live: HashMap<String, LiveRun>,
+    /// Every open connection's outbox, by connection id.
+    connections: HashMap<u64, Arc<Outbox>>,
     /// Connections that said `hello`, by connection id.
     subscribers: HashMap<u64, Arc<Outbox>>,
     changed: watch::Sender<u64>,
@@ -65,7 +65,11 @@ impl Daemon {
     pub fn new(paths: Paths, config: Config, store: Store) -> anyhow::Result<Arc<Self>> {
         let runs = store.load_runs()?;
         let seq = store.last_seq()?;
-        let index = runs.iter().enumerate().map(|(i, run)| (run.id.clone(), i)).collect();
+        let index = runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| (run.id.clone(), i))
+            .collect();
         let info = DaemonInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
@@ -78,6 +82,7 @@ impl Daemon {
             runs,
             index,
             live: HashMap::new(),
+            connections: HashMap::new(),
             subscribers: HashMap::new(),
             changed: watch::channel(seq).0,
             history: config.daemon.event_history.max(1),
@@ -114,17 +119,28 @@ impl State {
             return Ok(run);
         }
         // Names may repeat across reruns: the newest run with the name is the one meant.
-        if let Some(run) = self.runs.iter().rev().find(|r| r.name.as_deref() == Some(query)) {
+        if let Some(run) = self
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.name.as_deref() == Some(query))
+        {
             return Ok(run);
         }
         let candidates: Vec<_> = if query.is_empty() {
             Vec::new()
         } else {
-            self.runs.iter().filter(|r| r.id.starts_with(query)).collect()
+            self.runs
+                .iter()
+                .filter(|r| r.id.starts_with(query))
+                .collect()
         };
         match candidates[..] {
             [run] => Ok(run),
-            [] => Err(RpcError::new(codes::NOT_FOUND, format!("no run matches `{query}`"))),
+            [] => Err(RpcError::new(
+                codes::NOT_FOUND,
+                format!("no run matches `{query}`"),
+            )),
             _ => {
                 let ids: Vec<_> = candidates.iter().map(|r| r.id.as_str()).collect();
                 let message = format!("`{query}` matches several runs: {}", ids.join(", "));
@@ -182,10 +198,17 @@ impl State {
 
     /// Assigns the next seq, commits the event, and pushes it to every subscriber.
     fn emit(&mut self, kind: EventKind) -> Result<(), RpcError> {
-        let event = Event { seq: self.seq + 1, ts: now_ms(), kind };
+        let event = Event {
+            seq: self.seq + 1,
+            ts: now_ms(),
+            kind,
+        };
         self.store.commit(&event).map_err(|err| {
             tracing::error!("cannot save event {}: {err:#}", event.seq);
-            RpcError::new(codes::INTERNAL_ERROR, format!("cannot save to the database: {err:#}"))
+            RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("cannot save to the database: {err:#}"),
+            )
         })?;
         self.seq = event.seq;
         if self.seq % 1000 == 0 {
@@ -195,9 +218,13 @@ impl State {
         }
         let line = encode_notification(&Notification::Event(event));
         let before = self.subscribers.len();
-        self.subscribers.retain(|_, outbox| outbox.push(&line) == Pushed::Queued);
+        self.subscribers
+            .retain(|_, outbox| outbox.push(&line) == Pushed::Queued);
         if self.subscribers.len() != before {
-            tracing::info!("{} client(s) fell behind and must resync", before - self.subscribers.len());
+            tracing::info!(
+                "{} client(s) fell behind and must resync",
+                before - self.subscribers.len()
+            );
         }
         self.changed.send_replace(self.seq);
         Ok(())
@@ -205,7 +232,11 @@ impl State {
 
     /// The state a client renders.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { seq: self.seq, runs: self.runs.clone(), clients: self.clients() }
+        Snapshot {
+            seq: self.seq,
+            runs: self.runs.clone(),
+            clients: self.clients(),
+        }
     }
 
     /// The latest seq.
@@ -242,8 +273,14 @@ impl State {
         }
     }
 
-    /// Forgets a connection's subscription.
-    pub fn unsubscribe(&mut self, conn: u64) {
+    /// Registers a new connection.
+    pub fn connect(&mut self, conn: u64, outbox: Arc<Outbox>) {
+        self.connections.insert(conn, outbox);
+    }
+
+    /// Forgets a closed connection and its subscription.
+    pub fn disconnect(&mut self, conn: u64) {
+        self.connections.remove(&conn);
         if self.subscribers.remove(&conn).is_some() {
             self.announce_clients();
         }
@@ -256,9 +293,10 @@ impl State {
         }
     }
 
-    /// Removes every subscriber (the daemon is going away), without announcing it.
-    pub fn drain_subscribers(&mut self) -> Vec<Arc<Outbox>> {
-        self.subscribers.drain().map(|(_, outbox)| outbox).collect()
+    /// Forgets every connection (the daemon is going away), without announcing it.
+    pub fn drain_connections(&mut self) -> Vec<Arc<Outbox>> {
+        self.subscribers.clear();
+        self.connections.drain().map(|(_, outbox)| outbox).collect()
     }
 
     /// A receiver that wakes on every new seq, for requests that wait for a change.

@@ -52,13 +52,20 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Self { conn, runs_dir: runs_dir.to_path_buf() };
-        store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;
+        let mut store = Self {
+            conn,
+            runs_dir: runs_dir.to_path_buf(),
+        };
+        store
+            .migrate()
+            .with_context(|| format!("cannot migrate {}", path.display()))?;
         Ok(store)
     }
 
     fn migrate(&mut self) -> anyhow::Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let version = usize::try_from(version).unwrap_or(usize::MAX);
         if version > MIGRATIONS.len() {
             anyhow::bail!(
@@ -78,7 +85,9 @@ impl Store {
 
     /// Every run, oldest first.
     pub fn load_runs(&self) -> anyhow::Result<Vec<RunInfo>> {
-        let mut stmt = self.conn.prepare("SELECT * FROM runs ORDER BY created_at, rowid")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT * FROM runs ORDER BY created_at, rowid")?;
         let runs = stmt.query_map([], |row| self.run_from_row(row))?;
         Ok(runs.collect::<Result<_, _>>()?)
     }
@@ -106,20 +115,27 @@ impl Store {
             created_at: row.get("created_at")?,
             started_at: row.get("started_at")?,
             ended_at: row.get("ended_at")?,
-            log_path: self.runs_dir.join(&id).join(crate::supervisor::wire::files::LOG),
+            log_path: self
+                .runs_dir
+                .join(&id)
+                .join(crate::supervisor::wire::files::LOG),
             id,
         })
     }
 
     /// The last event's seq (0 for a new database).
     pub fn last_seq(&self) -> anyhow::Result<u64> {
-        let seq: Option<i64> = self.conn.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+        let seq: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
         Ok(seq.map_or(0, |s| s.max(0).cast_unsigned()))
     }
 
     /// The oldest seq still kept, if any.
     pub fn first_seq(&self) -> anyhow::Result<Option<u64>> {
-        let seq: Option<i64> = self.conn.query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))?;
+        let seq: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))?;
         Ok(seq.map(|s| s.max(0).cast_unsigned()))
     }
 
@@ -131,7 +147,11 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",
-            params![event.seq.cast_signed(), event.ts, serde_json::to_string(&event.kind)?],
+            params![
+                event.seq.cast_signed(),
+                event.ts,
+                serde_json::to_string(&event.kind)?
+            ],
         )?;
         tx.commit()?;
         Ok(())
@@ -141,23 +161,33 @@ impl Store {
     pub fn prune_events(&self, keep: u64) -> anyhow::Result<()> {
         let last = self.last_seq()?;
         let cutoff = last.saturating_sub(keep).cast_signed();
-        self.conn.execute("DELETE FROM events WHERE seq <= ?1", [cutoff])?;
+        self.conn
+            .execute("DELETE FROM events WHERE seq <= ?1", [cutoff])?;
         Ok(())
     }
 
     /// The events after `since`, oldest first.
     pub fn events_since(&self, since: u64) -> anyhow::Result<Vec<Event>> {
-        let mut stmt =
-            self.conn.prepare("SELECT seq, ts, payload FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, ts, payload FROM events WHERE seq > ?1 ORDER BY seq")?;
         let rows = stmt.query_map([since.cast_signed()], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
         })?;
         let mut events = Vec::new();
         for row in rows {
             let (seq, ts, payload) = row?;
             let kind: EventKind = serde_json::from_str(&payload)
                 .with_context(|| format!("event {seq} in the database does not parse"))?;
-            events.push(Event { seq: seq.cast_unsigned(), ts, kind });
+            events.push(Event {
+                seq: seq.cast_unsigned(),
+                ts,
+                kind,
+            });
         }
         Ok(events)
     }
@@ -236,10 +266,22 @@ mod tests {
         {
             let mut store = Store::open(&db, dir.path()).unwrap();
             let kind = EventKind::Run { run: run.clone() };
-            store.commit(&Event { seq: 1, ts: 10, kind }).unwrap();
+            store
+                .commit(&Event {
+                    seq: 1,
+                    ts: 10,
+                    kind,
+                })
+                .unwrap();
             run.status = RunStatus::Failed;
             run.exit_code = Some(3);
-            store.commit(&Event { seq: 2, ts: 11, kind: EventKind::Run { run: run.clone() } }).unwrap();
+            store
+                .commit(&Event {
+                    seq: 2,
+                    ts: 11,
+                    kind: EventKind::Run { run: run.clone() },
+                })
+                .unwrap();
         }
         let store = Store::open(&db, dir.path()).unwrap();
         let runs = store.load_runs().unwrap();
@@ -270,7 +312,10 @@ mod tests {
     fn a_newer_schema_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("r.db");
-        Connection::open(&db).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        Connection::open(&db)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         let err = Store::open(&db, dir.path()).err().unwrap();
         assert!(format!("{err:#}").contains("newer"), "{err:#}");
     }

@@ -142,7 +142,9 @@ mod tests {
     fn run_takes_the_command_after_the_separator() {
         let cli = Cli::try_parse_from(["reagent", "run", "--env", "A=1=2", "--", "sh", "-c", "x"])
             .unwrap();
-        let Some(Command::Run(args)) = cli.command else { panic!("not a run") };
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("not a run")
+        };
         assert_eq!(args.command, ["sh", "-c", "x"]);
         assert_eq!(args.env, [("A".to_string(), "1=2".to_string())]);
     }

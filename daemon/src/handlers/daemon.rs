@@ -25,9 +25,16 @@ pub fn hello(conn: &Conn, id: Value, hello: Hello) -> Reply {
         Some(events) => Sync::Events { events },
         None => Sync::Snapshot(state.snapshot()),
     };
-    let reply = HelloReply { protocol: PROTOCOL_VERSION, daemon: conn.daemon.info.clone(), sync };
+    let reply = HelloReply {
+        protocol: PROTOCOL_VERSION,
+        daemon: conn.daemon.info.clone(),
+        sync,
+    };
     conn.outbox.resume();
-    conn.respond(id, serde_json::to_value(reply).map_err(super::runs::internal_json));
+    conn.respond(
+        id,
+        serde_json::to_value(reply).map_err(super::runs::internal_json),
+    );
     state.subscribe(conn.id, conn.outbox.clone());
     Reply::Sent
 }

@@ -84,7 +84,7 @@ pub fn disconnect(conn: &Conn) {
         .drain()
         .collect();
     let mut state = conn.daemon.state();
-    state.unsubscribe(conn.id);
+    state.disconnect(conn.id);
     for run in attached {
         if let Some(live) = state.live(&run) {
             crate::runs::lock(&live.pane).detach(conn.id);

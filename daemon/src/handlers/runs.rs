@@ -41,7 +41,9 @@ fn send(live: &LiveRun, run: &RunInfo, msg: ControlMsg) -> Result<(), RpcError> 
 /// Stop: SIGTERM to the job's process group now, SIGKILL after the grace period (the
 /// supervisor keeps that timer, so it holds even if the daemon dies meanwhile).
 pub fn stop(conn: &Conn, stop: StopRun) -> Result<RunInfo, RpcError> {
-    let grace = stop.grace_secs.unwrap_or(conn.daemon.config.runs.stop_grace_secs);
+    let grace = stop
+        .grace_secs
+        .unwrap_or(conn.daemon.config.runs.stop_grace_secs);
     if !(0.0..=86_400.0).contains(&grace) {
         let message = format!("`grace_secs`: {grace} is outside 0 to 86400");
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
@@ -106,15 +108,25 @@ pub fn rename(conn: &Conn, rename: RenameRun) -> Result<RunInfo, RpcError> {
 pub fn read_log(conn: &Conn, read: ReadLog) -> Result<LogChunk, RpcError> {
     let path = conn.daemon.state().resolve(&read.run)?.log_path.clone();
     let io = |err: std::io::Error| {
-        RpcError::new(codes::INTERNAL_ERROR, format!("cannot read {}: {err}", path.display()))
+        RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!("cannot read {}: {err}", path.display()),
+        )
     };
     let offset = match read.tail_lines {
         Some(lines) => logfile::tail_offset(&path, lines).map_err(io)?,
         None => read.offset.unwrap_or(0),
     };
-    let max = read.max_bytes.unwrap_or(logfile::MAX_CHUNK).min(logfile::MAX_CHUNK);
+    let max = read
+        .max_bytes
+        .unwrap_or(logfile::MAX_CHUNK)
+        .min(logfile::MAX_CHUNK);
     let (data, size) = logfile::read_at(&path, offset, max).map_err(io)?;
-    Ok(LogChunk { offset, data: Blob(data), size })
+    Ok(LogChunk {
+        offset,
+        data: Blob(data),
+        size,
+    })
 }
 
 /// Attaches the connection to a run's output. The reply is queued under the pane's lock, so
@@ -129,7 +141,11 @@ pub fn attach(conn: &Conn, id: Value, attach: Attach) -> Reply {
     let Some(live) = live.filter(|_| !run.status.is_terminal()) else {
         drop(state);
         let (screen, offset) = final_screen(&run, conn.daemon.config.runs.scrollback_lines);
-        let attached = Attached { run, offset, screen: Blob(screen) };
+        let attached = Attached {
+            run,
+            offset,
+            screen: Blob(screen),
+        };
         return Reply::Now(serde_json::to_value(attached).map_err(internal_json));
     };
     if let Some((cols, rows)) = attach.size {
@@ -141,10 +157,17 @@ pub fn attach(conn: &Conn, id: Value, attach: Attach) -> Reply {
     drop(state);
     let mut pane = lock(&live.pane);
     let (screen, offset) = pane.attach(conn.id, conn.outbox.clone());
-    let attached = Attached { run: run.clone(), offset, screen: Blob(screen) };
+    let attached = Attached {
+        run: run.clone(),
+        offset,
+        screen: Blob(screen),
+    };
     conn.respond(id, serde_json::to_value(attached).map_err(internal_json));
     drop(pane);
-    conn.attached.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run.id);
+    conn.attached
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(run.id);
     Reply::Sent
 }
 
@@ -155,7 +178,10 @@ pub fn detach(conn: &Conn, detach: Detach) -> Result<Ack, RpcError> {
     if let Some(live) = state.live(&run.id) {
         lock(&live.pane).detach(conn.id);
     }
-    conn.attached.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&run.id);
+    conn.attached
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&run.id);
     Ok(Ack {})
 }
 
@@ -175,11 +201,21 @@ pub fn wait(conn: &Conn, id: Value, wait: WaitRun) -> Reply {
             };
             match run {
                 Some(run) if run.status.is_terminal() => {
-                    respond(&outbox, id, serde_json::to_value(run).map_err(internal_json));
+                    respond(
+                        &outbox,
+                        id,
+                        serde_json::to_value(run).map_err(internal_json),
+                    );
                     return;
                 }
                 Some(_) => {}
-                None => return respond(&outbox, id, Err(RpcError::new(codes::NOT_FOUND, "the run is gone"))),
+                None => {
+                    return respond(
+                        &outbox,
+                        id,
+                        Err(RpcError::new(codes::NOT_FOUND, "the run is gone")),
+                    );
+                }
             }
             if outbox.is_closed() || changes.changed().await.is_err() {
                 return;

@@ -63,7 +63,9 @@ async fn listen(
                 mark_running(daemon, id, pid);
                 written
             }
-            Ok(SupervisorMsg::Written { written } | SupervisorMsg::Exited { written, .. }) => written,
+            Ok(SupervisorMsg::Written { written } | SupervisorMsg::Exited { written, .. }) => {
+                written
+            }
             Err(err) => {
                 tracing::warn!(run = %id, "unreadable supervisor message: {err}");
                 continue;
@@ -137,7 +139,9 @@ fn settle(daemon: &Daemon, id: &str, dir: &Path) {
         }
     });
     match result {
-        Ok(run) => tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended"),
+        Ok(run) => {
+            tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended")
+        }
         Err(err) => tracing::error!(run = %id, "cannot record how the run ended: {err}"),
     }
 }
@@ -203,7 +207,13 @@ mod tests {
     }
 
     fn record(exit_code: Option<i32>, signal: Option<i32>, stopped: bool) -> ExitRecord {
-        ExitRecord { exit_code, signal, stopped, error: None, ended_at_ms: 5 }
+        ExitRecord {
+            exit_code,
+            signal,
+            stopped,
+            error: None,
+            ended_at_ms: 5,
+        }
     }
 
     #[test]
@@ -214,9 +224,15 @@ mod tests {
             (run.status, run.reason)
         };
         assert_eq!(settle(record(Some(0), None, false)).0, RunStatus::Finished);
-        assert_eq!(settle(record(Some(3), None, false)), (RunStatus::Failed, Some("exited with code 3".into())));
+        assert_eq!(
+            settle(record(Some(3), None, false)),
+            (RunStatus::Failed, Some("exited with code 3".into()))
+        );
         assert_eq!(settle(record(None, Some(9), true)).0, RunStatus::Stopped);
         let killed = settle(record(None, Some(9), false));
-        assert_eq!(killed, (RunStatus::Failed, Some("killed by SIGKILL (9)".into())));
+        assert_eq!(
+            killed,
+            (RunStatus::Failed, Some("killed by SIGKILL (9)".into()))
+        );
     }
 }

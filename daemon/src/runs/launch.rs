@@ -88,7 +88,9 @@ async fn await_ready(daemon: &Daemon, id: &str, stdout: tokio::process::ChildStd
         return;
     }
     match serde_json::from_str(&line) {
-        Ok(crate::supervisor::wire::Ready::Started { pid }) => follow::mark_running(daemon, id, pid),
+        Ok(crate::supervisor::wire::Ready::Started { pid }) => {
+            follow::mark_running(daemon, id, pid)
+        }
         Ok(crate::supervisor::wire::Ready::Failed { error }) => {
             tracing::info!(run = %id, "launch failed: {error}");
         }

@@ -18,7 +18,9 @@ pub fn read_at(path: &Path, offset: u64, max: usize) -> std::io::Result<(Vec<u8>
         Err(err) => return Err(err),
     };
     let size = file.metadata()?.len();
-    let len = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX).min(max);
+    let len = usize::try_from(size.saturating_sub(offset))
+        .unwrap_or(usize::MAX)
+        .min(max);
     let mut data = vec![0; len];
     let mut filled = 0;
     while filled < len {
@@ -105,6 +107,9 @@ mod tests {
         let file = log(b"0123456789");
         assert_eq!(read_at(file.path(), 3, 4).unwrap(), (b"3456".to_vec(), 10));
         assert_eq!(read_at(file.path(), 12, 4).unwrap(), (Vec::new(), 10));
-        assert_eq!(read_at(Path::new("/nonexistent/log"), 0, 4).unwrap(), (Vec::new(), 0));
+        assert_eq!(
+            read_at(Path::new("/nonexistent/log"), 0, 4).unwrap(),
+            (Vec::new(), 0)
+        );
     }
 }

@@ -30,9 +30,14 @@ pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
     let launch = validate(daemon, spec.clone())?;
     let mut state = daemon.state();
     if let Some(name) = &spec.name {
-        let taken = state.runs().iter().any(|r| !r.status.is_terminal() && r.name.as_ref() == Some(name));
+        let taken = state
+            .runs()
+            .iter()
+            .any(|r| !r.status.is_terminal() && r.name.as_ref() == Some(name));
         if taken {
-            return Err(invalid(format!("`name`: a live run is already called `{name}`")));
+            return Err(invalid(format!(
+                "`name`: a live run is already called `{name}`"
+            )));
         }
     }
     let id = new_id(&state)?;
@@ -62,26 +67,47 @@ pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
 }
 
 fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
-    if spec.command.first().is_none_or(|program| program.is_empty()) {
-        return Err(invalid("`command` is empty: give a program to run, e.g. `reagent run -- python train.py`"));
+    if spec
+        .command
+        .first()
+        .is_none_or(|program| program.is_empty())
+    {
+        return Err(invalid(
+            "`command` is empty: give a program to run, e.g. `reagent run -- python train.py`",
+        ));
     }
     let cwd = match spec.cwd {
         Some(cwd) => cwd,
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
     };
     if !cwd.is_dir() {
-        return Err(invalid(format!("`cwd`: {} is not a directory", cwd.display())));
+        return Err(invalid(format!(
+            "`cwd`: {} is not a directory",
+            cwd.display()
+        )));
     }
     for (key, _) in &spec.env {
         if key.is_empty() || key.contains(['=', '\0']) {
-            return Err(invalid(format!("`env`: `{key}` is not a valid variable name")));
+            return Err(invalid(format!(
+                "`env`: `{key}` is not a valid variable name"
+            )));
         }
     }
-    let (cols, rows) = spec.size.unwrap_or((daemon.config.runs.cols, daemon.config.runs.rows));
+    let (cols, rows) = spec
+        .size
+        .unwrap_or((daemon.config.runs.cols, daemon.config.runs.rows));
     if !(2..=1000).contains(&cols) || !(2..=1000).contains(&rows) {
-        return Err(invalid(format!("`size`: {cols}x{rows} is outside 2x2 to 1000x1000")));
+        return Err(invalid(format!(
+            "`size`: {cols}x{rows} is outside 2x2 to 1000x1000"
+        )));
     }
-    Ok(LaunchSpec { command: spec.command, cwd, env: spec.env, cols, rows })
+    Ok(LaunchSpec {
+        command: spec.command,
+        cwd,
+        env: spec.env,
+        cols,
+        rows,
+    })
 }
 
 fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
@@ -91,7 +117,10 @@ fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
             return Ok(id);
         }
     }
-    Err(RpcError::new(codes::INTERNAL_ERROR, "cannot find a free run id"))
+    Err(RpcError::new(
+        codes::INTERNAL_ERROR,
+        "cannot find a free run id",
+    ))
 }
 
 /// Registers a live run: its pane and the channel to its supervisor, before the supervisor
@@ -99,7 +128,9 @@ fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
 fn make_live(daemon: &Daemon, run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceiver<ControlMsg>) {
     let (control, rx) = mpsc::unbounded_channel();
     let scrollback = daemon.config.runs.scrollback_lines;
-    let pane = Arc::new(Mutex::new(Pane::new(&run.id, run.cols, run.rows, scrollback)));
+    let pane = Arc::new(Mutex::new(Pane::new(
+        &run.id, run.cols, run.rows, scrollback,
+    )));
     (LiveRun { control, pane }, rx)
 }
 
@@ -107,8 +138,13 @@ fn make_live(daemon: &Daemon, run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceive
 /// reconnected (their output caught up from the log), runs that ended meanwhile are settled
 /// with their real exit status, and queued runs are launched.
 pub fn adopt_all(daemon: &Arc<Daemon>) {
-    let pending: Vec<RunInfo> =
-        daemon.state().runs().iter().filter(|r| !r.status.is_terminal()).cloned().collect();
+    let pending: Vec<RunInfo> = daemon
+        .state()
+        .runs()
+        .iter()
+        .filter(|r| !r.status.is_terminal())
+        .cloned()
+        .collect();
     for run in pending {
         if run.status == RunStatus::Queued {
             if let Err(err) = launch::launch(daemon, &run.id) {
@@ -124,7 +160,12 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
             lock(&live.pane).restore(start + tail.len() as u64, &tail);
         }
         daemon.state().set_live(&run.id, live.clone());
-        tokio::spawn(follow::follow(daemon.clone(), run.id.clone(), control, live.pane));
+        tokio::spawn(follow::follow(
+            daemon.clone(),
+            run.id.clone(),
+            control,
+            live.pane,
+        ));
     }
 }
 
@@ -141,7 +182,8 @@ pub fn final_screen(run: &RunInfo, scrollback: usize) -> (Vec<u8>, u64) {
 
 /// Locks a pane; a poisoned lock only means a panic elsewhere, and the screen is still usable.
 pub fn lock(pane: &Mutex<Pane>) -> std::sync::MutexGuard<'_, Pane> {
-    pane.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    pane.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn invalid(message: impl Into<String>) -> RpcError {

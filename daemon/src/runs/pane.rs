@@ -49,10 +49,15 @@ impl Pane {
         }
         self.parser.process(bytes);
         if !self.subscribers.is_empty() {
-            let output = Output { run: self.run.clone(), offset: self.offset, data: Blob(bytes.to_vec()) };
+            let output = Output {
+                run: self.run.clone(),
+                offset: self.offset,
+                data: Blob(bytes.to_vec()),
+            };
             let line = encode_notification(&Notification::Output(output));
             // A client that fell behind is detached; it re-attaches after its resync.
-            self.subscribers.retain(|(_, outbox)| outbox.push(&line) == Pushed::Queued);
+            self.subscribers
+                .retain(|(_, outbox)| outbox.push(&line) == Pushed::Queued);
         }
         self.offset += bytes.len() as u64;
     }
@@ -60,7 +65,8 @@ impl Pane {
     /// Attaches a client: returns the escape sequences that paint the current screen and the
     /// offset where its `output` notifications start.
     pub fn attach(&mut self, conn: u64, outbox: Arc<Outbox>) -> (Vec<u8>, u64) {
-        self.subscribers.retain(|(id, outbox)| *id != conn && !outbox.is_closed());
+        self.subscribers
+            .retain(|(id, outbox)| *id != conn && !outbox.is_closed());
         self.subscribers.push((conn, outbox));
         (self.screen(), self.offset)
     }

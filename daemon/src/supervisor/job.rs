@@ -44,7 +44,10 @@ pub(crate) fn now_ms() -> i64 {
 
 impl Job {
     /// Starts the waiter thread for `child` (whose pid is `pid`).
-    pub(crate) fn start(pid: u32, child: Box<dyn Child + Send + Sync>) -> std::io::Result<Arc<Self>> {
+    pub(crate) fn start(
+        pid: u32,
+        child: Box<dyn Child + Send + Sync>,
+    ) -> std::io::Result<Arc<Self>> {
         let job = Arc::new(Self {
             pid,
             state: Mutex::new(State::default()),

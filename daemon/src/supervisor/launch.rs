@@ -37,7 +37,10 @@ pub(crate) fn command(spec: &LaunchSpec) -> anyhow::Result<CommandBuilder> {
     };
     match fs::metadata(&spec.cwd) {
         Ok(meta) if meta.is_dir() => {}
-        Ok(_) => bail!("working directory {} is not a directory", spec.cwd.display()),
+        Ok(_) => bail!(
+            "working directory {} is not a directory",
+            spec.cwd.display()
+        ),
         Err(err) => bail!("working directory {}: {err}", spec.cwd.display()),
     }
     let mut cmd = CommandBuilder::new(program);
@@ -69,7 +72,10 @@ pub(crate) fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
 pub(crate) fn remove_socket(path: &Path) {
     match fs::remove_file(path) {
         Err(err) if err.kind() != ErrorKind::NotFound => {
-            eprintln!("reagentd supervise: cannot remove {}: {err}", path.display());
+            eprintln!(
+                "reagentd supervise: cannot remove {}: {err}",
+                path.display()
+            );
         }
         _ => {}
     }
@@ -103,7 +109,8 @@ pub(crate) fn write_exit(run_dir: &Path, record: &ExitRecord) -> anyhow::Result<
     let path = run_dir.join(files::EXIT);
     let tmp = run_dir.join(format!("{}.tmp", files::EXIT));
     let json = serde_json::to_vec_pretty(record)?;
-    let mut file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut file =
+        File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     file.write_all(&json)?;
     file.sync_all()?;
     fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))

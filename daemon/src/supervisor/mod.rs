@@ -98,7 +98,10 @@ fn start(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<(Arc<Hub>, Arc<Con
 
 /// Kills a job whose supervision could not be set up: it must not run unobserved.
 fn kill_job(pid: u32) {
-    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
 }
@@ -123,4 +126,3 @@ fn finish(run_dir: &Path, hub: &Hub, ctl: &Control) -> anyhow::Result<()> {
     launch::remove_socket(&run_dir.join(files::SOCKET));
     recorded
 }
-

@@ -17,8 +17,15 @@ pub async fn attach(run: &str) -> anyhow::Result<ExitCode> {
     let config = Config::load(&Paths::from_env()?.config_file)?;
     let (client, mut notes) = connect().await?;
     client.hello("reagent attach", None).await?;
-    let size = terminal::size().ok().filter(|&(cols, rows)| cols > 1 && rows > 1);
-    let attached = client.call(&Attach { run: run.into(), size }).await?;
+    let size = terminal::size()
+        .ok()
+        .filter(|&(cols, rows)| cols > 1 && rows > 1);
+    let attached = client
+        .call(&Attach {
+            run: run.into(),
+            size,
+        })
+        .await?;
     let id = attached.run.id.clone();
     if attached.run.status.is_terminal() {
         anyhow::bail!(
@@ -114,7 +121,10 @@ struct PrefixFilter {
 
 impl PrefixFilter {
     fn new(prefix: u8) -> Self {
-        Self { prefix, pending: false }
+        Self {
+            prefix,
+            pending: false,
+        }
     }
 
     /// Returns the bytes to forward, and whether `prefix d` was typed (bytes after it are
@@ -151,6 +161,10 @@ mod tests {
         assert_eq!(keys.feed(b"ls\r"), (b"ls\r".to_vec(), false));
         assert_eq!(keys.feed(b"\x02\x02x"), (b"\x02x".to_vec(), false));
         assert_eq!(keys.feed(b"a\x02"), (b"a".to_vec(), false));
-        assert_eq!(keys.feed(b"dzzz"), (Vec::new(), true), "prefix split across reads");
+        assert_eq!(
+            keys.feed(b"dzzz"),
+            (Vec::new(), true),
+            "prefix split across reads"
+        );
     }
 }

@@ -39,7 +39,10 @@ pub async fn daemon(action: DaemonAction) -> anyhow::Result<ExitCode> {
             let status = client.call(&DaemonStatus {}).await?;
             client.call(&Shutdown {}).await?;
             wait_for_exit(status.daemon.pid).await;
-            println!("stopped reagentd (pid {}); runs keep going", status.daemon.pid);
+            println!(
+                "stopped reagentd (pid {}); runs keep going",
+                status.daemon.pid
+            );
         }
         (DaemonAction::Stop, None) => println!("reagentd is not running"),
         (DaemonAction::Status, Some(client)) => print_status(&client.call(&DaemonStatus {}).await?),
@@ -54,9 +57,12 @@ pub async fn daemon(action: DaemonAction) -> anyhow::Result<ExitCode> {
 /// Waits (up to 10 s) until the daemon's process is gone, so a following start cannot race
 /// it for the lock.
 async fn wait_for_exit(pid: u32) {
-    let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0)) else { return };
+    let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0)) else {
+        return;
+    };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while rustix::process::test_kill_process(pid).is_ok() && tokio::time::Instant::now() < deadline {
+    while rustix::process::test_kill_process(pid).is_ok() && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
@@ -87,8 +93,15 @@ fn print_status(status: &StatusReply) {
         format_duration_ms(now_ms() - daemon.started_at),
         daemon.state_dir
     );
-    let runs: Vec<String> =
-        status.runs.iter().map(|(status, count)| format!("{count} {status}")).collect();
-    let runs = if runs.is_empty() { "no runs".to_string() } else { runs.join(", ") };
+    let runs: Vec<String> = status
+        .runs
+        .iter()
+        .map(|(status, count)| format!("{count} {status}"))
+        .collect();
+    let runs = if runs.is_empty() {
+        "no runs".to_string()
+    } else {
+        runs.join(", ")
+    };
     println!("{runs}; {} client(s) attached", status.clients);
 }

@@ -14,7 +14,12 @@ pub async fn logs(run: &str, follow: bool, tail: Option<usize>) -> anyhow::Resul
     let mut out = tokio::io::stdout();
     let start = match tail {
         Some(lines) => {
-            let probe = ReadLog { run: run.into(), offset: None, tail_lines: Some(lines), max_bytes: Some(0) };
+            let probe = ReadLog {
+                run: run.into(),
+                offset: None,
+                tail_lines: Some(lines),
+                max_bytes: Some(0),
+            };
             client.call(&probe).await?.offset
         }
         None => 0,
@@ -25,7 +30,12 @@ pub async fn logs(run: &str, follow: bool, tail: Option<usize>) -> anyhow::Resul
     }
     client.hello("reagent logs -f", None).await?;
     // Attach first, so nothing printed between reading the log and following it is missed.
-    let attached = client.call(&Attach { run: run.into(), size: None }).await?;
+    let attached = client
+        .call(&Attach {
+            run: run.into(),
+            size: None,
+        })
+        .await?;
     let id = attached.run.id.clone();
     let mut offset = copy_log(&client, &id, start, Some(attached.offset), &mut out).await?;
     if attached.run.status.is_terminal() {
@@ -54,14 +64,21 @@ pub async fn logs(run: &str, follow: bool, tail: Option<usize>) -> anyhow::Resul
             Notification::Resync(_) => {
                 // We fell behind and output was dropped: the log has it all.
                 client.hello("reagent logs -f", None).await?;
-                let attached = client.call(&Attach { run: id.clone(), size: None }).await?;
+                let attached = client
+                    .call(&Attach {
+                        run: id.clone(),
+                        size: None,
+                    })
+                    .await?;
                 offset = copy_log(&client, &id, offset, Some(attached.offset), &mut out).await?;
             }
             Notification::Output(_) => {}
             Notification::Shutdown(_) => break,
         }
     }
-    anyhow::bail!("the daemon went away while following {id}; its log is complete, run `reagent logs {id}` later")
+    anyhow::bail!(
+        "the daemon went away while following {id}; its log is complete, run `reagent logs {id}` later"
+    )
 }
 
 /// Copies the log from `offset` up to `until` (or its current end) to stdout; returns where
@@ -79,7 +96,12 @@ async fn copy_log(
             return Ok(offset);
         }
         let max_bytes = want.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
-        let read = ReadLog { run: run.into(), offset: Some(offset), tail_lines: None, max_bytes };
+        let read = ReadLog {
+            run: run.into(),
+            offset: Some(offset),
+            tail_lines: None,
+            max_bytes,
+        };
         let chunk = client.call(&read).await?;
         if chunk.data.0.is_empty() {
             return Ok(offset);

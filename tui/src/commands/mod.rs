@@ -22,8 +22,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => runs::start(args).await,
         Command::Runs { json } => runs::list(json).await,
         Command::Logs { run, follow, tail } => logs::logs(&run, follow, tail).await,
-        Command::Stop { run, grace, no_wait } => runs::stop(&run, grace, no_wait).await,
-        Command::Input { run, text, no_enter } => runs::input(&run, &text, !no_enter).await,
+        Command::Stop {
+            run,
+            grace,
+            no_wait,
+        } => runs::stop(&run, grace, no_wait).await,
+        Command::Input {
+            run,
+            text,
+            no_enter,
+        } => runs::input(&run, &text, !no_enter).await,
         Command::Wait { run, json } => runs::wait(&run, json).await,
         Command::Attach { run } => attach::attach(&run).await,
         Command::Rename { run, name } => runs::rename(&run, &name).await,

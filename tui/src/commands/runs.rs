@@ -62,8 +62,14 @@ fn table(runs: &[RunInfo], now: i64) -> String {
             run.command_line(),
         ]);
     }
-    let widths: Vec<usize> =
-        (0..5).map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|col| {
+            rows.iter()
+                .map(|row| row[col].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for row in &rows {
         for (col, width) in widths.iter().enumerate() {
@@ -78,12 +84,21 @@ fn table(runs: &[RunInfo], now: i64) -> String {
 /// `reagent stop RUN [--grace SECS] [--no-wait]`
 pub async fn stop(run: &str, grace: Option<f64>, no_wait: bool) -> anyhow::Result<ExitCode> {
     let (client, _) = connect().await?;
-    let stopping = client.call(&StopRun { run: run.into(), grace_secs: grace }).await?;
+    let stopping = client
+        .call(&StopRun {
+            run: run.into(),
+            grace_secs: grace,
+        })
+        .await?;
     if no_wait {
         println!("stopping {}", stopping.label());
         return Ok(ExitCode::SUCCESS);
     }
-    let ended = client.call(&WaitRun { run: stopping.id.clone() }).await?;
+    let ended = client
+        .call(&WaitRun {
+            run: stopping.id.clone(),
+        })
+        .await?;
     println!("{}", summary(&ended));
     Ok(ExitCode::SUCCESS)
 }
@@ -96,7 +111,12 @@ pub async fn input(run: &str, text: &str, enter: bool) -> anyhow::Result<ExitCod
         data.push(b'\r');
     }
     let (client, _) = connect().await?;
-    client.call(&SendInput { run: run.into(), data: Blob(data) }).await?;
+    client
+        .call(&SendInput {
+            run: run.into(),
+            data: Blob(data),
+        })
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -109,13 +129,20 @@ pub async fn wait(run: &str, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("{}", summary(&ended));
     }
-    Ok(ExitCode::from(u8::try_from(ended.exit_status()).unwrap_or(1)))
+    Ok(ExitCode::from(
+        u8::try_from(ended.exit_status()).unwrap_or(1),
+    ))
 }
 
 /// `reagent rename RUN NAME`
 pub async fn rename(run: &str, name: &str) -> anyhow::Result<ExitCode> {
     let (client, _) = connect().await?;
-    let renamed = client.call(&RenameRun { run: run.into(), name: name.into() }).await?;
+    let renamed = client
+        .call(&RenameRun {
+            run: run.into(),
+            name: name.into(),
+        })
+        .await?;
     println!("{} is now {}", renamed.id, renamed.label());
     Ok(ExitCode::SUCCESS)
 }
@@ -144,7 +171,10 @@ mod tests {
         let text = table(std::slice::from_ref(&run), 0);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "ID        NAME   STATUS  EXIT  RUNTIME  COMMAND");
-        assert_eq!(lines[1], "ab12cd34  train  failed  3     42s      python train.py");
+        assert_eq!(
+            lines[1],
+            "ab12cd34  train  failed  3     42s      python train.py"
+        );
         run.exit_code = None;
         run.signal = Some(9);
         assert!(table(&[run], 0).contains("sig9"));
