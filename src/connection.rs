@@ -101,7 +101,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_a_line_over_the_limit() {
-        let data = vec![b'x'; 100];
+        let data = [b'x'; 100];
         let mut reader = BufReader::with_capacity(16, &data[..]);
         let mut buf = Vec::new();
         assert_eq!(

@@ -306,6 +306,8 @@ pub struct Event {
 }
 
 /// What changed.
+// Events live only long enough to be encoded or applied; boxing the run would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {

@@ -34,11 +34,11 @@ pub struct Options {
 /// Runs the daemon until SIGTERM, SIGINT or a `daemon.shutdown` request.
 pub fn daemon_main(options: Options) -> anyhow::Result<()> {
     let result = run(&options);
-    if options.background {
-        if let Err(err) = &result {
-            // The client that started us is waiting for this line; it may be gone.
-            let _ = writeln!(std::io::stdout(), "error: {err:#}");
-        }
+    if options.background
+        && let Err(err) = &result
+    {
+        // The client that started us is waiting for this line; it may be gone.
+        let _ = writeln!(std::io::stdout(), "error: {err:#}");
     }
     result
 }

@@ -211,10 +211,10 @@ impl State {
             )
         })?;
         self.seq = event.seq;
-        if self.seq % 1000 == 0 {
-            if let Err(err) = self.store.prune_events(self.history) {
-                tracing::warn!("cannot prune old events: {err:#}");
-            }
+        if self.seq.is_multiple_of(1000)
+            && let Err(err) = self.store.prune_events(self.history)
+        {
+            tracing::warn!("cannot prune old events: {err:#}");
         }
         let line = encode_notification(&Notification::Event(event));
         let before = self.subscribers.len();

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal};
 use serde_json::{Value, json};
 
 /// Generous: the suite must pass on a loaded 2-core machine.
@@ -139,10 +140,7 @@ impl Env {
     /// `kill -9` the daemon and wait until it is gone.
     pub fn kill_daemon(&self) {
         let pid = self.daemon_pid().expect("daemon pid");
-        Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .expect("kill");
+        signal(pid, Signal::KILL);
         wait_until("the daemon to die", || !alive(pid));
     }
 
@@ -156,24 +154,28 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // Kill what is still running, then the daemon, so no test leaves processes behind.
-        if self.socket().exists() {
-            if let Ok(out) = self.cmd(&["runs", "--json"]).output() {
-                let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
-                for run in runs {
-                    if let Some(pid) = run["pid"].as_i64() {
-                        let _ = Command::new("kill")
-                            .args(["-9", &format!("-{pid}")])
-                            .status();
-                    }
+        if self.socket().exists()
+            && let Ok(out) = self.cmd(&["runs", "--json"]).output()
+        {
+            let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            for run in runs {
+                let pid = run["pid"].as_i64().and_then(|pid| i32::try_from(pid).ok());
+                if let Some(pid) = pid.filter(|&pid| pid > 1).and_then(Pid::from_raw) {
+                    let _ = rustix::process::kill_process_group(pid, Signal::KILL);
                 }
             }
         }
-        if let Some(pid) = self.daemon_pid() {
-            if alive(pid) {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
+        if let Some(pid) = self.daemon_pid().filter(|&pid| alive(pid)) {
+            signal(pid, Signal::KILL);
         }
     }
+}
+
+/// Sends a signal with the system call. (Never `kill -SIG -PGID` through the `kill`
+/// program: some versions misread negative pids, and `-1` means every process.)
+pub fn signal(pid: i32, signal: Signal) {
+    let pid = Pid::from_raw(pid).filter(|_| pid > 1).expect("a real pid");
+    let _ = rustix::process::kill_process(pid, signal);
 }
 
 /// Whether a process exists and is not a zombie.

@@ -148,10 +148,10 @@ pub fn attach(conn: &Conn, id: Value, attach: Attach) -> Reply {
         };
         return Reply::Now(serde_json::to_value(attached).map_err(internal_json));
     };
-    if let Some((cols, rows)) = attach.size {
-        if let Err(err) = resize_locked(&mut state, &run.id, cols, rows) {
-            return Reply::Now(Err(err));
-        }
+    if let Some((cols, rows)) = attach.size
+        && let Err(err) = resize_locked(&mut state, &run.id, cols, rows)
+    {
+        return Reply::Now(Err(err));
     }
     let run = state.run(&run.id).cloned().unwrap_or(run);
     drop(state);

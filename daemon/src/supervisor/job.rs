@@ -114,12 +114,19 @@ impl Job {
     }
 
     fn signal_group(&self, signal: Signal) {
-        let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) else {
-            return;
-        };
-        if let Err(err) = kill_process_group(pid, signal) {
-            eprintln!("reagentd supervise: signal {signal:?} to group {pid:?}: {err}");
-        }
+        signal_group(self.pid, signal);
+    }
+}
+
+/// Signals process group `pgid`. Refuses 0 and 1: `kill(-1)` would signal every process.
+pub(crate) fn signal_group(pgid: u32, signal: Signal) {
+    let pid = i32::try_from(pgid).ok().and_then(Pid::from_raw);
+    let Some(pid) = pid.filter(|pid| pid.as_raw_nonzero().get() > 1) else {
+        eprintln!("reagentd supervise: refusing to signal process group {pgid}");
+        return;
+    };
+    if let Err(err) = kill_process_group(pid, signal) {
+        eprintln!("reagentd supervise: signal {signal:?} to group {pgid}: {err}");
     }
 }
 

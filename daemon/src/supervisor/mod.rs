@@ -98,12 +98,7 @@ fn start(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<(Arc<Hub>, Arc<Con
 
 /// Kills a job whose supervision could not be set up: it must not run unobserved.
 fn kill_job(pid: u32) {
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
+    job::signal_group(pid, rustix::process::Signal::KILL);
 }
 
 /// Waits for the job's end, then completes the run: the log, `exit.json`, `Exited`, and the

@@ -47,11 +47,7 @@ fn run(hub: &Hub) {
             Step::Hello(conn, generation, written) => {
                 greeted = generation;
                 sent = written;
-                let hello = SupervisorMsg::Hello {
-                    pid: hub.pid,
-                    written,
-                };
-                deliver(hub, &conn, generation, &hello);
+                deliver(hub, &conn, generation, &hello(hub.pid, written));
             }
             Step::Written(conn, written) => {
                 sent = written;

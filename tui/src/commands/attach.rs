@@ -64,11 +64,12 @@ pub async fn attach(run: &str) -> anyhow::Result<ExitCode> {
                     out.flush().await?;
                 }
                 Some(Notification::Event(event)) => {
-                    if let EventKind::Run { run } = event.kind {
-                        if run.id == id && run.status.is_terminal() {
-                            let how = run.reason.clone().unwrap_or_else(|| run.status.to_string());
-                            break format!("[{} ended: {how}]", run.label());
-                        }
+                    if let EventKind::Run { run } = event.kind
+                        && run.id == id
+                        && run.status.is_terminal()
+                    {
+                        let how = run.reason.clone().unwrap_or_else(|| run.status.to_string());
+                        break format!("[{} ended: {how}]", run.label());
                     }
                 }
                 Some(Notification::Resync(_)) => {

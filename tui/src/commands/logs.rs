@@ -54,11 +54,12 @@ pub async fn logs(run: &str, follow: bool, tail: Option<usize>) -> anyhow::Resul
                 }
             }
             Notification::Event(event) => {
-                if let EventKind::Run { run } = event.kind {
-                    if run.id == id && run.status.is_terminal() {
-                        copy_log(&client, &id, offset, None, &mut out).await?;
-                        return Ok(ExitCode::SUCCESS);
-                    }
+                if let EventKind::Run { run } = event.kind
+                    && run.id == id
+                    && run.status.is_terminal()
+                {
+                    copy_log(&client, &id, offset, None, &mut out).await?;
+                    return Ok(ExitCode::SUCCESS);
                 }
             }
             Notification::Resync(_) => {
