@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod pty;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -16,14 +18,22 @@ use serde_json::{Value, json};
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls `done` until it holds, failing the test with `what` after `TIMEOUT`.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    assert!(within_timeout(done), "timed out waiting for {what}");
+}
+
+/// Polls `done` until it holds or `TIMEOUT` passes; returns whether it held.
+pub fn within_timeout(mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     let mut delay = Duration::from_millis(1);
     while !done() {
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        if start.elapsed() > TIMEOUT {
+            return false;
+        }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(50));
     }
+    true
 }
 
 /// The folder holding the built `reagent` and `reagentd`, built once per test process.

@@ -20,11 +20,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("reagent: {err:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A read of stdin may still be blocked in the runtime's thread pool; do not wait for it.
+    runtime.shutdown_background();
+    code
 }
