@@ -39,7 +39,13 @@ pub struct Client {
 
 /// Notifications the daemon pushes (events, output, resync), in the order it sent them.
 /// `None` once the connection is gone.
-pub struct Notifications(mpsc::UnboundedReceiver<Notification>);
+///
+/// The queue is bounded: a consumer that falls behind stops the connection's reader, the
+/// socket fills, and the daemon tells this client to resync — memory stays flat on both ends.
+pub struct Notifications(mpsc::Receiver<Notification>);
+
+/// Notifications buffered before the reader waits for the consumer.
+const NOTIFICATION_QUEUE: usize = 1024;
 
 impl Notifications {
     /// The next notification, or `None` when the connection closed.
@@ -55,7 +61,7 @@ impl Client {
         writer: impl AsyncWrite + Send + Unpin + 'static,
     ) -> (Self, Notifications) {
         let pending: Pending = Arc::default();
-        let (notify_tx, notify_rx) = mpsc::unbounded_channel();
+        let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
         tokio::spawn(read_loop(
             BufReader::new(reader),
             pending.clone(),
@@ -102,6 +108,15 @@ impl Client {
 
     /// Sends a request and waits for its reply.
     pub async fn call<M: Method>(&self, params: &M) -> Result<M::Reply> {
+        self.request(params).await?.await
+    }
+
+    /// Sends a request now and returns its reply as a future, so a caller can send several
+    /// requests in order (keystrokes, say) without waiting for each reply in turn.
+    pub async fn request<M: Method>(
+        &self,
+        params: &M,
+    ) -> Result<impl Future<Output = Result<M::Reply>> + Send + 'static> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
@@ -122,11 +137,13 @@ impl Client {
             lock(&self.pending).remove(&id);
             return Err(Error::Protocol(format!("cannot send `{}`: {err}", M::NAME)));
         }
-        let value = rx
-            .await
-            .map_err(|_| Error::Protocol("the daemon closed the connection".into()))??;
-        serde_json::from_value(value)
-            .map_err(|err| Error::Protocol(format!("unexpected reply to `{}`: {err}", M::NAME)))
+        Ok(async move {
+            let value = rx
+                .await
+                .map_err(|_| Error::Protocol("the daemon closed the connection".into()))??;
+            serde_json::from_value(value)
+                .map_err(|err| Error::Protocol(format!("unexpected reply to `{}`: {err}", M::NAME)))
+        })
     }
 
     /// Says hello: checks the protocol version and subscribes this connection to events.
@@ -167,7 +184,7 @@ pub fn no_daemon(err: &std::io::Error) -> bool {
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: BufReader<R>,
     pending: Pending,
-    notifications: mpsc::UnboundedSender<Notification>,
+    notifications: mpsc::Sender<Notification>,
 ) {
     let mut buf = Vec::new();
     while let Ok(Frame::Line(line)) = read_message(&mut reader, &mut buf).await {
@@ -177,7 +194,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if value.get("method").is_some() {
             if let Ok(note) = serde_json::from_value::<Notification>(value) {
                 // The receiver may be gone (a one-shot CLI call); that is fine.
-                let _ = notifications.send(note);
+                let _ = notifications.send(note).await;
             }
             continue;
         }

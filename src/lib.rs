@@ -12,5 +12,6 @@ pub mod paths;
 pub mod protocol;
 pub mod run;
 pub mod time;
+pub mod transport;
 
 pub use error::{Error, Result};

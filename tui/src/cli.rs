@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "reagent", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Use the daemon on HOST, through `ssh HOST reagent proxy` (`REAGENT_SSH` names ssh).
+    #[arg(long, global = true, value_name = "HOST")]
+    pub remote: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -88,6 +91,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bridge stdin/stdout to the local daemon's socket (what `--remote` runs over ssh).
+    Proxy,
 }
 
 /// `reagent daemon …`

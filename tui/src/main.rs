@@ -1,8 +1,10 @@
 //! `reagent`: the client. Every action is a subcommand (with `--json` where it lists
 //! something); with no subcommand it opens the cockpit.
 
+mod app;
 mod cli;
 mod commands;
+mod ui;
 
 use std::process::ExitCode;
 

@@ -10,12 +10,12 @@ use reagent::protocol::{Attach, Blob, EventKind, Notification, ResizeRun, SendIn
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::connect;
+use super::Ctx;
 
 /// Attaches until the user detaches, the run ends or the daemon goes away.
-pub async fn attach(run: &str) -> anyhow::Result<ExitCode> {
+pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
     let config = Config::load(&Paths::from_env()?.config_file)?;
-    let (client, mut notes) = connect().await?;
+    let (client, mut notes) = ctx.connect().await?;
     client.hello("reagent attach", None).await?;
     let size = terminal::size()
         .ok()

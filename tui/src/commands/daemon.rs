@@ -7,8 +7,9 @@ use reagent::client::{Client, no_daemon, start_daemon};
 use reagent::paths::Paths;
 use reagent::protocol::{DaemonStatus, Shutdown, StatusReply};
 use reagent::time::{format_duration_ms, now_ms};
+use reagent::transport::Transport;
 
-use super::print_json;
+use super::{Ctx, print_json};
 use crate::cli::DaemonAction;
 
 /// Connects without starting a daemon; `None` when none runs.
@@ -21,9 +22,12 @@ async fn running(paths: &Paths) -> anyhow::Result<Option<Client>> {
 }
 
 /// `reagent daemon …`
-pub async fn daemon(action: DaemonAction) -> anyhow::Result<ExitCode> {
-    let paths = Paths::from_env()?;
-    let client = running(&paths).await?;
+pub async fn daemon(ctx: &Ctx, action: DaemonAction) -> anyhow::Result<ExitCode> {
+    let paths = match &ctx.transport {
+        Transport::Local(paths) => paths,
+        Transport::Remote(_) => return remote_daemon(ctx, action).await,
+    };
+    let client = running(paths).await?;
     match (action, client) {
         (DaemonAction::Start, Some(client)) => {
             let status = client.call(&DaemonStatus {}).await?;
@@ -54,6 +58,25 @@ pub async fn daemon(action: DaemonAction) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `reagent --remote HOST daemon …`: through the remote proxy, which starts the daemon there
+/// when none runs.
+async fn remote_daemon(ctx: &Ctx, action: DaemonAction) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
+    let status = client.call(&DaemonStatus {}).await?;
+    match action {
+        DaemonAction::Start | DaemonAction::Status => print_status(&status),
+        DaemonAction::Stop => {
+            client.call(&Shutdown {}).await?;
+            println!(
+                "stopped reagentd (pid {}) on {}",
+                status.daemon.pid,
+                ctx.transport.describe()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Waits (up to 10 s) until the daemon's process is gone, so a following start cannot race
 /// it for the lock.
 async fn wait_for_exit(pid: u32) {
@@ -68,8 +91,8 @@ async fn wait_for_exit(pid: u32) {
 }
 
 /// `reagent status`
-pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
-    let (client, _) = super::connect().await?;
+pub async fn status(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
     let status = client.call(&DaemonStatus {}).await?;
     if json {
         print_json(&status)?;
@@ -77,11 +100,6 @@ pub async fn status(json: bool) -> anyhow::Result<ExitCode> {
         print_status(&status);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `reagent` alone prints until the cockpit exists.
-pub async fn status_summary() -> anyhow::Result<ExitCode> {
-    status(false).await
 }
 
 fn print_status(status: &StatusReply) {

@@ -6,11 +6,16 @@ use reagent::client::Client;
 use reagent::protocol::{Attach, EventKind, Notification, ReadLog};
 use tokio::io::{AsyncWriteExt as _, Stdout};
 
-use super::connect;
+use super::Ctx;
 
 /// Prints the log, then (with `follow`) what the run prints until it ends.
-pub async fn logs(run: &str, follow: bool, tail: Option<usize>) -> anyhow::Result<ExitCode> {
-    let (client, mut notes) = connect().await?;
+pub async fn logs(
+    ctx: &Ctx,
+    run: &str,
+    follow: bool,
+    tail: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let (client, mut notes) = ctx.connect().await?;
     let mut out = tokio::io::stdout();
     let start = match tail {
         Some(lines) => {

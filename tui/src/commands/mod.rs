@@ -3,46 +3,57 @@
 mod attach;
 mod daemon;
 mod logs;
+mod proxy;
 mod runs;
 
 use std::process::ExitCode;
 
 use reagent::client::{Client, Notifications};
-use reagent::paths::Paths;
+use reagent::transport::Transport;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line; the exit code is what scripts see.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let transport = Transport::new(cli.remote)?;
     let Some(command) = cli.command else {
-        return daemon::status_summary().await;
+        return crate::app::run(transport).await;
     };
+    let ctx = Ctx { transport };
     match command {
-        Command::Daemon { action } => daemon::daemon(action).await,
-        Command::Run(args) => runs::start(args).await,
-        Command::Runs { json } => runs::list(json).await,
-        Command::Logs { run, follow, tail } => logs::logs(&run, follow, tail).await,
+        Command::Daemon { action } => daemon::daemon(&ctx, action).await,
+        Command::Run(args) => runs::start(&ctx, args).await,
+        Command::Runs { json } => runs::list(&ctx, json).await,
+        Command::Logs { run, follow, tail } => logs::logs(&ctx, &run, follow, tail).await,
         Command::Stop {
             run,
             grace,
             no_wait,
-        } => runs::stop(&run, grace, no_wait).await,
+        } => runs::stop(&ctx, &run, grace, no_wait).await,
         Command::Input {
             run,
             text,
             no_enter,
-        } => runs::input(&run, &text, !no_enter).await,
-        Command::Wait { run, json } => runs::wait(&run, json).await,
-        Command::Attach { run } => attach::attach(&run).await,
-        Command::Rename { run, name } => runs::rename(&run, &name).await,
-        Command::Status { json } => daemon::status(json).await,
+        } => runs::input(&ctx, &run, &text, !no_enter).await,
+        Command::Wait { run, json } => runs::wait(&ctx, &run, json).await,
+        Command::Attach { run } => attach::attach(&ctx, &run).await,
+        Command::Rename { run, name } => runs::rename(&ctx, &run, &name).await,
+        Command::Status { json } => daemon::status(&ctx, json).await,
+        Command::Proxy => proxy::proxy().await,
     }
 }
 
-/// Connects to the daemon, starting it when none runs.
-pub async fn connect() -> anyhow::Result<(Client, Notifications)> {
-    let paths = Paths::from_env()?;
-    Ok(Client::connect_or_start(&paths).await?)
+/// What every command needs: where the daemon is.
+pub struct Ctx {
+    /// Local socket or `ssh HOST reagent proxy`.
+    pub transport: Transport,
+}
+
+impl Ctx {
+    /// Connects to the daemon, starting it when none runs.
+    pub async fn connect(&self) -> anyhow::Result<(Client, Notifications)> {
+        Ok(self.transport.connect().await?)
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -6,11 +6,11 @@ use reagent::protocol::{Blob, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
 use reagent::run::{RunInfo, RunSpec};
 use reagent::time::{format_duration_ms, now_ms};
 
-use super::{connect, print_json};
+use super::{Ctx, print_json};
 use crate::cli::RunArgs;
 
 /// `reagent run [--name N] [--cwd DIR] [--env K=V]... -- CMD ARGS...`
-pub async fn start(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     let cwd = match args.cwd {
         Some(cwd) => std::path::absolute(cwd)?,
         None => std::env::current_dir()?,
@@ -22,7 +22,7 @@ pub async fn start(args: RunArgs) -> anyhow::Result<ExitCode> {
         env: args.env,
         size: None,
     };
-    let (client, _) = connect().await?;
+    let (client, _) = ctx.connect().await?;
     let run = client.call(&spec).await?;
     if args.json {
         print_json(&run)?;
@@ -33,8 +33,8 @@ pub async fn start(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `reagent runs [--json]`
-pub async fn list(json: bool) -> anyhow::Result<ExitCode> {
-    let (client, _) = connect().await?;
+pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
     let runs = client.call(&ListRuns {}).await?;
     if json {
         print_json(&runs)?;
@@ -82,8 +82,13 @@ fn table(runs: &[RunInfo], now: i64) -> String {
 }
 
 /// `reagent stop RUN [--grace SECS] [--no-wait]`
-pub async fn stop(run: &str, grace: Option<f64>, no_wait: bool) -> anyhow::Result<ExitCode> {
-    let (client, _) = connect().await?;
+pub async fn stop(
+    ctx: &Ctx,
+    run: &str,
+    grace: Option<f64>,
+    no_wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
     let stopping = client
         .call(&StopRun {
             run: run.into(),
@@ -104,13 +109,13 @@ pub async fn stop(run: &str, grace: Option<f64>, no_wait: bool) -> anyhow::Resul
 }
 
 /// `reagent input RUN TEXT [--no-enter]`
-pub async fn input(run: &str, text: &str, enter: bool) -> anyhow::Result<ExitCode> {
+pub async fn input(ctx: &Ctx, run: &str, text: &str, enter: bool) -> anyhow::Result<ExitCode> {
     let mut data = text.as_bytes().to_vec();
     if enter {
         // Enter is a carriage return on a terminal; the line discipline turns it into \n.
         data.push(b'\r');
     }
-    let (client, _) = connect().await?;
+    let (client, _) = ctx.connect().await?;
     client
         .call(&SendInput {
             run: run.into(),
@@ -121,8 +126,8 @@ pub async fn input(run: &str, text: &str, enter: bool) -> anyhow::Result<ExitCod
 }
 
 /// `reagent wait RUN`: exits with the run's exit code (128 + N for a signal).
-pub async fn wait(run: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (client, _) = connect().await?;
+pub async fn wait(ctx: &Ctx, run: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
     let ended = client.call(&WaitRun { run: run.into() }).await?;
     if json {
         print_json(&ended)?;
@@ -135,8 +140,8 @@ pub async fn wait(run: &str, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// `reagent rename RUN NAME`
-pub async fn rename(run: &str, name: &str) -> anyhow::Result<ExitCode> {
-    let (client, _) = connect().await?;
+pub async fn rename(ctx: &Ctx, run: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
     let renamed = client
         .call(&RenameRun {
             run: run.into(),

@@ -1,0 +1,319 @@
+//! Key bindings — one table, used both to dispatch keys and to draw the `?` help — and the
+//! translation of keys into the bytes a terminal program expects.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a cockpit key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the cockpit (the daemon and runs go on).
+    Quit,
+    /// Show every binding.
+    Help,
+    /// Open the command palette.
+    Palette,
+    /// Palette with `run ` typed.
+    NewRun,
+    /// Palette with `rename ` typed.
+    Rename,
+    /// Move focus to the next panel.
+    FocusNext,
+    /// Move focus to the previous panel.
+    FocusPrev,
+    /// Next run, or scroll the pane down.
+    Down,
+    /// Previous run, or scroll the pane up.
+    Up,
+    /// First run.
+    Top,
+    /// Last run.
+    Bottom,
+    /// Open the selected run in the pane and type into it.
+    Open,
+    /// Leave the pane (it stays on screen).
+    Detach,
+    /// Stop the selected run (asks first).
+    Stop,
+    /// Show or hide the runs list.
+    ToggleRuns,
+    /// Widen the runs list.
+    Wider,
+    /// Narrow the runs list.
+    Narrower,
+    /// Scroll the pane back a page.
+    PageUp,
+    /// Scroll the pane forward a page.
+    PageDown,
+}
+
+/// One binding: the keys, how help shows them, and what they do.
+pub struct Binding {
+    /// Keys that trigger it (without modifiers other than Shift).
+    pub keys: &'static [KeyCode],
+    /// How the help overlay writes the keys.
+    pub label: &'static str,
+    /// The action.
+    pub action: Action,
+    /// What it does, for the help overlay.
+    pub help: &'static str,
+}
+
+/// Every cockpit binding, in the order help lists them.
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[KeyCode::Tab],
+        label: "Tab",
+        action: Action::FocusNext,
+        help: "focus the next panel",
+    },
+    Binding {
+        keys: &[KeyCode::BackTab],
+        label: "Shift-Tab",
+        action: Action::FocusPrev,
+        help: "focus the previous panel",
+    },
+    Binding {
+        keys: &[KeyCode::Char('j'), KeyCode::Down],
+        label: "j / ↓",
+        action: Action::Down,
+        help: "next run (in the pane: scroll down)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('k'), KeyCode::Up],
+        label: "k / ↑",
+        action: Action::Up,
+        help: "previous run (in the pane: scroll up)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('g'), KeyCode::Home],
+        label: "g / Home",
+        action: Action::Top,
+        help: "first run",
+    },
+    Binding {
+        keys: &[KeyCode::Char('G'), KeyCode::End],
+        label: "G / End",
+        action: Action::Bottom,
+        help: "last run",
+    },
+    Binding {
+        keys: &[KeyCode::Enter, KeyCode::Char('i')],
+        label: "Enter / i",
+        action: Action::Open,
+        help: "open the run in the pane and type into it",
+    },
+    Binding {
+        keys: &[KeyCode::Char('d'), KeyCode::Esc],
+        label: "d / Esc",
+        action: Action::Detach,
+        help: "leave the pane (it stays on screen)",
+    },
+    Binding {
+        keys: &[KeyCode::PageUp],
+        label: "PgUp",
+        action: Action::PageUp,
+        help: "scroll the pane back",
+    },
+    Binding {
+        keys: &[KeyCode::PageDown],
+        label: "PgDn",
+        action: Action::PageDown,
+        help: "scroll the pane forward",
+    },
+    Binding {
+        keys: &[KeyCode::Char('n')],
+        label: "n",
+        action: Action::NewRun,
+        help: "new run (palette: run CMD)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('s')],
+        label: "s",
+        action: Action::Stop,
+        help: "stop the selected run",
+    },
+    Binding {
+        keys: &[KeyCode::Char('r')],
+        label: "r",
+        action: Action::Rename,
+        help: "rename the selected run",
+    },
+    Binding {
+        keys: &[KeyCode::Char('b')],
+        label: "b",
+        action: Action::ToggleRuns,
+        help: "show or hide the runs list",
+    },
+    Binding {
+        keys: &[KeyCode::Char('<')],
+        label: "<",
+        action: Action::Narrower,
+        help: "narrow the runs list",
+    },
+    Binding {
+        keys: &[KeyCode::Char('>')],
+        label: ">",
+        action: Action::Wider,
+        help: "widen the runs list",
+    },
+    Binding {
+        keys: &[KeyCode::Char(':')],
+        label: ":",
+        action: Action::Palette,
+        help: "command palette",
+    },
+    Binding {
+        keys: &[KeyCode::Char('?')],
+        label: "?",
+        action: Action::Help,
+        help: "this help",
+    },
+    Binding {
+        keys: &[KeyCode::Char('q')],
+        label: "q",
+        action: Action::Quit,
+        help: "quit the client (runs and daemon go on)",
+    },
+];
+
+/// The cockpit action for a key, if any.
+pub fn action_for(key: &KeyEvent) -> Option<Action> {
+    if key
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+    {
+        return None;
+    }
+    BINDINGS
+        .iter()
+        .find(|b| b.keys.contains(&key.code))
+        .map(|b| b.action)
+}
+
+/// Whether `key` is Ctrl + the prefix letter.
+pub fn is_prefix(key: &KeyEvent, prefix: char) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL)
+        && matches!(key.code, KeyCode::Char(c) if c.eq_ignore_ascii_case(&prefix))
+}
+
+/// The bytes a terminal sends for `key`; `app_cursor` is the job's application-cursor mode
+/// (arrows then send `ESC O A` rather than `ESC [ A`).
+pub fn key_bytes(key: &KeyEvent, app_cursor: bool) -> Option<Vec<u8>> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let arrow = |c: u8| {
+        if app_cursor {
+            vec![0x1b, b'O', c]
+        } else {
+            vec![0x1b, b'[', c]
+        }
+    };
+    let tilde = |n: &str| format!("\x1b[{n}~").into_bytes();
+    let mut bytes = match key.code {
+        KeyCode::Char(c) if ctrl && c.is_ascii_alphabetic() => {
+            vec![(c.to_ascii_lowercase() as u8) & 0x1f]
+        }
+        KeyCode::Char(' ') if ctrl => vec![0],
+        KeyCode::Char(c) => c.to_string().into_bytes(),
+        KeyCode::Enter => vec![b'\r'],
+        KeyCode::Tab => vec![b'\t'],
+        KeyCode::BackTab => b"\x1b[Z".to_vec(),
+        KeyCode::Backspace => vec![0x7f],
+        KeyCode::Esc => vec![0x1b],
+        KeyCode::Up => arrow(b'A'),
+        KeyCode::Down => arrow(b'B'),
+        KeyCode::Right => arrow(b'C'),
+        KeyCode::Left => arrow(b'D'),
+        KeyCode::Home => arrow(b'H'),
+        KeyCode::End => arrow(b'F'),
+        KeyCode::Insert => tilde("2"),
+        KeyCode::Delete => tilde("3"),
+        KeyCode::PageUp => tilde("5"),
+        KeyCode::PageDown => tilde("6"),
+        KeyCode::F(n @ 1..=4) => vec![0x1b, b'O', b'P' + n - 1],
+        KeyCode::F(n @ 5..=12) => {
+            let code = ["15", "17", "18", "19", "20", "21", "23", "24"][usize::from(n - 5)];
+            tilde(code)
+        }
+        _ => return None,
+    };
+    if alt {
+        bytes.insert(0, 0x1b);
+    }
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn keys_become_terminal_bytes() {
+        let none = KeyModifiers::NONE;
+        assert_eq!(
+            key_bytes(&key(KeyCode::Char('a'), none), false),
+            Some(b"a".to_vec())
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::Char('c'), KeyModifiers::CONTROL), false),
+            Some(vec![3])
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::Char('x'), KeyModifiers::ALT), false),
+            Some(b"\x1bx".to_vec())
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::Up, none), false),
+            Some(b"\x1b[A".to_vec())
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::Up, none), true),
+            Some(b"\x1bOA".to_vec())
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::Enter, none), false),
+            Some(b"\r".to_vec())
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::F(5), none), false),
+            Some(b"\x1b[15~".to_vec())
+        );
+        assert_eq!(
+            key_bytes(&key(KeyCode::Char('é'), none), false),
+            Some("é".as_bytes().to_vec())
+        );
+    }
+
+    #[test]
+    fn every_binding_is_reachable_and_unique() {
+        let mut seen = Vec::new();
+        for binding in BINDINGS {
+            for code in binding.keys {
+                assert!(!seen.contains(code), "{code:?} bound twice");
+                seen.push(*code);
+                let action = action_for(&key(*code, KeyModifiers::NONE));
+                assert_eq!(action, Some(binding.action));
+            }
+        }
+        assert_eq!(
+            action_for(&key(KeyCode::Char('q'), KeyModifiers::CONTROL)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_prefix_is_ctrl_and_its_letter() {
+        assert!(is_prefix(
+            &key(KeyCode::Char('b'), KeyModifiers::CONTROL),
+            'b'
+        ));
+        assert!(!is_prefix(
+            &key(KeyCode::Char('b'), KeyModifiers::NONE),
+            'b'
+        ));
+    }
+}

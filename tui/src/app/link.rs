@@ -1,0 +1,242 @@
+//! The cockpit's connection to the daemon: connect, say hello, relay notifications, perform
+//! effects in order; when the daemon goes away, say so and retry with backoff, then resync
+//! from the last `seq` seen — the cockpit itself never restarts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reagent::client::{Client, Notifications};
+use reagent::protocol::{
+    Attach, Attached, HelloReply, Notification, RenameRun, ResizeRun, SendInput, StopRun, Sync,
+};
+use reagent::run::RunInfo;
+use reagent::transport::{Transport, last_remote_error};
+use tokio::sync::mpsc;
+
+use super::update::Effect;
+
+/// What the link tells the cockpit.
+#[derive(Debug)]
+pub enum Incoming {
+    /// (Re)connected and caught up.
+    Synced(HelloReply),
+    /// A notification from the daemon.
+    Note(Notification),
+    /// The daemon is unreachable; the next attempt is in `retry_in_ms`.
+    Down {
+        /// Why.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in_ms: u64,
+    },
+    /// A reply to an effect.
+    Replied(Replied),
+}
+
+/// Replies the cockpit acts on.
+#[derive(Debug)]
+pub enum Replied {
+    /// The pane's screen.
+    Attached(Box<Attached>),
+    /// A run the user started.
+    Started(Box<RunInfo>),
+    /// Something worked; a message for the status line.
+    Done(String),
+    /// Something failed; why.
+    Failed(String),
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_secs(4);
+
+/// Starts the link; effects go in, incoming messages come out.
+pub fn spawn(transport: Transport) -> (mpsc::UnboundedSender<Effect>, mpsc::Receiver<Incoming>) {
+    let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+    // Bounded: a cockpit that falls behind slows its reader, and the daemon makes it resync.
+    let (incoming_tx, incoming_rx) = mpsc::channel(256);
+    tokio::spawn(run(transport, effects_rx, incoming_tx));
+    (effects_tx, incoming_rx)
+}
+
+async fn run(
+    transport: Transport,
+    mut effects: mpsc::UnboundedReceiver<Effect>,
+    incoming: mpsc::Sender<Incoming>,
+) {
+    let mut since = None;
+    let mut first = true;
+    let mut retry = FIRST_RETRY;
+    loop {
+        let connected = if first {
+            transport.connect().await
+        } else {
+            transport.reconnect().await
+        };
+        first = false;
+        let reason = match connected {
+            Ok((client, notes)) => match hello(&client, &mut since, &incoming).await {
+                Ok(()) => {
+                    retry = FIRST_RETRY;
+                    let local = matches!(transport, Transport::Local(_));
+                    serve(&client, local, notes, &mut since, &mut effects, &incoming).await
+                }
+                Err(err) => err.to_string(),
+            },
+            Err(err) => err.to_string(),
+        };
+        let reason = match (&transport, last_remote_error()) {
+            (Transport::Remote(_), Some(said)) => format!("{reason} — {said}"),
+            _ => reason,
+        };
+        let retry_in_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+        if incoming
+            .send(Incoming::Down {
+                reason,
+                retry_in_ms,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // While down, effects fail at once rather than piling up.
+        let wait = tokio::time::sleep(retry);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                effect = effects.recv() => match effect {
+                    Some(_) => {
+                        let failed = Replied::Failed("not connected to the daemon".into());
+                        let _ = incoming.send(Incoming::Replied(failed)).await;
+                    }
+                    None => return,
+                },
+            }
+        }
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+async fn hello(
+    client: &Client,
+    since: &mut Option<u64>,
+    incoming: &mpsc::Sender<Incoming>,
+) -> reagent::Result<()> {
+    let reply = client
+        .hello(concat!("reagent-tui ", env!("CARGO_PKG_VERSION")), *since)
+        .await?;
+    match &reply.sync {
+        Sync::Snapshot(snapshot) => *since = Some(snapshot.seq),
+        Sync::Events { events } => {
+            if let Some(last) = events.last() {
+                *since = Some(last.seq);
+            }
+        }
+    }
+    let _ = incoming.send(Incoming::Synced(reply)).await;
+    Ok(())
+}
+
+/// Relays until the connection drops; returns why it dropped.
+async fn serve(
+    client: &Client,
+    local: bool,
+    mut notes: Notifications,
+    since: &mut Option<u64>,
+    effects: &mut mpsc::UnboundedReceiver<Effect>,
+    incoming: &mpsc::Sender<Incoming>,
+) -> String {
+    loop {
+        tokio::select! {
+            note = notes.recv() => {
+                let Some(note) = note else { return "the daemon closed the connection".into() };
+                match &note {
+                    Notification::Event(event) => *since = Some(event.seq),
+                    Notification::Shutdown(_) => return "the daemon shut down".into(),
+                    _ => {}
+                }
+                let resync = matches!(note, Notification::Resync(_));
+                if incoming.send(Incoming::Note(note)).await.is_err() {
+                    return "the cockpit closed".into();
+                }
+                if resync && let Err(err) = hello(client, since, incoming).await {
+                    return err.to_string();
+                }
+            }
+            effect = effects.recv() => {
+                let Some(effect) = effect else { return "the cockpit closed".into() };
+                if let Err(err) = perform(client, local, effect, incoming).await {
+                    return err.to_string();
+                }
+            }
+        }
+    }
+}
+
+/// Sends the effect's request now (so requests keep their order) and relays its reply later.
+async fn perform(
+    client: &Client,
+    local: bool,
+    effect: Effect,
+    incoming: &mpsc::Sender<Incoming>,
+) -> reagent::Result<()> {
+    match effect {
+        Effect::Start(mut spec) => {
+            if local {
+                // Like `reagent run`, a run started here works in the cockpit's folder.
+                spec.cwd = spec.cwd.or_else(|| std::env::current_dir().ok());
+            }
+            let reply = client.request(&spec).await?;
+            relay(incoming, reply, |run| Replied::Started(Box::new(run)));
+        }
+        Effect::Stop(run) => {
+            let reply = client
+                .request(&StopRun {
+                    run,
+                    grace_secs: None,
+                })
+                .await?;
+            relay(incoming, reply, |run| {
+                Replied::Done(format!("stopping {}", run.label()))
+            });
+        }
+        Effect::Rename(run, name) => {
+            let reply = client.request(&RenameRun { run, name }).await?;
+            relay(incoming, reply, |run| {
+                Replied::Done(format!("{} is now {}", run.id, run.label()))
+            });
+        }
+        Effect::Input(run, data) => {
+            let data = reagent::protocol::Blob(data);
+            let reply = client.request(&SendInput { run, data }).await?;
+            relay(incoming, reply, |_| Replied::Done(String::new()));
+        }
+        Effect::Attach(run) => {
+            let reply = client.request(&Attach { run, size: None }).await?;
+            relay(incoming, reply, |attached| {
+                Replied::Attached(Box::new(attached))
+            });
+        }
+        Effect::Resize(run, cols, rows) => {
+            let reply = client.request(&ResizeRun { run, cols, rows }).await?;
+            relay(incoming, reply, |_| Replied::Done(String::new()));
+        }
+    }
+    Ok(())
+}
+
+fn relay<T: Send + 'static>(
+    incoming: &mpsc::Sender<Incoming>,
+    reply: impl Future<Output = reagent::Result<T>> + Send + 'static,
+    on_ok: impl FnOnce(T) -> Replied + Send + 'static,
+) {
+    let incoming = incoming.clone();
+    tokio::spawn(async move {
+        let replied = match reply.await {
+            Ok(value) => on_ok(value),
+            Err(err) => Replied::Failed(err.to_string()),
+        };
+        let _ = incoming.send(Incoming::Replied(replied)).await;
+    });
+}

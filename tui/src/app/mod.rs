@@ -1,0 +1,161 @@
+//! The cockpit: `reagent` with no subcommand. One loop selects over the keyboard, the daemon
+//! link and a frame timer; keys and messages change the [`App`], and a frame is drawn from it
+//! at most every 16 ms, only when something changed — so a job flooding output costs parsing,
+//! not redraws, and keys stay responsive.
+
+pub mod keys;
+pub mod link;
+pub mod palette;
+pub mod state;
+pub mod update;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt as _;
+use reagent::config::Config;
+use reagent::paths::Paths;
+use reagent::protocol::Notification;
+use reagent::time::now_ms;
+use reagent::transport::Transport;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use link::{Incoming, Replied};
+pub use state::App;
+use update::Effect;
+
+/// The shortest time between two frames (about 60 fps).
+const FRAME: Duration = Duration::from_millis(16);
+/// Messages applied in one go before the loop looks at the keyboard again.
+const BATCH: usize = 256;
+
+/// Runs the cockpit until the user quits.
+pub async fn run(transport: Transport) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&Paths::from_env()?.config_file)?;
+    let place = transport.describe().to_string();
+    let (effects, mut incoming) = link::spawn(transport);
+    let mut terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    let size = terminal.size()?;
+    let mut app = App::new(
+        &place,
+        config.tui.prefix,
+        (size.width, size.height),
+        now_ms(),
+    );
+    let result = event_loop(&mut app, &mut terminal, &effects, &mut incoming).await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    ratatui::restore();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+async fn event_loop(
+    app: &mut App,
+    terminal: &mut ratatui::DefaultTerminal,
+    effects: &mpsc::UnboundedSender<Effect>,
+    incoming: &mut mpsc::Receiver<Incoming>,
+) -> anyhow::Result<()> {
+    let mut keyboard = EventStream::new();
+    let mut frames = tokio::time::interval(FRAME);
+    frames.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    while !app.quit {
+        tokio::select! {
+            biased;
+            event = keyboard.next() => {
+                let Some(event) = event else { break };
+                let wanted = match event? {
+                    Event::Key(key) if key.kind != KeyEventKind::Release => update::on_key(app, key),
+                    Event::Paste(text) => update::on_paste(app, &text),
+                    Event::Resize(cols, rows) => {
+                        app.size = (cols, rows);
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                };
+                send_all(effects, wanted);
+                dirty = true;
+            }
+            message = incoming.recv() => {
+                let Some(message) = message else { break };
+                apply(app, message, effects);
+                // Drain what is already queued so a flood costs one frame, not one per chunk.
+                for _ in 0..BATCH {
+                    match incoming.try_recv() {
+                        Ok(message) => apply(app, message, effects),
+                        Err(_) => break,
+                    }
+                }
+                dirty = true;
+            }
+            _ = frames.tick(), if dirty => {
+                app.now = now_ms();
+                terminal.draw(|frame| crate::ui::render(app, frame))?;
+                dirty = false;
+            }
+            _ = clock.tick() => dirty = true,
+        }
+    }
+    Ok(())
+}
+
+fn send_all(effects: &mpsc::UnboundedSender<Effect>, wanted: Vec<Effect>) {
+    for effect in wanted {
+        // The link only goes away with the loop.
+        let _ = effects.send(effect);
+    }
+}
+
+/// Applies one message from the link; asks for a fresh attach when the pane missed bytes.
+pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<Effect>) {
+    let reattach = match message {
+        Incoming::Synced(reply) => {
+            app.synced(reply);
+            true
+        }
+        Incoming::Note(Notification::Event(event)) => {
+            app.apply_event(event);
+            false
+        }
+        Incoming::Note(Notification::Output(output)) => !app.output(output),
+        Incoming::Note(Notification::Resync(_)) => true,
+        Incoming::Note(Notification::Shutdown(_)) => false,
+        Incoming::Down {
+            reason,
+            retry_in_ms,
+        } => {
+            app.link = state::Link::Disconnected {
+                reason,
+                retry_in_ms,
+            };
+            false
+        }
+        Incoming::Replied(Replied::Attached(attached)) => !app.attached(*attached),
+        Incoming::Replied(Replied::Started(run)) => {
+            app.say(
+                format!("started {} ({})", run.label(), run.command_line()),
+                false,
+            );
+            app.started(*run);
+            false
+        }
+        Incoming::Replied(Replied::Done(message)) => {
+            if !message.is_empty() {
+                app.say(message, false);
+            }
+            false
+        }
+        Incoming::Replied(Replied::Failed(error)) => {
+            app.say(error, true);
+            false
+        }
+    };
+    if reattach && let Some(pane) = &app.pane {
+        let run = pane.run.clone();
+        app.reset_pane();
+        let _ = effects.send(Effect::Attach(run));
+    }
+}

@@ -1,0 +1,132 @@
+//! The `:` command palette: what it understands and what it does.
+
+use reagent::run::RunSpec;
+
+use super::state::{App, Mode};
+use super::update::Effect;
+
+/// Every palette command with its usage, in the order the palette suggests them.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (
+        "run",
+        "run [--name NAME] CMD…   start CMD (a shell command line) as a new run",
+    ),
+    (
+        "stop",
+        "stop [RUN]                stop the selected run (or RUN)",
+    ),
+    ("rename", "rename NAME               name the selected run"),
+    (
+        "input",
+        "input TEXT                type TEXT and Enter into the selected run",
+    ),
+    ("open", "open RUN                  show RUN in the pane"),
+    ("help", "help                      every key binding"),
+    (
+        "quit",
+        "quit                      leave the cockpit (runs go on)",
+    ),
+];
+
+/// Commands whose name starts with what is typed so far.
+pub fn suggestions(typed: &str) -> impl Iterator<Item = &'static str> {
+    let word = typed.split_whitespace().next().unwrap_or("");
+    COMMANDS
+        .iter()
+        .filter(move |(name, _)| name.starts_with(word))
+        .map(|(_, usage)| *usage)
+}
+
+/// Runs a palette command line.
+pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
+    let line = line.trim();
+    let (command, rest) = line
+        .split_once(' ')
+        .map_or((line, ""), |(c, r)| (c, r.trim()));
+    let selected = app.selected_run().map(|run| run.id.clone());
+    let need = |what: &str| format!("`{command}` needs {what}");
+    match command {
+        "" => Vec::new(),
+        "run" => {
+            let (name, command_line) = match rest.strip_prefix("--name ") {
+                Some(named) => match named.trim().split_once(' ') {
+                    Some((name, cmd)) => (Some(name.to_string()), cmd.trim()),
+                    None => (Some(named.trim().to_string()), ""),
+                },
+                None => (None, rest),
+            };
+            if command_line.is_empty() {
+                app.say(need("a command, e.g. `run python train.py`"), true);
+                return Vec::new();
+            }
+            let spec = RunSpec {
+                name,
+                command: vec!["sh".into(), "-c".into(), command_line.into()],
+                cwd: None,
+                env: Vec::new(),
+                size: None,
+            };
+            vec![Effect::Start(spec)]
+        }
+        "stop" => match (rest, selected) {
+            ("", Some(id)) => vec![Effect::Stop(id)],
+            ("", None) => {
+                app.say(need("a run"), true);
+                Vec::new()
+            }
+            (run, _) => vec![Effect::Stop(run.into())],
+        },
+        "rename" => match selected {
+            Some(id) => vec![Effect::Rename(id, rest.into())],
+            None => {
+                app.say(need("a selected run"), true);
+                Vec::new()
+            }
+        },
+        "input" => match selected {
+            Some(id) => vec![Effect::Input(id, format!("{rest}\r").into_bytes())],
+            None => {
+                app.say(need("a selected run"), true);
+                Vec::new()
+            }
+        },
+        "open" => {
+            let found = app.runs.iter().position(|run| {
+                run.id.starts_with(rest) && !rest.is_empty() || run.name.as_deref() == Some(rest)
+            });
+            match found {
+                Some(index) => {
+                    app.selected = index;
+                    app.focus = super::state::Focus::Runs;
+                    super::update::on_key(app, enter())
+                }
+                None => {
+                    app.say(format!("no run matches `{rest}`"), true);
+                    Vec::new()
+                }
+            }
+        }
+        "help" => {
+            app.mode = Mode::Help;
+            Vec::new()
+        }
+        "quit" | "q" => {
+            app.quit = true;
+            Vec::new()
+        }
+        other => {
+            app.say(
+                format!("unknown command `{other}`: try run, stop, rename, input, open, quit"),
+                true,
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn enter() -> crossterm::event::KeyEvent {
+    crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    )
+}

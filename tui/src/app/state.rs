@@ -1,0 +1,325 @@
+//! Everything the cockpit shows, and how daemon messages change it. No IO here: the run loop
+//! feeds messages in, rendering reads it out.
+
+use std::collections::VecDeque;
+
+use reagent::config::PrefixKey;
+use reagent::protocol::{Attached, Event, EventKind, HelloReply, Output, Snapshot, Sync};
+use reagent::run::{RunInfo, RunStatus};
+
+/// Which panel has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The runs list.
+    Runs,
+    /// The focused run's terminal.
+    Pane,
+}
+
+/// What keys do right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Cockpit keys: move, open, palette, help.
+    Normal,
+    /// Keys go to the job in the pane; the prefix key returns to `Normal`.
+    Input,
+    /// The `:` command palette, with what was typed so far.
+    Palette(String),
+    /// The `?` overlay listing every binding.
+    Help,
+    /// A yes/no question before something destructive.
+    Confirm(Confirm),
+}
+
+/// Destructive actions that ask first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Stop this run (id, label).
+    Stop(String, String),
+}
+
+/// The daemon connection as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// First connection under way.
+    Connecting,
+    /// Connected; `clients` attached in all.
+    Connected {
+        /// Clients attached to the daemon, this one included.
+        clients: u32,
+    },
+    /// Lost; retrying.
+    Disconnected {
+        /// Why, in a few words.
+        reason: String,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
+    },
+}
+
+/// A status-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// The text.
+    pub text: String,
+    /// Whether it reports a failure.
+    pub error: bool,
+}
+
+/// The run shown in the pane, with this client's own copy of its screen.
+pub struct PaneView {
+    /// The run's id.
+    pub run: String,
+    /// The screen, fed from the attach snapshot and then `output` notifications.
+    pub parser: vt100::Parser,
+    /// Log offset the screen reflects; `None` until the attach reply arrives.
+    pub offset: Option<u64>,
+    /// Output that arrived before the attach reply (it can overtake it).
+    pending: VecDeque<Output>,
+    /// Lines scrolled back from the bottom (this client's own scroll position).
+    pub scroll: usize,
+}
+
+/// Scrollback lines each client keeps for its pane.
+const PANE_SCROLLBACK: usize = 2000;
+/// Output held while waiting for an attach reply, at most.
+const MAX_PENDING: usize = 4096;
+
+impl PaneView {
+    fn new(run: &RunInfo) -> Self {
+        Self {
+            run: run.id.clone(),
+            parser: vt100::Parser::new(run.rows.max(1), run.cols.max(1), PANE_SCROLLBACK),
+            offset: None,
+            pending: VecDeque::new(),
+            scroll: 0,
+        }
+    }
+
+    /// Feeds output, skipping what the screen already holds. Returns false on a gap (bytes
+    /// were dropped upstream): the pane must be re-attached.
+    fn feed(&mut self, output: Output) -> bool {
+        let Some(offset) = self.offset else {
+            if self.pending.len() < MAX_PENDING {
+                self.pending.push_back(output);
+            }
+            return true;
+        };
+        let end = output.offset + output.data.0.len() as u64;
+        if end <= offset {
+            return true;
+        }
+        if output.offset > offset {
+            return false;
+        }
+        let skip = usize::try_from(offset - output.offset).unwrap_or(0);
+        self.parser.process(&output.data.0[skip..]);
+        self.offset = Some(end);
+        true
+    }
+}
+
+/// The cockpit's state.
+pub struct App {
+    /// Every run, oldest first.
+    pub runs: Vec<RunInfo>,
+    /// Index into `runs` of the highlighted run.
+    pub selected: usize,
+    /// Which panel has the keyboard.
+    pub focus: Focus,
+    /// What keys do.
+    pub mode: Mode,
+    /// Whether the runs list is shown.
+    pub show_runs: bool,
+    /// Width of the runs list in columns.
+    pub runs_width: u16,
+    /// The daemon connection.
+    pub link: Link,
+    /// Where the daemon is (`local` or a host).
+    pub place: String,
+    /// The last event seq applied.
+    pub seq: u64,
+    /// The run in the pane, if any.
+    pub pane: Option<PaneView>,
+    /// The status-line message.
+    pub flash: Option<Flash>,
+    /// The prefix key that leaves input mode.
+    pub prefix: PrefixKey,
+    /// Terminal size (cols, rows).
+    pub size: (u16, u16),
+    /// Wall clock for runtimes, Unix ms; advanced by the run loop so rendering stays pure.
+    pub now: i64,
+    /// Set when the user quits.
+    pub quit: bool,
+}
+
+impl App {
+    /// An empty cockpit.
+    pub fn new(place: &str, prefix: PrefixKey, size: (u16, u16), now: i64) -> Self {
+        Self {
+            runs: Vec::new(),
+            selected: 0,
+            focus: Focus::Runs,
+            mode: Mode::Normal,
+            show_runs: true,
+            runs_width: 48,
+            link: Link::Connecting,
+            place: place.to_string(),
+            seq: 0,
+            pane: None,
+            flash: None,
+            prefix,
+            size,
+            now,
+            quit: false,
+        }
+    }
+
+    /// The highlighted run.
+    pub fn selected_run(&self) -> Option<&RunInfo> {
+        self.runs.get(self.selected)
+    }
+
+    /// The run shown in the pane.
+    pub fn pane_run(&self) -> Option<&RunInfo> {
+        let id = &self.pane.as_ref()?.run;
+        self.runs.iter().find(|run| &run.id == id)
+    }
+
+    /// Counts of runs that are running and that failed, for the status bar.
+    pub fn counts(&self) -> (usize, usize) {
+        let count = |status| self.runs.iter().filter(|r| r.status == status).count();
+        (count(RunStatus::Running), count(RunStatus::Failed))
+    }
+
+    /// Applies the handshake: a snapshot replaces the state, missed events are replayed.
+    pub fn synced(&mut self, reply: HelloReply) {
+        match reply.sync {
+            Sync::Snapshot(Snapshot { seq, runs, clients }) => {
+                let selected_id = self.selected_run().map(|r| r.id.clone());
+                self.runs = runs;
+                self.seq = seq;
+                self.link = Link::Connected { clients };
+                self.reselect(selected_id.as_deref());
+            }
+            Sync::Events { events } => {
+                if !matches!(self.link, Link::Connected { .. }) {
+                    self.link = Link::Connected { clients: 1 };
+                }
+                for event in events {
+                    self.apply_event(event);
+                }
+            }
+        }
+    }
+
+    /// Applies one state change from the daemon.
+    pub fn apply_event(&mut self, event: Event) {
+        if event.seq <= self.seq {
+            return;
+        }
+        self.seq = event.seq;
+        match event.kind {
+            EventKind::Run { run } => self.upsert(run),
+            EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
+        }
+    }
+
+    fn upsert(&mut self, run: RunInfo) {
+        let in_pane = self.pane.as_ref().is_some_and(|pane| pane.run == run.id);
+        if in_pane && run.status.is_terminal() && self.mode == Mode::Input {
+            self.mode = Mode::Normal;
+            let how = run.reason.clone().unwrap_or_else(|| run.status.to_string());
+            self.say(
+                format!("{} ended: {how}", run.label()),
+                run.status != RunStatus::Finished,
+            );
+        }
+        if let Some(pane) = self.pane.as_mut().filter(|pane| pane.run == run.id) {
+            let (rows, cols) = pane.parser.screen().size();
+            if (rows, cols) != (run.rows, run.cols) {
+                pane.parser
+                    .screen_mut()
+                    .set_size(run.rows.max(1), run.cols.max(1));
+            }
+        }
+        match self.runs.iter_mut().find(|r| r.id == run.id) {
+            Some(existing) => *existing = run,
+            None => self.runs.push(run),
+        }
+    }
+
+    /// A run this client just started: list it (its event may come later) and select it.
+    pub fn started(&mut self, run: RunInfo) {
+        let id = run.id.clone();
+        if !self.runs.iter().any(|r| r.id == id) {
+            self.runs.push(run);
+        }
+        self.reselect(Some(&id));
+        self.focus = Focus::Runs;
+    }
+
+    fn reselect(&mut self, id: Option<&str>) {
+        self.selected = id
+            .and_then(|id| self.runs.iter().position(|r| r.id == id))
+            .unwrap_or(self.selected)
+            .min(self.runs.len().saturating_sub(1));
+    }
+
+    /// Shows a run in the pane (the caller asks the daemon to attach).
+    pub fn open_pane(&mut self, run: &RunInfo) {
+        if self.pane.as_ref().is_none_or(|pane| pane.run != run.id) {
+            self.pane = Some(PaneView::new(run));
+        }
+    }
+
+    /// Applies an attach reply: paints the screen, then the output that overtook the reply.
+    /// Returns false when the pane must be re-attached.
+    pub fn attached(&mut self, attached: Attached) -> bool {
+        let Some(pane) = self
+            .pane
+            .as_mut()
+            .filter(|pane| pane.run == attached.run.id)
+        else {
+            return true;
+        };
+        pane.parser = vt100::Parser::new(
+            attached.run.rows.max(1),
+            attached.run.cols.max(1),
+            PANE_SCROLLBACK,
+        );
+        pane.parser.process(&attached.screen.0);
+        pane.offset = Some(attached.offset);
+        let pending = std::mem::take(&mut pane.pending);
+        let mut whole = true;
+        for output in pending {
+            whole &= pane.feed(output);
+        }
+        self.upsert(attached.run);
+        whole
+    }
+
+    /// Applies output; returns false when bytes were missed and the pane needs re-attaching.
+    pub fn output(&mut self, output: Output) -> bool {
+        match self.pane.as_mut() {
+            Some(pane) if pane.run == output.run => pane.feed(output),
+            _ => true,
+        }
+    }
+
+    /// Forgets the pane's screen so the next attach repaints it (after a resync).
+    pub fn reset_pane(&mut self) {
+        if let Some(pane) = self.pane.as_mut() {
+            pane.offset = None;
+            pane.pending.clear();
+        }
+    }
+
+    /// Sets the status-line message.
+    pub fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            error,
+        });
+    }
+}

@@ -1,0 +1,246 @@
+//! Keys change the state and ask for effects; the run loop performs the effects.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use reagent::run::RunSpec;
+
+use super::keys::{self, Action};
+use super::state::{App, Confirm, Focus, Mode};
+use crate::ui;
+
+/// Requests for the daemon that a key caused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Start a run.
+    Start(RunSpec),
+    /// Stop a run.
+    Stop(String),
+    /// Rename a run.
+    Rename(String, String),
+    /// Type into a run.
+    Input(String, Vec<u8>),
+    /// Attach the pane to a run's output.
+    Attach(String),
+    /// Resize a run's terminal to the pane.
+    Resize(String, u16, u16),
+}
+
+/// Handles one key in the current mode.
+pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    match app.mode.clone() {
+        Mode::Input => input_key(app, &key),
+        Mode::Palette(text) => palette_key(app, text, &key),
+        Mode::Help => {
+            app.mode = Mode::Normal;
+            Vec::new()
+        }
+        Mode::Confirm(confirm) => {
+            app.mode = Mode::Normal;
+            match (key.code, confirm) {
+                (KeyCode::Char('y' | 'Y'), Confirm::Stop(id, label)) => {
+                    app.say(format!("stopping {label}"), false);
+                    vec![Effect::Stop(id)]
+                }
+                _ => {
+                    app.say("cancelled", false);
+                    Vec::new()
+                }
+            }
+        }
+        Mode::Normal => normal_key(app, &key),
+    }
+}
+
+/// Pasted text goes to the job in input mode, or into the palette.
+pub fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
+    match &mut app.mode {
+        Mode::Palette(typed) => {
+            typed.push_str(&text.replace(['\r', '\n'], " "));
+            Vec::new()
+        }
+        Mode::Input => {
+            let Some(pane) = &app.pane else {
+                return Vec::new();
+            };
+            let mut bytes = Vec::new();
+            let bracketed = pane.parser.screen().bracketed_paste();
+            if bracketed {
+                bytes.extend_from_slice(b"\x1b[200~");
+            }
+            bytes.extend_from_slice(text.as_bytes());
+            if bracketed {
+                bytes.extend_from_slice(b"\x1b[201~");
+            }
+            vec![Effect::Input(pane.run.clone(), bytes)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn input_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
+    if keys::is_prefix(key, app.prefix.0) {
+        app.mode = Mode::Normal;
+        app.say(
+            "cockpit keys: Enter types into the job again, d leaves the pane, ? help",
+            false,
+        );
+        return Vec::new();
+    }
+    let Some(pane) = &app.pane else {
+        app.mode = Mode::Normal;
+        return Vec::new();
+    };
+    let app_cursor = pane.parser.screen().application_cursor();
+    match keys::key_bytes(key, app_cursor) {
+        Some(bytes) => vec![Effect::Input(pane.run.clone(), bytes)],
+        None => Vec::new(),
+    }
+}
+
+fn normal_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
+    // The prefix twice sends the prefix itself to the job, as in tmux.
+    if app.focus == Focus::Pane
+        && keys::is_prefix(key, app.prefix.0)
+        && let Some(pane) = &app.pane
+    {
+        let run = pane.run.clone();
+        app.mode = Mode::Input;
+        return vec![Effect::Input(run, vec![app.prefix.byte()])];
+    }
+    app.flash = None;
+    match keys::action_for(key) {
+        Some(action) => act(app, action),
+        None => Vec::new(),
+    }
+}
+
+fn act(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Quit => app.quit = true,
+        Action::Help => app.mode = Mode::Help,
+        Action::Palette => app.mode = Mode::Palette(String::new()),
+        Action::NewRun => app.mode = Mode::Palette("run ".into()),
+        Action::Rename => {
+            if let Some(run) = app.selected_run() {
+                app.mode =
+                    Mode::Palette(format!("rename {}", run.name.clone().unwrap_or_default()));
+            }
+        }
+        Action::FocusNext | Action::FocusPrev => {
+            app.focus = match app.focus {
+                Focus::Runs if app.pane.is_some() => Focus::Pane,
+                Focus::Pane if app.show_runs => Focus::Runs,
+                same => same,
+            };
+        }
+        Action::Down | Action::Up | Action::Top | Action::Bottom if app.focus == Focus::Runs => {
+            let last = app.runs.len().saturating_sub(1);
+            app.selected = match action {
+                Action::Down => (app.selected + 1).min(last),
+                Action::Up => app.selected.saturating_sub(1),
+                Action::Top => 0,
+                _ => last,
+            };
+        }
+        Action::Down => scroll(app, -1),
+        Action::Up => scroll(app, 1),
+        Action::PageDown => scroll(app, -page(app)),
+        Action::PageUp => scroll(app, page(app)),
+        Action::Top => scroll(app, isize::MAX / 2),
+        Action::Bottom => scroll(app, isize::MIN / 2),
+        Action::Open => return open(app),
+        Action::Detach => {
+            if app.focus == Focus::Pane && app.show_runs {
+                app.focus = Focus::Runs;
+            }
+        }
+        Action::Stop => {
+            if let Some(run) = app.selected_run().filter(|run| !run.status.is_terminal()) {
+                app.mode = Mode::Confirm(Confirm::Stop(run.id.clone(), run.label().to_string()));
+            }
+        }
+        Action::ToggleRuns => {
+            app.show_runs = !app.show_runs || app.pane.is_none();
+            if !app.show_runs {
+                app.focus = Focus::Pane;
+            }
+        }
+        Action::Wider => app.runs_width = (app.runs_width + 4).min(app.size.0.saturating_sub(20)),
+        Action::Narrower => app.runs_width = app.runs_width.saturating_sub(4).max(24),
+    }
+    Vec::new()
+}
+
+fn page(app: &App) -> isize {
+    isize::try_from(ui::pane_size(app).1).unwrap_or(10).max(1)
+}
+
+/// Scrolls the pane's own view of the scrollback by `lines` (positive: back in time).
+fn scroll(app: &mut App, lines: isize) {
+    if let Some(pane) = app.pane.as_mut() {
+        let wanted = pane.scroll.saturating_add_signed(lines);
+        pane.parser.screen_mut().set_scrollback(wanted);
+        // vt100 caps the offset at the scrollback it holds.
+        pane.scroll = pane.parser.screen().scrollback();
+    }
+}
+
+/// Enter: show the selected run (or the pane's) and type into it if it runs.
+fn open(app: &mut App) -> Vec<Effect> {
+    let run = match app.focus {
+        Focus::Runs => app.selected_run().cloned(),
+        Focus::Pane => app.pane_run().cloned(),
+    };
+    let Some(run) = run else { return Vec::new() };
+    let mut effects = Vec::new();
+    if app.pane.as_ref().is_none_or(|pane| pane.run != run.id) {
+        app.open_pane(&run);
+        effects.push(Effect::Attach(run.id.clone()));
+    }
+    app.focus = Focus::Pane;
+    if run.status.is_terminal() {
+        app.say(
+            format!(
+                "{} has ended ({}); its last screen is shown",
+                run.label(),
+                run.status
+            ),
+            false,
+        );
+        return effects;
+    }
+    app.mode = Mode::Input;
+    let prefix = app.prefix.0;
+    app.say(
+        format!("typing into {}: Ctrl-{prefix} leaves", run.label()),
+        false,
+    );
+    let (cols, rows) = ui::pane_size(app);
+    if (cols, rows) != (run.cols, run.rows) && cols >= 2 && rows >= 2 {
+        effects.push(Effect::Resize(run.id.clone(), cols, rows));
+    }
+    effects
+}
+
+fn palette_key(app: &mut App, mut text: String, key: &KeyEvent) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => app.mode = Mode::Normal,
+        KeyCode::Enter => {
+            app.mode = Mode::Normal;
+            return super::palette::execute(app, &text);
+        }
+        KeyCode::Backspace => {
+            text.pop();
+            app.mode = Mode::Palette(text);
+        }
+        KeyCode::Char(c)
+            if !key
+                .modifiers
+                .contains(crossterm::event::KeyModifiers::CONTROL) =>
+        {
+            text.push(c);
+            app.mode = Mode::Palette(text);
+        }
+        _ => {}
+    }
+    Vec::new()
+}

@@ -1,0 +1,79 @@
+//! Rendering: a pure function of [`App`]. No IO, no daemon calls; the same state always
+//! draws the same frame, which is what the snapshot tests rely on.
+//!
+//! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
+//! slot in [`areas`].
+
+mod overlays;
+mod pane;
+mod runs_list;
+mod status_bar;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+
+use crate::app::App;
+use crate::app::state::{Focus, Mode};
+
+/// Where each panel goes on a screen of `size`.
+pub struct Areas {
+    /// The runs list, when shown.
+    pub runs: Option<Rect>,
+    /// The run pane (or its placeholder).
+    pub pane: Rect,
+    /// The one-line status bar.
+    pub status: Rect,
+}
+
+/// Splits the screen: the runs list on the left (when shown), the pane, the status bar.
+pub fn areas(app: &App, area: Rect) -> Areas {
+    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    if !app.show_runs {
+        return Areas {
+            runs: None,
+            pane: main,
+            status,
+        };
+    }
+    let width = app.runs_width.min(main.width.saturating_sub(12));
+    let [runs, pane] =
+        Layout::horizontal([Constraint::Length(width), Constraint::Min(0)]).areas(main);
+    Areas {
+        runs: Some(runs),
+        pane,
+        status,
+    }
+}
+
+/// The pane's inner size (cols, rows) on the current screen: what a run is resized to when
+/// this client types into it.
+pub fn pane_size(app: &App) -> (u16, u16) {
+    let pane = areas(app, Rect::new(0, 0, app.size.0, app.size.1)).pane;
+    (pane.width.saturating_sub(2), pane.height.saturating_sub(2))
+}
+
+/// Draws the whole cockpit.
+pub fn render(app: &App, frame: &mut Frame<'_>) {
+    let areas = areas(app, frame.area());
+    if let Some(runs) = areas.runs {
+        runs_list::render(app, frame, runs);
+    }
+    pane::render(app, frame, areas.pane);
+    status_bar::render(app, frame, areas.status);
+    match &app.mode {
+        Mode::Help => overlays::help(app, frame),
+        Mode::Palette(typed) => overlays::palette(typed, frame, areas.status),
+        Mode::Confirm(confirm) => overlays::confirm(confirm, frame),
+        Mode::Normal | Mode::Input => {}
+    }
+}
+
+/// The border style of a panel: bright when it has the keyboard.
+fn border(app: &App, focus: Focus) -> Style {
+    match (app.focus == focus, &app.mode) {
+        (true, Mode::Input) => Style::new().fg(Color::Green),
+        (true, _) => Style::new().fg(Color::Cyan),
+        (false, _) => Style::new().fg(Color::DarkGray),
+    }
+}

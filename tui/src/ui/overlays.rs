@@ -1,0 +1,95 @@
+//! Popups over the panels: help, the command palette, confirmations.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::app::App;
+use crate::app::keys::BINDINGS;
+use crate::app::palette;
+use crate::app::state::Confirm;
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [cell] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(row);
+    cell
+}
+
+/// Every binding, from the same table that dispatches keys.
+pub fn help(app: &App, frame: &mut Frame<'_>) {
+    let prefix = app.prefix.0;
+    let key = |label: String, help: &str| {
+        Line::from(vec![
+            Span::styled(format!("{label:>14}  "), Style::new().fg(Color::Cyan)),
+            Span::raw(help.to_string()),
+        ])
+    };
+    let mut lines: Vec<Line<'_>> = BINDINGS
+        .iter()
+        .map(|b| key(b.label.into(), b.help))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("  While typing into a job:", Modifier::BOLD));
+    lines.push(key(
+        format!("Ctrl-{prefix}"),
+        "back to the cockpit (then d leaves the pane)",
+    ));
+    lines.push(key(
+        format!("Ctrl-{prefix} Ctrl-{prefix}"),
+        &format!("send Ctrl-{prefix} to the job"),
+    ));
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let area = centered(frame.area(), 66, height);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" Keys — any key closes ")
+        .border_style(Color::Cyan);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The palette: what is typed, and the commands that fit it.
+pub fn palette(typed: &str, frame: &mut Frame<'_>, status: Rect) {
+    let suggestions: Vec<Line<'_>> = palette::suggestions(typed)
+        .map(|usage| Line::styled(usage, Color::DarkGray))
+        .collect();
+    let height = u16::try_from(suggestions.len()).unwrap_or(0) + 3;
+    let width = frame.area().width.min(80);
+    let area = Rect::new(
+        0,
+        status.y.saturating_sub(height),
+        width,
+        height.min(status.y),
+    );
+    frame.render_widget(Clear, area);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(":", Color::Cyan),
+        Span::raw(typed),
+        Span::raw("█"),
+    ])];
+    lines.extend(suggestions);
+    let block = Block::bordered()
+        .title(" Command — Enter runs, Esc closes ")
+        .border_style(Color::Cyan);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// A yes/no question.
+pub fn confirm(confirm: &Confirm, frame: &mut Frame<'_>) {
+    let Confirm::Stop(_, label) = confirm;
+    let question = format!("Stop {label}? SIGTERM now, SIGKILL after the grace.  y / n");
+    let width = u16::try_from(question.chars().count())
+        .unwrap_or(60)
+        .saturating_add(4);
+    let area = centered(frame.area(), width, 3);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered().border_style(Color::Yellow);
+    frame.render_widget(Paragraph::new(question).block(block), area);
+}
