@@ -19,6 +19,17 @@ pub struct PtyClient {
 impl PtyClient {
     /// Starts `reagent ARGS` for `env` on a `cols` x `rows` terminal.
     pub fn start(env: &Env, args: &[&str], cols: u16, rows: u16) -> Self {
+        Self::start_with(env, args, &[], cols, rows)
+    }
+
+    /// Like [`PtyClient::start`], with extra environment variables for the client.
+    pub fn start_with(
+        env: &Env,
+        args: &[&str],
+        vars: &[(&str, &str)],
+        cols: u16,
+        rows: u16,
+    ) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -33,6 +44,9 @@ impl PtyClient {
         cmd.env("REAGENTD", bin_dir().join("reagentd"));
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("REAGENT_CONFIG");
+        for (key, value) in vars {
+            cmd.env(key, value);
+        }
         let child = pair.slave.spawn_command(cmd).expect("spawn reagent");
         drop(pair.slave);
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));

@@ -77,3 +77,6 @@ fn border(app: &App, focus: Focus) -> Style {
         (false, _) => Style::new().fg(Color::DarkGray),
     }
 }
+
+#[cfg(test)]
+mod tests;
