@@ -99,8 +99,9 @@ fn two_cockpits_share_state_and_survive_a_daemon_restart() {
 /// An ssh stand-in: drops the host and runs the remote command here, as `ssh HOST CMD…` would.
 fn fake_ssh(env: &Env) -> std::path::PathBuf {
     let script = env.path().join("fake-ssh");
-    std::fs::write(&script, "#!/bin/sh\nshift\nexec \"$@\"\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(&script, "#!/bin/sh\nshift\nexec \"$@\"\n").expect("write the ssh stand-in");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make it executable");
     script
 }
 
