@@ -1,10 +1,7 @@
 //! `reagent`: the client. Every action is a subcommand (with `--json` where it lists
 //! something); with no subcommand it opens the cockpit.
 
-mod app;
-mod cli;
-mod commands;
-mod ui;
+use reagent_tui::{cli, commands};
 
 use std::process::ExitCode;
 

@@ -79,6 +79,20 @@ fn a_few_runs() {
 }
 
 #[test]
+fn the_selected_run_is_highlighted_and_failures_are_red() {
+    use ratatui::style::{Color, Modifier};
+    let mut app = app_with_runs();
+    app.selected = 1;
+    let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
+    terminal.draw(|frame| super::render(&app, frame)).unwrap();
+    let buffer = terminal.backend().buffer();
+    // Row 0 is the border, row 1 the header; runs start at row 2.
+    assert!(buffer[(3, 3)].modifier.contains(Modifier::REVERSED), "selected row");
+    assert!(!buffer[(3, 2)].modifier.contains(Modifier::REVERSED));
+    assert_eq!(buffer[(1, 4)].fg, Color::Red, "the failed run's badge");
+}
+
+#[test]
 fn a_failed_run_open_in_the_pane() {
     let mut app = app_with_runs();
     show_in_pane(
