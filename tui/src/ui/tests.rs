@@ -87,7 +87,10 @@ fn the_selected_run_is_highlighted_and_failures_are_red() {
     terminal.draw(|frame| super::render(&app, frame)).unwrap();
     let buffer = terminal.backend().buffer();
     // Row 0 is the border, row 1 the header; runs start at row 2.
-    assert!(buffer[(3, 3)].modifier.contains(Modifier::REVERSED), "selected row");
+    assert!(
+        buffer[(3, 3)].modifier.contains(Modifier::REVERSED),
+        "selected row"
+    );
     assert!(!buffer[(3, 2)].modifier.contains(Modifier::REVERSED));
     assert_eq!(buffer[(1, 4)].fg, Color::Red, "the failed run's badge");
 }
