@@ -100,7 +100,8 @@ async fn bench(reps: usize) -> anyhow::Result<bool> {
         };
         println!(
             "  flood #{}: baseline {:.3} s ({} B), reagent {:.3} s (log {} B, client got {} B \
-             after attaching at {}, {} resync(s), {:?})",
+             after attaching at {}, {} resync(s), {}; CPU: daemon {:.2} s, supervisor+job \
+             {:.2} s, client {:.2} s)",
             rep + 1,
             base.elapsed.as_secs_f64(),
             base.bytes,
@@ -110,6 +111,9 @@ async fn bench(reps: usize) -> anyhow::Result<bool> {
             real.attach_offset,
             real.resyncs,
             real.status,
+            real.daemon_cpu,
+            real.children_cpu,
+            real.client_cpu,
         );
         flood.push((base, real));
     }
@@ -173,30 +177,48 @@ fn report(
     let complete = flood
         .iter()
         .all(|(b, r)| r.log_bytes == b.bytes && r.status == RunStatus::Finished);
-    let sizes: Vec<String> = flood
-        .iter()
-        .map(|(b, r)| format!("{}/{}", r.log_bytes, b.bytes))
-        .collect();
+    let sizes = if complete {
+        format!("{log_bytes} B = {base_bytes} B ({n}/{n})", n = flood.len())
+    } else {
+        let each: Vec<String> = flood
+            .iter()
+            .map(|(b, r)| format!("{}/{} B {}", r.log_bytes, b.bytes, r.status))
+            .collect();
+        each.join(", ")
+    };
     table.check(
-        "flood: output.log bytes / baseline bytes",
-        sizes.join(" "),
+        "flood: output.log size = baseline bytes",
+        sizes,
         "equal, run finished".into(),
         complete,
     );
     let delivered = flood
         .iter()
         .all(|(_, r)| r.resyncs == 0 && r.attach_offset + r.received == r.log_bytes);
-    let got: Vec<String> = flood
-        .iter()
-        .map(|(_, r)| format!("{}+{}", r.attach_offset, r.received))
-        .collect();
+    let got = if delivered {
+        format!("every byte, no resync ({n}/{n})", n = flood.len())
+    } else {
+        let each: Vec<String> = flood
+            .iter()
+            .map(|(_, r)| {
+                format!(
+                    "{}+{} B, {} resync(s)",
+                    r.attach_offset, r.received, r.resyncs
+                )
+            })
+            .collect();
+        each.join("; ")
+    };
+    table.info("flood: what the client received", got);
+    let cpu = |pick: fn(&FloodSample) -> f64| median(flood.iter().map(|(_, r)| pick(r)));
     table.info(
-        if delivered {
-            "flood: client got every byte (offset+output)"
-        } else {
-            "flood: client MISSED bytes (offset+output)"
-        },
-        got.join(" "),
+        "flood: CPU seconds (median)",
+        format!(
+            "daemon {:.2} s, supervisor+job {:.2} s, client {:.2} s",
+            cpu(|r| r.daemon_cpu),
+            cpu(|r| r.children_cpu),
+            cpu(|r| r.client_cpu),
+        ),
     );
 
     let idle = median_u64(batch.iter().map(|(_, r)| r.idle_rss));
@@ -314,6 +336,12 @@ struct FloodSample {
     attach_offset: u64,
     resyncs: u32,
     status: RunStatus,
+    /// CPU seconds of the daemon's own threads.
+    daemon_cpu: f64,
+    /// CPU seconds of the reaped supervisor and, through it, the job.
+    children_cpu: f64,
+    /// CPU seconds of this process (the client) during the run.
+    client_cpu: f64,
 }
 
 /// The reagent side of the batch.
@@ -367,6 +395,7 @@ async fn reagent_flood() -> anyhow::Result<FloodSample> {
         size: Some((COLS, ROWS)),
         ..RunSpec::default()
     };
+    let client_cpu = cpu_seconds(std::process::id())?;
     let start = Instant::now();
     let run = client.call(&spec).await?;
     let result = follow_flood(&client, notes, &run, start).await;
@@ -378,7 +407,9 @@ async fn reagent_flood() -> anyhow::Result<FloodSample> {
         };
         let _ = client.call(&stop).await;
     }
-    let sample = result?;
+    let mut sample = result?;
+    sample.client_cpu = cpu_seconds(std::process::id())?.0 - client_cpu.0;
+    (sample.daemon_cpu, sample.children_cpu) = daemon.cpu()?;
     daemon.stop()?;
     Ok(sample)
 }
@@ -463,6 +494,9 @@ async fn follow_flood(
         attach_offset,
         resyncs,
         status: ended.status,
+        daemon_cpu: 0.0,
+        children_cpu: 0.0,
+        client_cpu: 0.0,
     })
 }
 
@@ -627,6 +661,12 @@ impl Daemon {
         vm_rss(child.id())
     }
 
+    /// CPU seconds of its own threads, and of its reaped children (supervisors and jobs).
+    fn cpu(&self) -> anyhow::Result<(f64, f64)> {
+        let child = self.child.as_ref().context("the daemon was stopped")?;
+        cpu_seconds(child.id())
+    }
+
     /// SIGTERM, and wait for it to exit (SIGKILL if it takes too long).
     fn stop(mut self) -> anyhow::Result<()> {
         let mut child = self
@@ -684,6 +724,31 @@ fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> anyhow::Resu
         delay = (delay * 2).min(Duration::from_millis(20));
     }
     Ok(())
+}
+
+/// A process's CPU seconds (user + system): its own, and its reaped children's.
+fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // The fields after the command name, which may hold spaces: utime stime cutime cstime
+    // are the 14th to 17th fields of the line, so 12th to 15th after `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        let value = fields
+            .get(i)
+            .with_context(|| format!("short /proc/{pid}/stat"))?;
+        Ok(value.parse::<f64>()? / clock_ticks())
+    };
+    Ok((ticks(11)? + ticks(12)?, ticks(13)? + ticks(14)?))
+}
+
+/// Clock ticks per second of /proc times (USER_HZ, 100 on Linux).
+fn clock_ticks() -> f64 {
+    100.0
 }
 
 /// VmRSS of a process, in bytes.

@@ -56,6 +56,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let _ = rustix::process::setsid();
     }
     let _log = logging::init(&paths, &config, !options.background, options.verbose)?;
+    // A panic is a bug; it ends one task, not the daemon, and it must leave a trace.
+    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

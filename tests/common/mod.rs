@@ -151,7 +151,17 @@ impl Env {
     pub fn kill_daemon(&self) {
         let pid = self.daemon_pid().expect("daemon pid");
         signal(pid, Signal::KILL);
-        wait_until("the daemon to die", || !alive(pid));
+        // A killed process shows as a zombie while its other threads still hold its files
+        // (the socket, the lock): wait for the lock itself, which is what a new daemon needs.
+        wait_until("the daemon to die", || !alive(pid) && self.lock_is_free());
+    }
+
+    /// Whether no daemon holds this state directory's lock.
+    pub fn lock_is_free(&self) -> bool {
+        let Ok(file) = std::fs::File::open(self.path().join("reagentd.lock")) else {
+            return true;
+        };
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
     }
 
     /// A raw protocol connection to the daemon (started if needed).
@@ -177,6 +187,11 @@ impl Drop for Env {
         }
         if let Some(pid) = self.daemon_pid().filter(|&pid| alive(pid)) {
             signal(pid, Signal::KILL);
+        }
+        if std::thread::panicking() {
+            // Keep the evidence: the daemon's log and the run folders.
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("state of the failed test kept in {}", kept.keep().display());
         }
     }
 }
