@@ -55,6 +55,8 @@ const MAX_RSS_GROWTH: u64 = 1 << 20;
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long one flood (or one batch) may take before the measurement is abandoned.
 const RUN_DEADLINE: Duration = Duration::from_secs(300);
+/// Clock ticks per second of the times in /proc/<pid>/stat (fixed at 100 on Linux).
+const USER_HZ: f64 = 100.0;
 /// How long the daemon may take to exit after SIGTERM before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -128,13 +130,15 @@ async fn bench(reps: usize) -> anyhow::Result<bool> {
         };
         println!(
             "  batch #{}: baseline {:.3} s, reagent {:.3} s ({} finished), RSS idle {} KiB, \
-             after {} KiB",
+             after {} KiB (of which anonymous: {} -> {} KiB)",
             rep + 1,
             base.as_secs_f64(),
             real.elapsed.as_secs_f64(),
             real.finished,
             real.idle_rss >> 10,
             real.after_rss >> 10,
+            real.anon.0 >> 10,
+            real.anon.1 >> 10,
         );
         batch.push((base, real));
     }
@@ -212,7 +216,15 @@ fn report(
     table.info("flood: what the client received", got);
     let cpu = |pick: fn(&FloodSample) -> f64| median(flood.iter().map(|(_, r)| pick(r)));
     table.info(
-        "flood: CPU seconds (median)",
+        "flood: baseline CPU seconds (median)",
+        format!(
+            "reader {:.2} s, job {:.2} s",
+            median(flood.iter().map(|(b, _)| b.cpu.0)),
+            median(flood.iter().map(|(b, _)| b.cpu.1)),
+        ),
+    );
+    table.info(
+        "flood: reagent CPU seconds (median)",
         format!(
             "daemon {:.2} s, supervisor+job {:.2} s, client {:.2} s",
             cpu(|r| r.daemon_cpu),
@@ -266,7 +278,9 @@ fn report(
 /// Rows of the result table.
 #[derive(Default)]
 struct Table {
+    /// Measurement, value, target, verdict.
     rows: Vec<[String; 4]>,
+    /// Whether any check failed.
     failed: bool,
 }
 
@@ -321,12 +335,17 @@ impl Table {
 
 /// The baseline side of the flood.
 struct FloodBase {
+    /// From `openpty` until the reader saw the end and the job was reaped.
     elapsed: Duration,
+    /// Bytes the reader got.
     bytes: u64,
+    /// CPU seconds of this process (the reader thread) and of the reaped job.
+    cpu: (f64, f64),
 }
 
 /// The reagent side of the flood.
 struct FloodSample {
+    /// From `run.start` until the run's terminal event reached the client.
     elapsed: Duration,
     /// Size of the run's `output.log`.
     log_bytes: u64,
@@ -334,7 +353,9 @@ struct FloodSample {
     received: u64,
     /// Where the client's attachment started (bytes before it came as the screen).
     attach_offset: u64,
+    /// `resync` notifications the client got (each means dropped output).
     resyncs: u32,
+    /// How the run ended.
     status: RunStatus,
     /// CPU seconds of the daemon's own threads.
     daemon_cpu: f64,
@@ -346,14 +367,21 @@ struct FloodSample {
 
 /// The reagent side of the batch.
 struct BatchSample {
+    /// From the first `run.start` until the last `run.wait` answered.
     elapsed: Duration,
+    /// Runs that ended `finished`.
     finished: usize,
+    /// VmRSS after start and one `daemon.status`.
     idle_rss: u64,
+    /// VmRSS once every run ended.
     after_rss: u64,
+    /// RssAnon (heap and stacks; the rest is file-backed code) idle and after.
+    anon: (u64, u64),
 }
 
 /// The flood through a bare PTY: one thread reads and discards, counting bytes.
 fn baseline_flood() -> anyhow::Result<FloodBase> {
+    let cpu_before = cpu_seconds(std::process::id())?;
     let start = Instant::now();
     let pair = native_pty_system().openpty(pty_size()).context("openpty")?;
     let mut cmd = CommandBuilder::new("sh");
@@ -381,7 +409,13 @@ fn baseline_flood() -> anyhow::Result<FloodBase> {
         .map_err(|_| anyhow!("the reader thread panicked"))?;
     let elapsed = start.elapsed();
     drop(pair.master);
-    Ok(FloodBase { elapsed, bytes })
+    let cpu_after = cpu_seconds(std::process::id())?;
+    let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    Ok(FloodBase {
+        elapsed,
+        bytes,
+        cpu,
+    })
 }
 
 /// The flood through the daemon, with one attached client consuming every output line.
@@ -529,6 +563,7 @@ async fn reagent_batch() -> anyhow::Result<BatchSample> {
     let (client, mut notes) = Client::connect(&daemon.socket()).await?;
     client.call(&DaemonStatus {}).await?;
     let idle_rss = daemon.rss()?;
+    let idle_anon = daemon.rss_anon()?;
     // A client that said hello, as the TUI would be: the daemon broadcasts every change to it.
     client.hello("spine-bench", None).await?;
     let drain = tokio::spawn(async move { while notes.recv().await.is_some() {} });
@@ -557,6 +592,7 @@ async fn reagent_batch() -> anyhow::Result<BatchSample> {
         .filter(|run| run.status == RunStatus::Finished)
         .count();
     let after_rss = daemon.rss()?;
+    let after_anon = daemon.rss_anon()?;
     drop(client);
     drain.abort();
     daemon.stop()?;
@@ -565,6 +601,7 @@ async fn reagent_batch() -> anyhow::Result<BatchSample> {
         finished,
         idle_rss,
         after_rss,
+        anon: (idle_anon, after_anon),
     })
 }
 
@@ -589,7 +626,7 @@ fn sleep_rss() -> anyhow::Result<u64> {
     };
     let rss = poll_until(START_DEADLINE, sleeping)
         .context("sleep did not start")
-        .and_then(|()| vm_rss(pid));
+        .and_then(|()| proc_status_bytes(pid, "VmRSS:"));
     let _ = child.kill();
     let _ = child.wait();
     rss
@@ -597,7 +634,9 @@ fn sleep_rss() -> anyhow::Result<u64> {
 
 /// One `reagentd` in the foreground on its own temporary `REAGENT_DIR`.
 struct Daemon {
+    /// The process, until stopped.
     child: Option<Child>,
+    /// Its `REAGENT_DIR`, removed on drop.
     dir: tempfile::TempDir,
 }
 
@@ -658,13 +697,22 @@ impl Daemon {
     /// Its resident set size now.
     fn rss(&self) -> anyhow::Result<u64> {
         let child = self.child.as_ref().context("the daemon was stopped")?;
-        vm_rss(child.id())
+        proc_status_bytes(child.id(), "VmRSS:")
+    }
+
+    /// Its anonymous resident memory now (RssAnon: heap, stacks).
+    fn rss_anon(&self) -> anyhow::Result<u64> {
+        let child = self.child.as_ref().context("the daemon was stopped")?;
+        proc_status_bytes(child.id(), "RssAnon:")
     }
 
     /// CPU seconds of its own threads, and of its reaped children (supervisors and jobs).
     fn cpu(&self) -> anyhow::Result<(f64, f64)> {
-        let child = self.child.as_ref().context("the daemon was stopped")?;
-        cpu_seconds(child.id())
+        let pid = self.child.as_ref().context("the daemon was stopped")?.id();
+        // The daemon reaps a supervisor just after settling its run: give it a moment.
+        let reaped = || cpu_seconds(pid).is_ok_and(|(_, children)| children > 0.0);
+        let _ = poll_until(Duration::from_secs(2), reaped);
+        cpu_seconds(pid)
     }
 
     /// SIGTERM, and wait for it to exit (SIGKILL if it takes too long).
@@ -741,23 +789,18 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
         let value = fields
             .get(i)
             .with_context(|| format!("short /proc/{pid}/stat"))?;
-        Ok(value.parse::<f64>()? / clock_ticks())
+        Ok(value.parse::<f64>()? / USER_HZ)
     };
     Ok((ticks(11)? + ticks(12)?, ticks(13)? + ticks(14)?))
 }
 
-/// Clock ticks per second of /proc times (USER_HZ, 100 on Linux).
-fn clock_ticks() -> f64 {
-    100.0
-}
-
-/// VmRSS of a process, in bytes.
-fn vm_rss(pid: u32) -> anyhow::Result<u64> {
+/// A memory figure (`VmRSS:`, `RssAnon:` …) of /proc/<pid>/status, in bytes.
+fn proc_status_bytes(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("read /proc/{pid}/status"))?;
     let kib = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(key))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
@@ -765,7 +808,7 @@ fn vm_rss(pid: u32) -> anyhow::Result<u64> {
                 .parse::<u64>()
                 .ok()
         })
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
+        .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
     Ok(kib * 1024)
 }
 
