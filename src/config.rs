@@ -55,8 +55,6 @@ pub struct RunsConfig {
     pub cols: u16,
     /// PTY height of a new run.
     pub rows: u16,
-    /// Lines of scrollback the daemon keeps per live run (the log file keeps everything).
-    pub scrollback_lines: usize,
     /// Seconds between SIGTERM and SIGKILL when a run is stopped.
     pub stop_grace_secs: f64,
 }
@@ -66,7 +64,6 @@ impl Default for RunsConfig {
         Self {
             cols: 200,
             rows: 50,
-            scrollback_lines: 1000,
             stop_grace_secs: 10.0,
         }
     }

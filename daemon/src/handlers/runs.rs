@@ -140,7 +140,7 @@ pub fn attach(conn: &Conn, id: Value, attach: Attach) -> Reply {
     let live = state.live(&run.id).cloned();
     let Some(live) = live.filter(|_| !run.status.is_terminal()) else {
         drop(state);
-        let (screen, offset) = final_screen(&run, conn.daemon.config.runs.scrollback_lines);
+        let (screen, offset) = final_screen(&run);
         let attached = Attached {
             run,
             offset,

@@ -39,7 +39,7 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
     let run = {
         let mut state = daemon.state();
         let run = state.update_run(id, |run| run.status = RunStatus::Launching)?;
-        let (live, control) = make_live(daemon, &run);
+        let (live, control) = make_live(&run);
         state.set_live(id, live.clone());
         (run, live.pane, control)
     };

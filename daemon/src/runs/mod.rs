@@ -125,12 +125,9 @@ fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
 
 /// Registers a live run: its pane and the channel to its supervisor, before the supervisor
 /// exists, so that attach, input and stop work from the first moment.
-fn make_live(daemon: &Daemon, run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceiver<ControlMsg>) {
+fn make_live(run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceiver<ControlMsg>) {
     let (control, rx) = mpsc::unbounded_channel();
-    let scrollback = daemon.config.runs.scrollback_lines;
-    let pane = Arc::new(Mutex::new(Pane::new(
-        &run.id, run.cols, run.rows, scrollback,
-    )));
+    let pane = Arc::new(Mutex::new(Pane::new(&run.id, run.cols, run.rows)));
     (LiveRun { control, pane }, rx)
 }
 
@@ -153,7 +150,7 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
             continue;
         }
         tracing::info!(run = %run.id, "re-adopting");
-        let (live, control) = make_live(daemon, &run);
+        let (live, control) = make_live(&run);
         let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
         let start = size.saturating_sub(SCREEN_TAIL);
         if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
@@ -170,10 +167,10 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
 }
 
 /// The screen of an ended run, rebuilt from the end of its log.
-pub fn final_screen(run: &RunInfo, scrollback: usize) -> (Vec<u8>, u64) {
+pub fn final_screen(run: &RunInfo) -> (Vec<u8>, u64) {
     let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
     let start = size.saturating_sub(SCREEN_TAIL);
-    let mut pane = Pane::new(&run.id, run.cols, run.rows, scrollback);
+    let mut pane = Pane::new(&run.id, run.cols, run.rows);
     if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
         pane.restore(start + tail.len() as u64, &tail);
     }

@@ -1,8 +1,15 @@
-//! A live run's terminal as the daemon sees it: a screen model fed from the log, and the
-//! clients attached to its output.
+//! A live run's terminal as the daemon sees it: the bytes clients attach to, and a screen
+//! model built when someone needs it.
 //!
 //! Clients that attach get the screen as escape sequences that repaint it, then every byte
 //! after it; the offset ties the two together so nothing is shown twice or skipped.
+//!
+//! Parsing is lazy. Output is forwarded as it arrives, but only kept (up to
+//! [`MAX_UNPARSED`]) until a screen is asked for — by an attach, a resize or a restart. A job
+//! flooding its terminal therefore costs the daemon a copy, not a terminal emulation, and a
+//! run nobody watches costs no screen at all. When more piles up than that, the screen is
+//! rebuilt from the last [`KEEP_UNPARSED`] bytes, as after a daemon restart; modes set before
+//! that tail (an alternate screen, say) are forgotten until the job sets them again.
 
 use std::sync::Arc;
 
@@ -10,44 +17,59 @@ use reagent::protocol::{Blob, Notification, Output};
 
 use crate::outbox::{Outbox, Pushed, encode_notification};
 
-/// A run's screen and output subscribers.
+/// Unparsed bytes held per run before the screen is rebuilt from a tail.
+pub const MAX_UNPARSED: usize = 1 << 20;
+/// The tail a screen is rebuilt from.
+pub const KEEP_UNPARSED: usize = 256 * 1024;
+
+/// A run's output subscribers and its (lazily built) screen.
 pub struct Pane {
     run: String,
-    parser: vt100::Parser,
-    /// Bytes of the log fed so far.
+    cols: u16,
+    rows: u16,
+    /// The screen as of `offset - unparsed.len()`; `None` until first needed.
+    parser: Option<vt100::Parser>,
+    /// Output not yet fed to the screen.
+    unparsed: Vec<u8>,
+    /// Bytes of the log seen so far.
     offset: u64,
     subscribers: Vec<(u64, Arc<Outbox>)>,
 }
 
 impl Pane {
-    /// A blank screen of `cols` x `rows` keeping `scrollback` lines.
-    pub fn new(run: &str, cols: u16, rows: u16, scrollback: usize) -> Self {
+    /// A blank `cols` x `rows` terminal.
+    pub fn new(run: &str, cols: u16, rows: u16) -> Self {
         Self {
             run: run.to_string(),
-            parser: vt100::Parser::new(rows.max(1), cols.max(1), scrollback),
+            cols: cols.max(1),
+            rows: rows.max(1),
+            parser: None,
+            unparsed: Vec::new(),
             offset: 0,
             subscribers: Vec::new(),
         }
     }
 
-    /// Bytes of the log reflected on the screen.
+    /// Bytes of the log reflected here.
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
-    /// Starts the screen at `offset` of the log, with `tail` (the bytes just before it)
-    /// already drawn: how a restarted daemon rebuilds a screen without replaying gigabytes.
+    /// Starts at `offset` of the log, the screen drawn from `tail` (the bytes just before it):
+    /// how a restarted daemon rebuilds a screen without replaying gigabytes.
     pub fn restore(&mut self, offset: u64, tail: &[u8]) {
-        self.parser.process(tail);
+        self.parser = None;
+        self.unparsed.clear();
+        self.keep(tail);
         self.offset = offset;
     }
 
-    /// Feeds the next bytes of the log to the screen and to every attached client.
+    /// Takes the next bytes of the log: forwards them to every attached client and keeps them
+    /// for the screen.
     pub fn feed(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        self.parser.process(bytes);
         if !self.subscribers.is_empty() {
             let output = Output {
                 run: self.run.clone(),
@@ -59,7 +81,28 @@ impl Pane {
             self.subscribers
                 .retain(|(_, outbox)| outbox.push(&line) == Pushed::Queued);
         }
+        self.keep(bytes);
         self.offset += bytes.len() as u64;
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        self.unparsed.extend_from_slice(bytes);
+        if self.unparsed.len() > MAX_UNPARSED {
+            let cut = self.unparsed.len() - KEEP_UNPARSED;
+            self.unparsed.drain(..cut);
+            self.parser = None;
+        }
+    }
+
+    /// The screen, brought up to date.
+    fn parser(&mut self) -> &mut vt100::Parser {
+        let (rows, cols) = (self.rows, self.cols);
+        let parser = self
+            .parser
+            .get_or_insert_with(|| vt100::Parser::new(rows, cols, 0));
+        parser.process(&self.unparsed);
+        self.unparsed.clear();
+        parser
     }
 
     /// Attaches a client: returns the escape sequences that paint the current screen and the
@@ -72,13 +115,13 @@ impl Pane {
     }
 
     /// The escape sequences that paint the current screen, cursor and modes.
-    pub fn screen(&self) -> Vec<u8> {
-        self.parser.screen().state_formatted()
+    pub fn screen(&mut self) -> Vec<u8> {
+        self.parser().screen().state_formatted()
     }
 
     /// The screen's text, for tests and summaries.
-    pub fn contents(&self) -> String {
-        self.parser.screen().contents()
+    pub fn contents(&mut self) -> String {
+        self.parser().screen().contents()
     }
 
     /// Detaches a client.
@@ -86,9 +129,16 @@ impl Pane {
         self.subscribers.retain(|(id, _)| *id != conn);
     }
 
-    /// Follows the job's terminal to a new size.
+    /// Follows the job's terminal to a new size. Output before the resize is drawn at the old
+    /// size first, as a real terminal would have.
     pub fn resize(&mut self, cols: u16, rows: u16) {
-        self.parser.screen_mut().set_size(rows.max(1), cols.max(1));
+        if self.parser.is_some() || !self.unparsed.is_empty() {
+            self.parser();
+        }
+        (self.cols, self.rows) = (cols.max(1), rows.max(1));
+        if let Some(parser) = self.parser.as_mut() {
+            parser.screen_mut().set_size(self.rows, self.cols);
+        }
     }
 }
 
@@ -96,19 +146,43 @@ impl Pane {
 mod tests {
     use super::*;
 
+    fn replay(screen: &[u8], cols: u16, rows: u16) -> String {
+        let mut parser = vt100::Parser::new(rows, cols, 0);
+        parser.process(screen);
+        parser.screen().contents()
+    }
+
     #[test]
     fn attaching_late_sees_the_current_screen_then_new_output() {
-        let mut pane = Pane::new("r1", 20, 4, 10);
+        let mut pane = Pane::new("r1", 20, 4);
         pane.feed(b"hello\r\n");
         let outbox = Outbox::new(1 << 20);
         let (screen, offset) = pane.attach(1, outbox.clone());
         assert_eq!(offset, 7);
-        let mut replay = vt100::Parser::new(4, 20, 0);
-        replay.process(&screen);
-        assert_eq!(replay.screen().contents().trim_end(), "hello");
+        assert_eq!(replay(&screen, 20, 4).trim_end(), "hello");
         pane.feed(b"world");
         assert!(outbox.queued_bytes() > 0);
         assert_eq!(pane.offset(), 12);
         assert!(pane.contents().contains("world"));
+    }
+
+    #[test]
+    fn a_flood_keeps_a_bounded_tail_and_the_last_screen() {
+        let mut pane = Pane::new("r1", 20, 4);
+        for i in 0..200_000 {
+            pane.feed(format!("line {i}\r\n").as_bytes());
+        }
+        assert!(pane.unparsed.len() <= MAX_UNPARSED);
+        assert!(pane.contents().contains("line 199999"));
+        assert!(pane.unparsed.is_empty());
+    }
+
+    #[test]
+    fn output_before_a_resize_is_drawn_at_the_old_size() {
+        let mut pane = Pane::new("r1", 10, 3);
+        pane.feed(b"0123456789abc");
+        pane.resize(20, 3);
+        let screen = pane.contents();
+        assert!(screen.starts_with("0123456789\nabc"), "{screen:?}");
     }
 }
