@@ -13,9 +13,7 @@
 
 use std::sync::Arc;
 
-use reagent::protocol::{Blob, Notification, Output};
-
-use crate::outbox::{Outbox, Pushed, encode_notification};
+use crate::outbox::{Outbox, Pushed, encode_output};
 
 /// Unparsed bytes held per run before the screen is rebuilt from a tail.
 pub const MAX_UNPARSED: usize = 1 << 20;
@@ -71,12 +69,7 @@ impl Pane {
             return;
         }
         if !self.subscribers.is_empty() {
-            let output = Output {
-                run: self.run.clone(),
-                offset: self.offset,
-                data: Blob(bytes.to_vec()),
-            };
-            let line = encode_notification(&Notification::Output(output));
+            let line = encode_output(&self.run, self.offset, bytes);
             // A client that fell behind is detached; it re-attaches after its resync.
             self.subscribers
                 .retain(|(_, outbox)| outbox.push(&line) == Pushed::Queued);
