@@ -45,7 +45,7 @@ pub struct Client {
 pub struct Notifications(mpsc::Receiver<Notification>);
 
 /// Notifications buffered before the reader waits for the consumer.
-const NOTIFICATION_QUEUE: usize = 1024;
+const NOTIFICATION_QUEUE: usize = 128;
 
 impl Notifications {
     /// The next notification, or `None` when the connection closed.

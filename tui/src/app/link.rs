@@ -53,7 +53,7 @@ const MAX_RETRY: Duration = Duration::from_secs(4);
 pub fn spawn(transport: Transport) -> (mpsc::UnboundedSender<Effect>, mpsc::Receiver<Incoming>) {
     let (effects_tx, effects_rx) = mpsc::unbounded_channel();
     // Bounded: a cockpit that falls behind slows its reader, and the daemon makes it resync.
-    let (incoming_tx, incoming_rx) = mpsc::channel(256);
+    let (incoming_tx, incoming_rx) = mpsc::channel(64);
     tokio::spawn(run(transport, effects_rx, incoming_tx));
     (effects_tx, incoming_rx)
 }

@@ -28,8 +28,9 @@ use update::Effect;
 
 /// The shortest time between two frames (about 60 fps).
 const FRAME: Duration = Duration::from_millis(16);
-/// Messages applied in one go before the loop looks at the keyboard again.
-const BATCH: usize = 256;
+/// The longest the loop spends applying queued messages before it looks at the keyboard
+/// again: a flood is applied in bulk, but a key never waits behind more than this.
+const BATCH_TIME: Duration = Duration::from_millis(8);
 
 /// Runs the cockpit until the user quits.
 pub async fn run(transport: Transport) -> anyhow::Result<ExitCode> {
@@ -78,12 +79,15 @@ async fn event_loop(
                 };
                 send_all(effects, wanted);
                 dirty = true;
+                // Show the answer to a key now rather than at the next frame slot.
+                frames.reset_immediately();
             }
             message = incoming.recv() => {
                 let Some(message) = message else { break };
                 apply(app, message, effects);
                 // Drain what is already queued so a flood costs one frame, not one per chunk.
-                for _ in 0..BATCH {
+                let until = tokio::time::Instant::now() + BATCH_TIME;
+                while tokio::time::Instant::now() < until {
                     match incoming.try_recv() {
                         Ok(message) => apply(app, message, effects),
                         Err(_) => break,

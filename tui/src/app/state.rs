@@ -81,7 +81,7 @@ pub struct PaneView {
 }
 
 /// Scrollback lines each client keeps for its pane.
-const PANE_SCROLLBACK: usize = 2000;
+const PANE_SCROLLBACK: usize = 1000;
 /// Output held while waiting for an attach reply, at most.
 const MAX_PENDING: usize = 4096;
 

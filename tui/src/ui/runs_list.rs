@@ -71,10 +71,18 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     } else {
         Style::new().add_modifier(Modifier::BOLD)
     };
-    let table = Table::new(app.runs.iter().map(|run| row(run, app.now)), widths)
+    // Build only the rows that fit: with thousands of runs, formatting every row each frame
+    // would dominate the frame. The selection is kept near the middle once the list scrolls.
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let first = app
+        .selected
+        .saturating_sub(visible / 2)
+        .min(app.runs.len().saturating_sub(visible));
+    let shown = &app.runs[first..(first + visible).min(app.runs.len())];
+    let table = Table::new(shown.iter().map(|run| row(run, app.now)), widths)
         .header(header)
         .block(block)
         .row_highlight_style(highlight);
-    let mut state = TableState::default().with_selected(Some(app.selected));
+    let mut state = TableState::default().with_selected(Some(app.selected - first));
     frame.render_stateful_widget(table, area, &mut state);
 }

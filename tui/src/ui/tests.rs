@@ -164,3 +164,25 @@ fn output_after_attach_lands_once() {
     assert_eq!(screen.matches("one").count(), 1);
     assert!(screen.contains("two"));
 }
+
+#[test]
+fn a_long_list_scrolls_to_keep_the_selection_in_view() {
+    let mut app = app_with_runs();
+    app.runs = (0..300)
+        .map(|i| {
+            run(
+                &format!("{i:08x}"),
+                Some(&format!("sweep-{i}")),
+                RunStatus::Finished,
+                Some(0),
+                5,
+            )
+        })
+        .collect();
+    app.selected = 250;
+    let screen = draw(&app);
+    assert!(screen.contains("sweep-250"), "{screen}");
+    assert!(!screen.contains("sweep-0 "), "the top has scrolled away");
+    app.selected = 299;
+    assert!(draw(&app).contains("sweep-299"));
+}
