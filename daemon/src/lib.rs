@@ -63,7 +63,11 @@ fn run(options: &Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(paths, config, options.background))
+    let result = runtime.block_on(serve(paths, config, options.background));
+    // A catch-up read of a flooding run's log may still be going in a blocking thread; the
+    // next daemon resumes from the log, so do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result<()> {
