@@ -4,7 +4,7 @@
 set -eu
 
 cd "$(dirname "$0")"
-cargo build --release --locked --bin reagent --bin reagentd
+cargo build --release --locked -p reagentd -p reagent-tui
 
 if [ -w /usr/local/bin ]; then
     dest=/usr/local/bin
