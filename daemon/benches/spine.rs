@@ -17,21 +17,25 @@
 //!    Baseline for context: 100 sequential `true` spawns in fresh PTYs through portable-pty.
 //!
 //! Run with `cargo bench -p reagentd --bench spine [-- --quick]`. Exits with status 1 when a
-//! target fails (or a measurement cannot be made).
+//! target fails (or a measurement cannot be made). The table, statistics, `/proc` readings,
+//! signals and PTY helpers are shared with the cockpit bench in `benches/support.rs`.
 
-use std::io::Read as _;
+#[path = "../../benches/support.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::CommandBuilder;
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
     Attach, DaemonStatus, EventKind, Notification, StopRun, Sync as CatchUp, WaitRun,
 };
 use reagent::run::{RunInfo, RunSpec, RunStatus};
-use rustix::process::{Pid, Signal};
+use rustix::process::Signal;
+use support::{Table, kib, median};
 
 /// The flood: 110 MB of zeros as base64, ~150 MB once the PTY turns `\n` into `\r\n`.
 const FLOOD: &str = "head -c 110000000 /dev/zero | base64";
@@ -39,8 +43,6 @@ const FLOOD: &str = "head -c 110000000 /dev/zero | base64";
 const COLS: u16 = 200;
 /// PTY height for every run.
 const ROWS: u16 = 50;
-/// Baseline read buffer.
-const READ_BUF: usize = 64 * 1024;
 /// Throughput target: reagent time over baseline time, at most.
 const MAX_THROUGHPUT_RATIO: f64 = 1.3;
 /// Idle daemon RSS target, in bytes.
@@ -51,37 +53,22 @@ const BATCH: usize = 100;
 const MAX_BATCH_TIME: Duration = Duration::from_secs(5);
 /// RSS growth allowed by 100 finished runs, in bytes.
 const MAX_RSS_GROWTH: u64 = 1 << 20;
-/// How long the daemon may take to create its socket.
+/// How long the daemon (or `sleep`) may take to start.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long one flood (or one batch) may take before the measurement is abandoned.
 const RUN_DEADLINE: Duration = Duration::from_secs(300);
-/// Clock ticks per second of the times in /proc/<pid>/stat (fixed at 100 on Linux).
-const USER_HZ: f64 = 100.0;
 /// How long the daemon may take to exit after SIGTERM before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Parses `--quick`, runs the measurements, exits 1 when a target fails.
 fn main() -> ExitCode {
-    let quick = std::env::args().any(|arg| arg == "--quick");
-    let reps = if quick { 1 } else { 3 };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let reps = if support::quick() { 1 } else { 3 };
+    let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("spine: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(bench(reps)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("spine: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(bench(reps)));
+    support::exit_code("spine", outcome)
 }
 
 /// Runs every measurement `reps` times, prints the table, and says whether all targets held.
@@ -92,58 +79,48 @@ async fn bench(reps: usize) -> anyhow::Result<bool> {
     );
     let mut flood = Vec::new();
     for rep in 0..reps {
-        // Alternate which side goes first, so neither always gets the warmer machine.
-        let (base, real) = if rep % 2 == 0 {
-            let base = tokio::task::spawn_blocking(baseline_flood).await??;
-            (base, reagent_flood().await?)
-        } else {
-            let real = reagent_flood().await?;
-            (tokio::task::spawn_blocking(baseline_flood).await??, real)
-        };
-        println!(
-            "  flood #{}: baseline {:.3} s ({} B), reagent {:.3} s (log {} B, client got {} B \
-             after attaching at {}, {} resync(s), {}; CPU: daemon {:.2} s, supervisor+job \
-             {:.2} s, client {:.2} s)",
-            rep + 1,
-            base.elapsed.as_secs_f64(),
-            base.bytes,
-            real.elapsed.as_secs_f64(),
-            real.log_bytes,
-            real.received,
-            real.attach_offset,
-            real.resyncs,
-            real.status,
-            real.daemon_cpu,
-            real.children_cpu,
-            real.client_cpu,
-        );
+        let (base, real) = side_by_side(rep, baseline_flood, reagent_flood).await?;
+        progress("flood", rep, base.elapsed, real.elapsed);
         flood.push((base, real));
     }
     let mut batch = Vec::new();
     for rep in 0..reps {
-        let (base, real) = if rep % 2 == 0 {
-            let base = tokio::task::spawn_blocking(baseline_batch).await??;
-            (base, reagent_batch().await?)
-        } else {
-            let real = reagent_batch().await?;
-            (tokio::task::spawn_blocking(baseline_batch).await??, real)
-        };
-        println!(
-            "  batch #{}: baseline {:.3} s, reagent {:.3} s ({} finished), RSS idle {} KiB, \
-             after {} KiB (of which anonymous: {} -> {} KiB)",
-            rep + 1,
-            base.as_secs_f64(),
-            real.elapsed.as_secs_f64(),
-            real.finished,
-            real.idle_rss >> 10,
-            real.after_rss >> 10,
-            real.anon.0 >> 10,
-            real.anon.1 >> 10,
-        );
+        let (base, real) = side_by_side(rep, baseline_batch, reagent_batch).await?;
+        progress("batch", rep, base, real.elapsed);
         batch.push((base, real));
     }
     let sleep_rss = sleep_rss()?;
     Ok(report(&flood, &batch, sleep_rss))
+}
+
+/// Measures the baseline (on a blocking thread) and the real thing, one after the other;
+/// which goes first alternates with `rep`, so neither always gets the warmer machine.
+async fn side_by_side<B, R, F>(
+    rep: usize,
+    baseline: fn() -> anyhow::Result<B>,
+    real: impl FnOnce() -> F,
+) -> anyhow::Result<(B, R)>
+where
+    B: Send + 'static,
+    F: Future<Output = anyhow::Result<R>>,
+{
+    let baseline = async { tokio::task::spawn_blocking(baseline).await? };
+    if rep.is_multiple_of(2) {
+        let base = baseline.await?;
+        Ok((base, real().await?))
+    } else {
+        let real = real().await?;
+        Ok((baseline.await?, real))
+    }
+}
+
+/// Prints one repetition's times as it ends.
+fn progress(what: &str, rep: usize, base: Duration, real: Duration) {
+    let (base, real) = (base.as_secs_f64(), real.as_secs_f64());
+    println!(
+        "  {what} #{}: baseline {base:.3} s, reagent {real:.3} s",
+        rep + 1
+    );
 }
 
 /// Prints the table; true when every target held.
@@ -153,21 +130,30 @@ fn report(
     sleep: u64,
 ) -> bool {
     let mut table = Table::default();
+    flood_rows(&mut table, flood);
+    batch_rows(&mut table, batch, sleep);
+    table.print()
+}
 
-    let base_s = median(flood.iter().map(|(b, _)| b.elapsed.as_secs_f64()));
-    let real_s = median(flood.iter().map(|(_, r)| r.elapsed.as_secs_f64()));
-    let ratio = median(
-        flood
-            .iter()
-            .map(|(b, r)| r.elapsed.as_secs_f64() / b.elapsed.as_secs_f64()),
-    );
+/// The throughput rows: both sides' times, their ratio, completeness, CPU.
+fn flood_rows(table: &mut Table, flood: &[(FloodBase, FloodSample)]) {
+    let secs = |elapsed: Duration| elapsed.as_secs_f64();
+    let base_s = median(flood.iter().map(|(b, _)| secs(b.elapsed)));
+    let real_s = median(flood.iter().map(|(_, r)| secs(r.elapsed)));
+    let ratio = median(flood.iter().map(|(b, r)| secs(r.elapsed) / secs(b.elapsed)));
     let base_bytes = flood.iter().map(|(b, _)| b.bytes).max().unwrap_or(0);
+    let log_bytes = flood.iter().map(|(_, r)| r.log_bytes).max().unwrap_or(0);
     let mb = |bytes: u64, secs: f64| bytes as f64 / 1e6 / secs;
+    // Every repetition's figures, for a row whose check failed.
+    let each = |show: fn(&FloodBase, &FloodSample) -> String, sep: &str| {
+        let all: Vec<String> = flood.iter().map(|(b, r)| show(b, r)).collect();
+        all.join(sep)
+    };
+    let n = flood.len();
     table.info(
         "flood: baseline (bare PTY)",
         format!("{base_s:.3} s, {:.0} MB/s", mb(base_bytes, base_s)),
     );
-    let log_bytes = flood.iter().map(|(_, r)| r.log_bytes).max().unwrap_or(0);
     table.info(
         "flood: reagent (1 client attached)",
         format!("{real_s:.3} s, {:.0} MB/s", mb(log_bytes, real_s)),
@@ -181,40 +167,36 @@ fn report(
     let complete = flood
         .iter()
         .all(|(b, r)| r.log_bytes == b.bytes && r.status == RunStatus::Finished);
-    let sizes = if complete {
-        format!("{log_bytes} B = {base_bytes} B ({n}/{n})", n = flood.len())
-    } else {
-        let each: Vec<String> = flood
-            .iter()
-            .map(|(b, r)| format!("{}/{} B {}", r.log_bytes, b.bytes, r.status))
-            .collect();
-        each.join(", ")
-    };
     table.check(
         "flood: output.log size = baseline bytes",
-        sizes,
+        if complete {
+            format!("{log_bytes} B = {base_bytes} B ({n}/{n})")
+        } else {
+            each(
+                |b, r| format!("{}/{} B {}", r.log_bytes, b.bytes, r.status),
+                ", ",
+            )
+        },
         "equal, run finished".into(),
         complete,
     );
     let delivered = flood
         .iter()
         .all(|(_, r)| r.resyncs == 0 && r.attach_offset + r.received == r.log_bytes);
-    let got = if delivered {
-        format!("every byte, no resync ({n}/{n})", n = flood.len())
-    } else {
-        let each: Vec<String> = flood
-            .iter()
-            .map(|(_, r)| {
+    table.info(
+        "flood: what the client received",
+        if delivered {
+            format!("every byte, no resync ({n}/{n})")
+        } else {
+            let show = |_: &FloodBase, r: &FloodSample| {
                 format!(
                     "{}+{} B, {} resync(s)",
                     r.attach_offset, r.received, r.resyncs
                 )
-            })
-            .collect();
-        each.join("; ")
-    };
-    table.info("flood: what the client received", got);
-    let cpu = |pick: fn(&FloodSample) -> f64| median(flood.iter().map(|(_, r)| pick(r)));
+            };
+            each(show, "; ")
+        },
+    );
     table.info(
         "flood: baseline CPU seconds (median)",
         format!(
@@ -223,6 +205,7 @@ fn report(
             median(flood.iter().map(|(b, _)| b.cpu.1)),
         ),
     );
+    let cpu = |pick: fn(&FloodSample) -> f64| median(flood.iter().map(|(_, r)| pick(r)));
     table.info(
         "flood: reagent CPU seconds (median)",
         format!(
@@ -232,8 +215,13 @@ fn report(
             cpu(|r| r.client_cpu),
         ),
     );
+}
 
-    let idle = median_u64(batch.iter().map(|(_, r)| r.idle_rss));
+/// The memory and batch rows: idle RSS, 100 runs' time and RSS growth.
+fn batch_rows(table: &mut Table, batch: &[(Duration, BatchSample)], sleep: u64) {
+    // Byte counts are whole KiB, so exact as floats.
+    let bytes = |pick: fn(&BatchSample) -> f64| median(batch.iter().map(|(_, r)| pick(r)));
+    let idle = bytes(|r| r.rss.0 as f64) as u64;
     table.check(
         "idle daemon VmRSS",
         kib(idle),
@@ -244,7 +232,7 @@ fn report(
 
     let base_batch = median(batch.iter().map(|(b, _)| b.as_secs_f64()));
     let real_batch = median(batch.iter().map(|(_, r)| r.elapsed.as_secs_f64()));
-    let batch_ratio = median(
+    let ratio = median(
         batch
             .iter()
             .map(|(b, r)| r.elapsed.as_secs_f64() / b.as_secs_f64()),
@@ -258,79 +246,21 @@ fn report(
     );
     table.info(
         &format!("  baseline: {BATCH} sequential PTY spawns"),
-        format!("{base_batch:.3} s (reagent {batch_ratio:.1}x)"),
+        format!("{base_batch:.3} s (reagent {ratio:.1}x)"),
     );
-    let growth = median_i64(
-        batch
-            .iter()
-            .map(|(_, r)| r.after_rss as i64 - r.idle_rss as i64),
-    );
-    let after = median_u64(batch.iter().map(|(_, r)| r.after_rss));
+    let growth = bytes(|r| r.rss.1 as f64 - r.rss.0 as f64) as i64;
+    let anon = bytes(|r| r.anon.1 as f64 - r.anon.0 as f64) as i64;
     table.check(
         &format!("VmRSS growth after {BATCH} runs"),
-        format!("{:+} KiB (now {})", growth / 1024, kib(after)),
+        format!(
+            "{:+} KiB (now {}; anonymous {:+} KiB)",
+            growth / 1024,
+            kib(bytes(|r| r.rss.1 as f64) as u64),
+            anon / 1024
+        ),
         format!("< {}", kib(MAX_RSS_GROWTH)),
         growth < MAX_RSS_GROWTH as i64,
     );
-    table.print()
-}
-
-/// Rows of the result table.
-#[derive(Default)]
-struct Table {
-    /// Measurement, value, target, verdict.
-    rows: Vec<[String; 4]>,
-    /// Whether any check failed.
-    failed: bool,
-}
-
-impl Table {
-    /// A row with a target.
-    fn check(&mut self, what: &str, value: String, target: String, pass: bool) {
-        let verdict = if pass { "PASS" } else { "FAIL" };
-        self.failed |= !pass;
-        self.rows.push([what.into(), value, target, verdict.into()]);
-    }
-
-    /// A row for context only.
-    fn info(&mut self, what: &str, value: String) {
-        self.rows
-            .push([what.into(), value, String::new(), String::new()]);
-    }
-
-    /// Prints the rows aligned; true when every check passed.
-    fn print(&self) -> bool {
-        let header = [
-            "measurement".to_string(),
-            "measured".into(),
-            "target".into(),
-            "verdict".into(),
-        ];
-        let mut widths = [0usize; 4];
-        for row in std::iter::once(&header).chain(&self.rows) {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        println!();
-        for row in std::iter::once(&header).chain(&self.rows) {
-            let mut line = String::new();
-            for (cell, width) in row.iter().zip(widths) {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-            println!("{}", line.trim_end());
-        }
-        let ok = !self.failed;
-        println!(
-            "\n{}",
-            if ok {
-                "all targets met"
-            } else {
-                "TARGETS FAILED"
-            }
-        );
-        ok
-    }
 }
 
 /// The baseline side of the flood.
@@ -371,45 +301,35 @@ struct BatchSample {
     elapsed: Duration,
     /// Runs that ended `finished`.
     finished: usize,
-    /// VmRSS after start and one `daemon.status`.
-    idle_rss: u64,
-    /// VmRSS once every run ended.
-    after_rss: u64,
-    /// RssAnon (heap and stacks; the rest is file-backed code) idle and after.
+    /// VmRSS idle (after start and one `daemon.status`), and once every run ended.
+    rss: (u64, u64),
+    /// RssAnon (heap and stacks; the rest is file-backed code), idle and after.
     anon: (u64, u64),
 }
 
 /// The flood through a bare PTY: one thread reads and discards, counting bytes.
 fn baseline_flood() -> anyhow::Result<FloodBase> {
-    let cpu_before = cpu_seconds(std::process::id())?;
+    let cpu_before = support::cpu_seconds(std::process::id())?;
     let start = Instant::now();
-    let pair = native_pty_system().openpty(pty_size()).context("openpty")?;
     let mut cmd = CommandBuilder::new("sh");
     cmd.args(["-c", FLOOD]);
-    let mut child = pair.slave.spawn_command(cmd).context("spawn the flood")?;
-    // Only the child holds the slave now, so its exit reads as the PTY's end.
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().context("PTY reader")?;
+    let (master, mut child) = support::spawn_in_pty(cmd, COLS, ROWS)?;
+    let reader = master.try_clone_reader().context("PTY reader")?;
     let counter = std::thread::spawn(move || {
-        let mut buf = vec![0u8; READ_BUF];
         let mut bytes = 0u64;
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => return bytes,
-                Ok(n) => bytes += n as u64,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                // EIO: the slave side closed.
-                Err(_) => return bytes,
-            }
-        }
+        support::read_pty(reader, |chunk| {
+            bytes += chunk.len() as u64;
+            true
+        });
+        bytes
     });
     child.wait().context("wait for the flood")?;
     let bytes = counter
         .join()
         .map_err(|_| anyhow!("the reader thread panicked"))?;
     let elapsed = start.elapsed();
-    drop(pair.master);
-    let cpu_after = cpu_seconds(std::process::id())?;
+    drop(master);
+    let cpu_after = support::cpu_seconds(std::process::id())?;
     let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     Ok(FloodBase {
         elapsed,
@@ -420,7 +340,7 @@ fn baseline_flood() -> anyhow::Result<FloodBase> {
 
 /// The flood through the daemon, with one attached client consuming every output line.
 async fn reagent_flood() -> anyhow::Result<FloodSample> {
-    let daemon = Daemon::start().await?;
+    let daemon = Daemon::start()?;
     let (client, notes) = Client::connect(&daemon.socket()).await?;
     client.hello("spine-bench", None).await?;
     let spec = RunSpec {
@@ -429,7 +349,7 @@ async fn reagent_flood() -> anyhow::Result<FloodSample> {
         size: Some((COLS, ROWS)),
         ..RunSpec::default()
     };
-    let client_cpu = cpu_seconds(std::process::id())?;
+    let client_cpu = support::cpu_seconds(std::process::id())?;
     let start = Instant::now();
     let run = client.call(&spec).await?;
     let result = follow_flood(&client, notes, &run, start).await;
@@ -442,7 +362,7 @@ async fn reagent_flood() -> anyhow::Result<FloodSample> {
         let _ = client.call(&stop).await;
     }
     let mut sample = result?;
-    sample.client_cpu = cpu_seconds(std::process::id())?.0 - client_cpu.0;
+    sample.client_cpu = support::cpu_seconds(std::process::id())?.0 - client_cpu.0;
     (sample.daemon_cpu, sample.children_cpu) = daemon.cpu()?;
     daemon.stop()?;
     Ok(sample)
@@ -546,12 +466,7 @@ fn terminal(kind: &EventKind, id: &str) -> Option<RunInfo> {
 fn baseline_batch() -> anyhow::Result<Duration> {
     let start = Instant::now();
     for _ in 0..BATCH {
-        let pair = native_pty_system().openpty(pty_size()).context("openpty")?;
-        let mut child = pair
-            .slave
-            .spawn_command(CommandBuilder::new("true"))
-            .context("spawn true")?;
-        drop(pair.slave);
+        let (_master, mut child) = support::spawn_in_pty(CommandBuilder::new("true"), COLS, ROWS)?;
         child.wait().context("wait for true")?;
     }
     Ok(start.elapsed())
@@ -559,7 +474,7 @@ fn baseline_batch() -> anyhow::Result<Duration> {
 
 /// Idle RSS, then 100 runs of `true` submitted back to back and waited for, then RSS again.
 async fn reagent_batch() -> anyhow::Result<BatchSample> {
-    let daemon = Daemon::start().await?;
+    let daemon = Daemon::start()?;
     let (client, mut notes) = Client::connect(&daemon.socket()).await?;
     client.call(&DaemonStatus {}).await?;
     let idle_rss = daemon.rss()?;
@@ -599,8 +514,7 @@ async fn reagent_batch() -> anyhow::Result<BatchSample> {
     Ok(BatchSample {
         elapsed,
         finished,
-        idle_rss,
-        after_rss,
+        rss: (idle_rss, after_rss),
         anon: (idle_anon, after_anon),
     })
 }
@@ -616,17 +530,11 @@ fn sleep_rss() -> anyhow::Result<u64> {
     // Until it sleeps, the RSS is that of a fork or of a half-loaded program.
     let sleeping = || {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"));
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
-        comm.is_ok_and(|c| c.trim() == "sleep")
-            && stat.is_ok_and(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('S'))
-            })
+        comm.is_ok_and(|c| c.trim() == "sleep") && support::proc_state(pid) == Some('S')
     };
-    let rss = poll_until(START_DEADLINE, sleeping)
+    let rss = support::poll(START_DEADLINE, sleeping)
         .context("sleep did not start")
-        .and_then(|()| proc_status_bytes(pid, "VmRSS:"));
+        .and_then(|()| support::vm_rss(pid));
     let _ = child.kill();
     let _ = child.wait();
     rss
@@ -642,17 +550,9 @@ struct Daemon {
 
 impl Daemon {
     /// Starts the daemon and waits until its socket exists.
-    async fn start() -> anyhow::Result<Self> {
-        // Short path: socket paths must stay under 108 bytes.
-        let dir = tempfile::Builder::new()
-            .prefix("rgspine")
-            .tempdir_in("/tmp")
-            .context("temporary REAGENT_DIR")?;
-        let child = Command::new(daemon_binary())
-            .env("REAGENT_DIR", dir.path())
-            .env_remove("REAGENT_CONFIG")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+    fn start() -> anyhow::Result<Self> {
+        let dir = support::reagent_dir("rgspine")?;
+        let child = support::reagent_command(&daemon_binary(), dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -662,26 +562,25 @@ impl Daemon {
             dir,
         };
         let socket = daemon.socket();
-        let deadline = Instant::now() + START_DEADLINE;
-        let mut delay = Duration::from_millis(1);
-        while !socket.exists() {
-            if let Some(status) = daemon.child_mut()?.try_wait()? {
-                bail!("reagentd exited before it listened ({status})");
+        let child = daemon.child.as_mut().context("no daemon process")?;
+        let mut exited = None;
+        let listening = support::poll(START_DEADLINE, || {
+            socket.exists() || {
+                exited = child.try_wait().ok().flatten();
+                exited.is_some()
             }
-            if Instant::now() >= deadline {
-                bail!("reagentd did not create {} in time", socket.display());
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(20));
+        });
+        if let Some(status) = exited {
+            bail!("reagentd exited before it listened ({status})");
         }
+        listening.with_context(|| format!("reagentd did not create {}", socket.display()))?;
         Ok(daemon)
     }
 
-    /// The daemon process, while it runs.
-    fn child_mut(&mut self) -> anyhow::Result<&mut Child> {
-        self.child
-            .as_mut()
-            .context("the daemon was already stopped")
+    /// Its pid, while it runs.
+    fn pid(&self) -> anyhow::Result<u32> {
+        let child = self.child.as_ref().context("the daemon was stopped")?;
+        Ok(child.id())
     }
 
     /// Its `REAGENT_DIR`.
@@ -696,23 +595,21 @@ impl Daemon {
 
     /// Its resident set size now.
     fn rss(&self) -> anyhow::Result<u64> {
-        let child = self.child.as_ref().context("the daemon was stopped")?;
-        proc_status_bytes(child.id(), "VmRSS:")
+        support::vm_rss(self.pid()?)
     }
 
     /// Its anonymous resident memory now (RssAnon: heap, stacks).
     fn rss_anon(&self) -> anyhow::Result<u64> {
-        let child = self.child.as_ref().context("the daemon was stopped")?;
-        proc_status_bytes(child.id(), "RssAnon:")
+        support::proc_status_bytes(self.pid()?, "RssAnon:")
     }
 
     /// CPU seconds of its own threads, and of its reaped children (supervisors and jobs).
     fn cpu(&self) -> anyhow::Result<(f64, f64)> {
-        let pid = self.child.as_ref().context("the daemon was stopped")?.id();
+        let pid = self.pid()?;
         // The daemon reaps a supervisor just after settling its run: give it a moment.
-        let reaped = || cpu_seconds(pid).is_ok_and(|(_, children)| children > 0.0);
-        let _ = poll_until(Duration::from_secs(2), reaped);
-        cpu_seconds(pid)
+        let reaped = || support::cpu_seconds(pid).is_ok_and(|(_, children)| children > 0.0);
+        let _ = support::poll(Duration::from_secs(2), reaped);
+        support::cpu_seconds(pid)
     }
 
     /// SIGTERM, and wait for it to exit (SIGKILL if it takes too long).
@@ -721,14 +618,13 @@ impl Daemon {
             .child
             .take()
             .context("the daemon was already stopped")?;
-        signal(child.id(), Signal::TERM)?;
-        let exited = poll_until(STOP_DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
-        if exited.is_err() {
-            let _ = signal(child.id(), Signal::KILL);
+        let pid = child.id();
+        let exited = || matches!(child.try_wait(), Ok(Some(_)));
+        let stopped = support::terminate(pid, STOP_DEADLINE, exited);
+        if stopped.is_err() {
             let _ = child.wait();
-            bail!("reagentd did not exit within {STOP_DEADLINE:?} of SIGTERM");
         }
-        Ok(())
+        stopped.context("reagentd")
     }
 }
 
@@ -738,7 +634,7 @@ impl Drop for Daemon {
         if let Some(mut child) = self.child.take()
             && matches!(child.try_wait(), Ok(None))
         {
-            let _ = signal(child.id(), Signal::KILL);
+            let _ = support::signal(child.id(), Signal::KILL);
             let _ = child.wait();
         }
     }
@@ -747,107 +643,4 @@ impl Drop for Daemon {
 /// The `reagentd` cargo built for this bench.
 fn daemon_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_reagentd"))
-}
-
-/// Signals one process with the system call; refuses pids 0 and 1.
-fn signal(pid: u32, signal: Signal) -> anyhow::Result<()> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .filter(|&pid| pid > 1)
-        .and_then(Pid::from_raw)
-        .with_context(|| format!("refusing to signal pid {pid}"))?;
-    rustix::process::kill_process(pid, signal).context("kill")?;
-    Ok(())
-}
-
-/// Polls `done` with a growing delay until it holds or `timeout` passes.
-fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(1);
-    while !done() {
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?}");
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-/// A process's CPU seconds (user + system): its own, and its reaped children's.
-fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("read /proc/{pid}/stat"))?;
-    // The fields after the command name, which may hold spaces: utime stime cutime cstime
-    // are the 14th to 17th fields of the line, so 12th to 15th after `)`.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        let value = fields
-            .get(i)
-            .with_context(|| format!("short /proc/{pid}/stat"))?;
-        Ok(value.parse::<f64>()? / USER_HZ)
-    };
-    Ok((ticks(11)? + ticks(12)?, ticks(13)? + ticks(14)?))
-}
-
-/// A memory figure (`VmRSS:`, `RssAnon:` …) of /proc/<pid>/status, in bytes.
-fn proc_status_bytes(pid: u32, key: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("read /proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
-    Ok(kib * 1024)
-}
-
-/// The PTY size every run gets.
-fn pty_size() -> PtySize {
-    PtySize {
-        rows: ROWS,
-        cols: COLS,
-        pixel_width: 0,
-        pixel_height: 0,
-    }
-}
-
-/// Bytes as whole KiB, for the table.
-fn kib(bytes: u64) -> String {
-    format!("{} KiB", bytes >> 10)
-}
-
-/// The median of some floats (NaN for none).
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
-/// The median (upper, for an even count) of some byte counts.
-fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
-    let mut values: Vec<u64> = values.collect();
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or(0)
-}
-
-/// The median (upper, for an even count) of some signed byte counts.
-fn median_i64(values: impl Iterator<Item = i64>) -> i64 {
-    let mut values: Vec<i64> = values.collect();
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or(0)
 }

@@ -12,6 +12,7 @@ pub mod store;
 pub mod supervisor;
 
 use std::io::Write as _;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -46,8 +47,12 @@ pub fn daemon_main(options: Options) -> anyhow::Result<()> {
 fn run(options: &Options) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let config = Config::load(&paths.config_file)?;
+    // Private: run commands, logs and output are nobody else's business.
     for dir in [paths.state_dir.clone(), paths.log_dir(), paths.runs_dir()] {
-        std::fs::create_dir_all(&dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let _lock = lock::acquire(&paths.lock_file())?;
