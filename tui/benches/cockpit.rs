@@ -660,11 +660,16 @@ impl Drop for Install {
     }
 }
 
+/// `reagent ARGS` on the installation in `dir`.
+fn reagent_cmd(dir: &Path, bins: &Binaries, args: &[&str]) -> Command {
+    let mut cmd = support::reagent_command(&bins.reagent, dir);
+    cmd.env("REAGENTD", &bins.reagentd).args(args);
+    cmd
+}
+
 /// Runs `reagent ARGS` on the installation in `dir`, requires success, returns stdout.
 fn reagent(dir: &Path, bins: &Binaries, args: &[&str]) -> anyhow::Result<String> {
-    let out = support::reagent_command(&bins.reagent, dir)
-        .env("REAGENTD", &bins.reagentd)
-        .args(args)
+    let out = reagent_cmd(dir, bins, args)
         .output()
         .with_context(|| format!("run reagent {args:?}"))?;
     if !out.status.success() {
@@ -694,14 +699,16 @@ fn clean(dir: &Path, bins: &Binaries) -> anyhow::Result<()> {
             let _ = support::signal_group(pid, Signal::KILL);
         }
     }
-    let stopped = reagent(dir, bins, &["daemon", "stop"]);
+    // Its exit status does not matter: the daemon may close the connection as it goes.
+    let stopped = reagent_cmd(dir, bins, &["daemon", "stop"]).output();
     if let Some(pid) = daemon
         && support::alive(pid)
     {
         support::terminate(pid, Duration::from_secs(10), || !support::alive(pid))
             .with_context(|| format!("reagentd ({pid}) ignored `daemon stop`"))?;
     }
-    stopped.context("reagent daemon stop").map(drop)
+    stopped.context("reagent daemon stop")?;
+    Ok(())
 }
 
 /// On SIGINT or SIGTERM (Ctrl-C during `cargo bench`): cleans up the live installation, whose

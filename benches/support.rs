@@ -1,0 +1,334 @@
+//! Shared bench plumbing for `daemon/benches/spine.rs` and `tui/benches/cockpit.rs`: the
+//! result table and its statistics, readings from `/proc`, signals through the system call,
+//! polling, PTY spawning and reading, and a hermetic `REAGENT_DIR`.
+//!
+//! It lives at the repository root, outside both packages, because the two benches belong to
+//! different crates and neither crate should export bench helpers; each bench includes it with
+//! `#[path = "../../benches/support.rs"] mod support;`. It uses only what every package of the
+//! workspace can reach from a bench: `std`, `anyhow`, `rustix`, `portable-pty` and `tempfile`.
+
+// Each bench uses only part of this file; the rest would warn as dead code in that bench.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use rustix::process::{Pid, Signal};
+
+/// Clock ticks per second of the times in `/proc/<pid>/stat` (`USER_HZ`, fixed at 100 on Linux).
+const USER_HZ: f64 = 100.0;
+/// PTY read buffer.
+const READ_BUF: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Command line and exit status
+// ---------------------------------------------------------------------------------------
+
+/// Whether the bench was run with `-- --quick`.
+pub fn quick() -> bool {
+    std::env::args().any(|arg| arg == "--quick")
+}
+
+/// The exit status of bench `name`: success when every target held; 1 when one failed or a
+/// measurement could not be made (the error is printed).
+pub fn exit_code(name: &str, outcome: anyhow::Result<bool>) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("{name}: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The result table and its statistics
+// ---------------------------------------------------------------------------------------
+
+/// Rows of the result table.
+#[derive(Default)]
+pub struct Table {
+    /// Measurement, measured, target, verdict.
+    rows: Vec<[String; 4]>,
+    /// Whether a check failed.
+    failed: bool,
+}
+
+impl Table {
+    /// A row with a target.
+    pub fn check(&mut self, what: &str, value: String, target: String, pass: bool) {
+        let verdict = if pass { "PASS" } else { "FAIL" };
+        self.failed |= !pass;
+        self.rows.push([what.into(), value, target, verdict.into()]);
+    }
+
+    /// A row for context only.
+    pub fn info(&mut self, what: &str, value: String) {
+        self.rows
+            .push([what.into(), value, String::new(), String::new()]);
+    }
+
+    /// Prints the rows aligned, then the verdict; true when every check passed.
+    pub fn print(&self) -> bool {
+        let header = ["measurement", "measured", "target", "verdict"].map(String::from);
+        let mut widths = [0usize; 4];
+        for row in std::iter::once(&header).chain(&self.rows) {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        println!();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(widths) {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+            println!("{}", line.trim_end());
+        }
+        let ok = !self.failed;
+        println!(
+            "\n{}",
+            if ok {
+                "all targets met"
+            } else {
+                "TARGETS FAILED"
+            }
+        );
+        ok
+    }
+}
+
+/// Summary of some values, in their own unit.
+pub struct Stats {
+    /// How many.
+    pub n: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Stats {
+    /// Summarises `values` with nearest-rank percentiles (so the median of an odd count is its
+    /// middle value, of an even count the lower middle one); NaN for none.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut sorted: Vec<f64> = values.into_iter().collect();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let pick = |p: f64| {
+            let rank = ((p * n as f64).ceil() as usize).clamp(1, n.max(1));
+            sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+        };
+        Self {
+            n,
+            mean: sorted.iter().sum::<f64>() / n as f64,
+            p50: pick(0.5),
+            p95: pick(0.95),
+            p99: pick(0.99),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// Summarises durations, in milliseconds.
+    pub fn of_ms(times: &[Duration]) -> Self {
+        Self::of(times.iter().map(|t| t.as_secs_f64() * 1e3))
+    }
+}
+
+/// The median of some values (see [`Stats::of`]; NaN for none).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    Stats::of(values).p50
+}
+
+/// Bytes as whole KiB, for the table.
+pub fn kib(bytes: u64) -> String {
+    format!("{} KiB", bytes >> 10)
+}
+
+/// Bytes as MiB, for the table.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes: /proc, signals, polling
+// ---------------------------------------------------------------------------------------
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces and
+/// parentheses): the first is the state, field 3 of the line.
+fn stat_fields(pid: u32) -> anyhow::Result<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    let (_, rest) = stat
+        .rsplit_once(')')
+        .with_context(|| format!("malformed /proc/{pid}/stat"))?;
+    Ok(rest.split_whitespace().map(String::from).collect())
+}
+
+/// A process's state letter (`R`, `S`, `Z`, …); `None` when it is gone.
+pub fn proc_state(pid: u32) -> Option<char> {
+    stat_fields(pid).ok()?.first()?.chars().next()
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|state| state != 'Z')
+}
+
+/// A process's CPU seconds (user + system): its own, and its reaped children's.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let fields = stat_fields(pid)?;
+    // utime stime cutime cstime are fields 14 to 17 of the line, so 11 to 14 after the name.
+    let seconds = |i: usize| -> anyhow::Result<f64> {
+        let ticks = fields
+            .get(i)
+            .with_context(|| format!("short /proc/{pid}/stat"))?;
+        Ok(ticks.parse::<f64>()? / USER_HZ)
+    };
+    Ok((seconds(11)? + seconds(12)?, seconds(13)? + seconds(14)?))
+}
+
+/// A memory figure (`VmRSS:`, `RssAnon:` …) of `/proc/<pid>/status`, in bytes.
+pub fn proc_status_bytes(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
+    Ok(kib * 1024)
+}
+
+/// A process's resident set size (`VmRSS`), in bytes.
+pub fn vm_rss(pid: u32) -> anyhow::Result<u64> {
+    proc_status_bytes(pid, "VmRSS:")
+}
+
+/// A pid safe to signal: never 0 or 1 (nor anything that is not a valid pid).
+fn real_pid(pid: u32) -> anyhow::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|&pid| pid > 1)
+        .and_then(Pid::from_raw)
+        .with_context(|| format!("refusing to signal pid {pid}"))
+}
+
+/// Signals one process with the system call.
+pub fn signal(pid: u32, signal: Signal) -> anyhow::Result<()> {
+    rustix::process::kill_process(real_pid(pid)?, signal).context("kill")
+}
+
+/// Signals the process group `pgid` with the system call.
+pub fn signal_group(pgid: u32, signal: Signal) -> anyhow::Result<()> {
+    rustix::process::kill_process_group(real_pid(pgid)?, signal).context("killpg")
+}
+
+/// SIGTERM to `pid`, then SIGKILL unless `gone` holds within `grace`; an error when it took
+/// SIGKILL (the caller reaps a child of its own).
+pub fn terminate(pid: u32, grace: Duration, gone: impl FnMut() -> bool) -> anyhow::Result<()> {
+    // A failure here (it just exited) shows in `gone`.
+    let _ = signal(pid, Signal::TERM);
+    if poll(grace, gone).is_err() {
+        let _ = signal(pid, Signal::KILL);
+        bail!("pid {pid} ignored SIGTERM for {grace:?}; killed");
+    }
+    Ok(())
+}
+
+/// Polls `done` with a growing delay (200 µs up to 5 ms) until it holds or `timeout` passes.
+pub fn poll(timeout: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_micros(200);
+    while !done() {
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?}");
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// PTYs and installations
+// ---------------------------------------------------------------------------------------
+
+/// The master side of a PTY.
+pub type Master = Box<dyn MasterPty + Send>;
+/// A process running in a PTY.
+pub type PtyChild = Box<dyn Child + Send + Sync>;
+
+/// Starts `cmd` in a fresh `cols`x`rows` PTY. The slave side is closed here, so once the
+/// child exits the master reads as ended.
+pub fn spawn_in_pty(
+    cmd: CommandBuilder,
+    cols: u16,
+    rows: u16,
+) -> anyhow::Result<(Master, PtyChild)> {
+    let size = PtySize {
+        rows,
+        cols,
+        pixel_width: 0,
+        pixel_height: 0,
+    };
+    let pair = native_pty_system().openpty(size).context("openpty")?;
+    let child = pair.slave.spawn_command(cmd).context("spawn in a PTY")?;
+    drop(pair.slave);
+    Ok((pair.master, child))
+}
+
+/// Reads a PTY master as fast as it delivers, handing each read to `chunk`, until the PTY
+/// closes (end of file, or EIO once the slave side is gone) or `chunk` returns false.
+pub fn read_pty(mut reader: impl Read, mut chunk: impl FnMut(&[u8]) -> bool) {
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if !chunk(&buf[..n]) {
+                    return;
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A fresh, empty `REAGENT_DIR` in /tmp, removed on drop (a short path: socket paths must stay
+/// under 108 bytes).
+pub fn reagent_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .context("temporary REAGENT_DIR")
+}
+
+/// `program` (`reagentd` or `reagent`) on the installation in `dir` only: `REAGENT_DIR` set,
+/// `REAGENT_CONFIG` and `RUST_LOG` cleared, stdin closed.
+pub fn reagent_command(program: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("REAGENT_DIR", dir)
+        .env_remove("REAGENT_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
