@@ -118,3 +118,18 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .expect("base64")
 }
+
+#[test]
+fn daemon_stop_answers_before_it_goes_and_a_run_goes_on() {
+    let env = Env::new();
+    let id = env.start(&["sh", "-c", "read x; echo got-$x"]);
+    for _ in 0..5 {
+        env.ok(&["daemon", "start"]);
+        let stopped = env.ok(&["daemon", "stop"]);
+        assert!(stopped.contains("stopped reagentd"), "{stopped}");
+        assert_eq!(env.run(&["daemon", "status"]).status.code(), Some(1));
+    }
+    env.ok(&["input", &id, "still-here"]);
+    assert_eq!(env.run(&["wait", &id]).status.code(), Some(0));
+    assert!(env.ok(&["logs", &id]).contains("got-still-here"));
+}

@@ -57,9 +57,14 @@ pub fn status(conn: &Conn) -> StatusReply {
     }
 }
 
-/// Asks the daemon to exit; runs go on under their supervisors.
-pub fn shutdown(conn: &Conn) -> Ack {
+/// Asks the daemon to exit; runs go on under their supervisors. The reply is queued before
+/// the shutdown starts, so the asking client hears it before the connection closes.
+pub fn shutdown(conn: &Conn, id: Value) -> Reply {
     tracing::info!(conn = conn.id, "shutdown requested");
+    conn.respond(
+        id,
+        serde_json::to_value(Ack {}).map_err(super::runs::internal_json),
+    );
     conn.daemon.shutdown.notify_one();
-    Ack {}
+    Reply::Sent
 }

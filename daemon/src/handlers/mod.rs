@@ -60,7 +60,7 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
     match request {
         Request::Hello(hello) => daemon::hello(conn, id, hello),
         Request::DaemonStatus(_) => now(Ok(daemon::status(conn))),
-        Request::Shutdown(_) => now(Ok(daemon::shutdown(conn))),
+        Request::Shutdown(_) => daemon::shutdown(conn, id),
         Request::ListRuns(_) => now(Ok(conn.daemon.state().runs().to_vec())),
         Request::StartRun(spec) => now(crate::runs::start(&conn.daemon, spec)),
         Request::StopRun(stop) => now(runs::stop(conn, stop)),
