@@ -23,6 +23,7 @@
 #[path = "../../benches/support.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ use reagent::protocol::{
 };
 use reagent::run::{RunInfo, RunSpec, RunStatus};
 use rustix::process::Signal;
-use support::{Table, kib, median};
+use support::{Stats, Table, kib, median};
 
 /// The flood: 110 MB of zeros as base64, ~150 MB once the PTY turns `\n` into `\r\n`.
 const FLOOD: &str = "head -c 110000000 /dev/zero | base64";
@@ -57,6 +58,8 @@ const MAX_RSS_GROWTH: u64 = 1 << 20;
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long one flood (or one batch) may take before the measurement is abandoned.
 const RUN_DEADLINE: Duration = Duration::from_secs(300);
+/// A change made in one cockpit shows in the others within this many milliseconds.
+const MAX_PROPAGATION_MS: f64 = 50.0;
 /// How long the daemon may take to exit after SIGTERM before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -248,6 +251,21 @@ fn batch_rows(table: &mut Table, batch: &[(Duration, BatchSample)], sleep: u64) 
         &format!("  baseline: {BATCH} sequential PTY spawns"),
         format!("{base_batch:.3} s (reagent {ratio:.1}x)"),
     );
+    let delays: Vec<f64> = batch
+        .iter()
+        .flat_map(|(_, r)| r.propagation.iter().map(|d| d.as_secs_f64() * 1000.0))
+        .collect();
+    let delays = Stats::of(delays);
+    // The cockpit draws a change at its next frame, at most 16 ms later.
+    table.check(
+        "a run started by one client, seen by another",
+        format!(
+            "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms (+ <= 16 ms to the next frame)",
+            delays.p50, delays.p95, delays.max
+        ),
+        format!("p95 + 16 < {MAX_PROPAGATION_MS:.0} ms"),
+        delays.p95 + 16.0 < MAX_PROPAGATION_MS,
+    );
     let growth = bytes(|r| r.rss.1 as f64 - r.rss.0 as f64) as i64;
     let anon = bytes(|r| r.anon.1 as f64 - r.anon.0 as f64) as i64;
     table.check(
@@ -305,6 +323,9 @@ struct BatchSample {
     rss: (u64, u64),
     /// RssAnon (heap and stacks; the rest is file-backed code), idle and after.
     anon: (u64, u64),
+    /// For each run: from sending its `run.start` until a second, subscribed client had the
+    /// run's first event — how fast one cockpit sees what another did.
+    propagation: Vec<Duration>,
 }
 
 /// The flood through a bare PTY: one thread reads and discards, counting bytes.
@@ -475,13 +496,25 @@ fn baseline_batch() -> anyhow::Result<Duration> {
 /// Idle RSS, then 100 runs of `true` submitted back to back and waited for, then RSS again.
 async fn reagent_batch() -> anyhow::Result<BatchSample> {
     let daemon = Daemon::start()?;
-    let (client, mut notes) = Client::connect(&daemon.socket()).await?;
+    let (client, _) = Client::connect(&daemon.socket()).await?;
     client.call(&DaemonStatus {}).await?;
     let idle_rss = daemon.rss()?;
     let idle_anon = daemon.rss_anon()?;
-    // A client that said hello, as the TUI would be: the daemon broadcasts every change to it.
-    client.hello("spine-bench", None).await?;
-    let drain = tokio::spawn(async move { while notes.recv().await.is_some() {} });
+    // A second client that said hello, as another cockpit would: it notes when it first
+    // hears of each run.
+    let (watcher, mut notes) = Client::connect(&daemon.socket()).await?;
+    watcher.hello("spine-bench watcher", None).await?;
+    let recorder = tokio::spawn(async move {
+        let mut seen = HashMap::new();
+        while let Some(note) = notes.recv().await {
+            if let Notification::Event(event) = note
+                && let EventKind::Run { run } = event.kind
+            {
+                seen.entry(run.id).or_insert_with(Instant::now);
+            }
+        }
+        seen
+    });
     let spec = RunSpec {
         command: vec!["true".into()],
         cwd: Some(daemon.path().to_path_buf()),
@@ -490,10 +523,12 @@ async fn reagent_batch() -> anyhow::Result<BatchSample> {
     };
     let start = Instant::now();
     let mut ids = Vec::with_capacity(BATCH);
+    let mut sent = Vec::with_capacity(BATCH);
     for _ in 0..BATCH {
+        sent.push(Instant::now());
         ids.push(client.call(&spec).await?.id);
     }
-    let waits = ids.into_iter().map(|run| {
+    let waits = ids.clone().into_iter().map(|run| {
         let client = client.clone();
         async move { client.call(&WaitRun { run }).await }
     });
@@ -509,13 +544,23 @@ async fn reagent_batch() -> anyhow::Result<BatchSample> {
     let after_rss = daemon.rss()?;
     let after_anon = daemon.rss_anon()?;
     drop(client);
-    drain.abort();
+    drop(watcher);
     daemon.stop()?;
+    let seen = recorder.await?;
+    let propagation = ids
+        .iter()
+        .zip(sent)
+        .map(|(id, sent)| {
+            let heard = seen.get(id).context("the watcher never heard of a run")?;
+            Ok(heard.saturating_duration_since(sent))
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(BatchSample {
         elapsed,
         finished,
         rss: (idle_rss, after_rss),
         anon: (idle_anon, after_anon),
+        propagation,
     })
 }
 
