@@ -4,7 +4,8 @@
 //! A missing file means defaults. A broken one is an error naming the file, line and key:
 //! a daemon that silently ignored a typo would be worse than one that refuses to start.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -20,6 +21,78 @@ pub struct Config {
     pub runs: RunsConfig,
     /// The terminal client.
     pub tui: TuiConfig,
+    /// Chat defaults.
+    pub chat: ChatConfig,
+    /// LLM providers by name (`[providers.NAME]`). With none, `OPENAI_API_KEY` and
+    /// `ANTHROPIC_API_KEY` in the daemon's environment enable the public endpoints.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// `[chat]`: defaults for sessions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// `PROVIDER/MODEL` for sessions that name none.
+    pub default_model: Option<String>,
+    /// The longest answer asked for, in tokens.
+    pub max_tokens: u32,
+    /// Seconds to keep retrying a provider that is rate-limited or down before giving up.
+    pub retry_secs: f64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            default_model: None,
+            max_tokens: 4096,
+            retry_secs: 30.0,
+        }
+    }
+}
+
+/// Which protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI-compatible chat completions (OpenAI, vLLM, SGLang, llama.cpp, Ollama, …).
+    Openai,
+    /// The Anthropic Messages API.
+    Anthropic,
+}
+
+/// `[providers.NAME]`: one LLM API. The key itself never sits in the config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The protocol.
+    pub kind: ProviderKind,
+    /// As the official SDKs take it: OpenAI-style ones end in `/v1`, Anthropic's is the host.
+    pub base_url: String,
+    /// The environment variable (of the daemon) holding the key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// A file holding the key; it must be private (0600).
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// Models to offer.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// US dollars per million tokens.
+    #[serde(default)]
+    pub prices: Option<Prices>,
+    /// Extra HTTP headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Prices per million tokens, in US dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    /// Per million prompt tokens.
+    pub input: f64,
+    /// Per million answer tokens.
+    pub output: f64,
 }
 
 /// `[daemon]`: logging, history and client limits.
@@ -178,6 +251,20 @@ mod tests {
         let err = err.to_string();
         assert!(err.starts_with("c.toml:2:"), "{err}");
         assert!(err.contains("columns"), "{err}");
+    }
+
+    #[test]
+    fn providers_parse_with_their_keys_kept_out() {
+        let text = "[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodels = [\"qwen\"]\n";
+        let config = Config::parse(Path::new("c.toml"), text).unwrap();
+        let local = &config.providers["local"];
+        assert_eq!(local.kind, ProviderKind::Openai);
+        assert_eq!(local.models, ["qwen"]);
+        let err = Config::parse(
+            Path::new("c.toml"),
+            "[providers.x]\nkind = \"gemini\"\nbase_url = \"u\"\n",
+        );
+        assert!(err.unwrap_err().to_string().contains("providers.x.kind"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! it carries ([`run`]), where state lives ([`paths`]), the config file ([`config`]), the line
 //! framing ([`connection`]) and the client side of a connection ([`client`]).
 
+pub mod chat;
 pub mod client;
 pub mod config;
 pub mod connection;

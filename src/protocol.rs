@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::chat::{MessageInfo, PartKind, ProviderInfo, SessionInfo};
 use crate::run::{RunInfo, RunSpec};
 
 /// Bumped on every incompatible change; `hello` refuses a mismatch.
@@ -99,7 +100,67 @@ methods! {
     "run.detach" => Detach(Detach) -> Ack;
     /// Answer once the run has ended.
     "run.wait" => WaitRun(WaitRun) -> RunInfo;
+    /// Every chat session, oldest first.
+    "sessions.list" => ListSessions(ListSessions) -> Vec<SessionInfo>;
+    /// Start a chat session.
+    "session.create" => CreateSession(CreateSession) -> SessionInfo;
+    /// A session's messages, oldest first (a streaming answer as far as it got).
+    "session.history" => SessionHistory(SessionHistory) -> Vec<MessageInfo>;
+    /// Send a user message; returns the answer's message, which then streams as events.
+    "chat.send" => SendChat(SendChat) -> MessageInfo;
+    /// Stop the answer streaming in a session, keeping what arrived.
+    "chat.cancel" => CancelChat(CancelChat) -> Ack;
+    /// The configured LLM providers (never their keys).
+    "providers.list" => ListProviders(ListProviders) -> Vec<ProviderInfo>;
 }
+
+/// `sessions.list` params (none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListSessions {}
+
+/// `session.create` params.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CreateSession {
+    /// `PROVIDER/MODEL`; the daemon's default model when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The system prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Working directory; the daemon's when absent.
+    #[serde(default)]
+    pub cwd: Option<std::path::PathBuf>,
+    /// A title.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// `session.history` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionHistory {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+}
+
+/// `chat.send` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendChat {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+    /// The user's message.
+    pub text: String,
+}
+
+/// `chat.cancel` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelChat {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+}
+
+/// `providers.list` params (none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListProviders {}
 
 /// `hello` params.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,6 +381,30 @@ pub enum EventKind {
     Clients {
         /// Clients attached now.
         attached: u32,
+    },
+    /// A chat session was created or changed.
+    Session {
+        /// The session.
+        session: SessionInfo,
+    },
+    /// A message was created or changed state (its parts as they are now).
+    Message {
+        /// The message.
+        message: MessageInfo,
+    },
+    /// Text streamed into a message part. Not kept for replay: a client that missed deltas
+    /// reads the message from `session.history` (or its final `message` event).
+    Delta {
+        /// The session.
+        session: String,
+        /// The message.
+        message: String,
+        /// Index of the part in the message.
+        part: usize,
+        /// The part's kind (a new index starts a new part).
+        kind: PartKind,
+        /// The text to append.
+        text: String,
     },
 }
 

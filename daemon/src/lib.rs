@@ -1,7 +1,9 @@
 //! The reagent daemon: it owns runs (through their supervisors), the store and the event bus,
 //! and serves every client over one Unix socket. See `docs/architecture.md`.
 
+pub mod chat;
 pub mod handlers;
+pub mod llm;
 pub mod lock;
 pub mod logging;
 pub mod outbox;

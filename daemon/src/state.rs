@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo};
 use reagent::config::Config;
 use reagent::paths::Paths;
 use reagent::protocol::{DaemonInfo, Event, EventKind, Notification, RpcError, Snapshot, codes};
@@ -30,6 +31,8 @@ pub struct Daemon {
     /// Who this daemon is.
     pub info: DaemonInfo,
     state: Mutex<State>,
+    /// Chat: providers, the HTTP client, per-session answering tasks.
+    pub chat: crate::chat::Chat,
     /// Fires when the daemon should exit.
     pub shutdown: tokio::sync::Notify,
 }
@@ -49,6 +52,10 @@ pub struct State {
     subscribers: HashMap<u64, Arc<Outbox>>,
     changed: watch::Sender<u64>,
     history: u64,
+    /// Every chat session, oldest first.
+    sessions: Vec<SessionInfo>,
+    /// Answers being written right now, by message id: the truth until they end.
+    streaming: HashMap<String, MessageInfo>,
 }
 
 /// A run whose job may still produce output.
@@ -64,6 +71,11 @@ impl Daemon {
     /// Builds the daemon around an opened store.
     pub fn new(paths: Paths, config: Config, store: Store) -> anyhow::Result<Arc<Self>> {
         let runs = store.load_runs()?;
+        let interrupted = store.interrupt_unfinished()?;
+        if interrupted > 0 {
+            tracing::info!("{interrupted} answer(s) were cut off when the daemon last stopped");
+        }
+        let sessions = store.load_sessions()?;
         let seq = store.last_seq()?;
         let index = runs
             .iter()
@@ -86,8 +98,12 @@ impl Daemon {
             subscribers: HashMap::new(),
             changed: watch::channel(seq).0,
             history: config.daemon.event_history.max(1),
+            sessions,
+            streaming: HashMap::new(),
         };
+        let chat = crate::chat::Chat::new(&config)?;
         Ok(Arc::new(Self {
+            chat,
             paths,
             config,
             info,
@@ -210,12 +226,18 @@ impl State {
                 format!("cannot save to the database: {err:#}"),
             )
         })?;
-        self.seq = event.seq;
-        if self.seq.is_multiple_of(1000)
+        if event.seq.is_multiple_of(1000)
             && let Err(err) = self.store.prune_events(self.history)
         {
             tracing::warn!("cannot prune old events: {err:#}");
         }
+        self.broadcast(event);
+        Ok(())
+    }
+
+    /// Gives the event its place in the sequence and pushes it to every subscriber.
+    fn broadcast(&mut self, event: Event) {
+        self.seq = event.seq;
         let line = encode_notification(&Notification::Event(event));
         let before = self.subscribers.len();
         self.subscribers
@@ -227,7 +249,144 @@ impl State {
             );
         }
         self.changed.send_replace(self.seq);
-        Ok(())
+    }
+
+    /// Every chat session, oldest first.
+    pub fn sessions(&self) -> &[SessionInfo] {
+        &self.sessions
+    }
+
+    /// Finds a session by id, title or unique id prefix.
+    pub fn resolve_session(&self, query: &str) -> Result<&SessionInfo, RpcError> {
+        if let Some(session) = self.sessions.iter().find(|s| s.id == query) {
+            return Ok(session);
+        }
+        if let Some(session) = self
+            .sessions
+            .iter()
+            .rev()
+            .find(|s| s.title.as_deref() == Some(query))
+        {
+            return Ok(session);
+        }
+        let matching: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|s| !query.is_empty() && s.id.starts_with(query))
+            .collect();
+        match matching[..] {
+            [session] => Ok(session),
+            [] => Err(RpcError::new(
+                codes::NOT_FOUND,
+                format!("no session matches `{query}`"),
+            )),
+            _ => Err(RpcError::new(
+                codes::AMBIGUOUS,
+                format!("`{query}` matches several sessions"),
+            )),
+        }
+    }
+
+    /// Commits a new or changed session, then broadcasts it.
+    pub fn save_session(&mut self, session: SessionInfo) -> Result<SessionInfo, RpcError> {
+        self.emit(EventKind::Session {
+            session: session.clone(),
+        })?;
+        match self.sessions.iter_mut().find(|s| s.id == session.id) {
+            Some(existing) => *existing = session.clone(),
+            None => self.sessions.push(session.clone()),
+        }
+        Ok(session)
+    }
+
+    /// Commits a message's new state and broadcasts it; a streaming one is also kept in memory
+    /// as the truth clients attach to.
+    pub fn save_message(&mut self, message: MessageInfo) -> Result<MessageInfo, RpcError> {
+        self.emit(EventKind::Message {
+            message: message.clone(),
+        })?;
+        if message.status.is_terminal() {
+            self.streaming.remove(&message.id);
+        } else {
+            self.streaming.insert(message.id.clone(), message.clone());
+        }
+        Ok(message)
+    }
+
+    /// A streaming answer as it stands.
+    pub fn streaming(&self, id: &str) -> Option<&MessageInfo> {
+        self.streaming.get(id)
+    }
+
+    /// Appends streamed text to part `part` of an answer (by default the last part, or a new
+    /// one when the kind changes) and broadcasts the delta. Deltas get a `seq` but are not
+    /// kept for replay (thousands a second); the message's own rows are.
+    pub fn append(&mut self, id: &str, part: Option<usize>, kind: PartKind, text: &str) {
+        let Some(message) = self.streaming.get_mut(id) else {
+            return;
+        };
+        let index = match part {
+            Some(index) if index < message.parts.len() => index,
+            _ => {
+                if message.parts.last().is_none_or(|p| p.kind != kind) {
+                    message.parts.push(Part {
+                        kind,
+                        text: String::new(),
+                        name: None,
+                        call_id: None,
+                    });
+                }
+                message.parts.len() - 1
+            }
+        };
+        message.parts[index].text.push_str(text);
+        let (session, message) = (message.session.clone(), message.id.clone());
+        let kind = EventKind::Delta {
+            session,
+            message,
+            part: index,
+            kind,
+            text: text.to_string(),
+        };
+        self.broadcast(Event {
+            seq: self.seq + 1,
+            ts: now_ms(),
+            kind,
+        });
+    }
+
+    /// Starts a tool-call part in an answer; returns its index.
+    pub fn start_tool_call(&mut self, id: &str, call_id: &str, name: &str) -> Option<usize> {
+        let message = self.streaming.get_mut(id)?;
+        message.parts.push(Part {
+            kind: PartKind::ToolCall,
+            text: String::new(),
+            name: Some(name.to_string()),
+            call_id: Some(call_id.to_string()),
+        });
+        let index = message.parts.len() - 1;
+        self.append(id, Some(index), PartKind::ToolCall, "");
+        Some(index)
+    }
+
+    /// Rewrites a streaming answer's row without an event.
+    pub fn persist_streaming(&self, id: &str) {
+        if let Some(message) = self.streaming.get(id)
+            && let Err(err) = self.store.save_message(message)
+        {
+            tracing::warn!("cannot save the streaming answer {id}: {err:#}");
+        }
+    }
+
+    /// A session's messages from the store, with answers still streaming as they stand now.
+    pub fn messages(&self, session: &str) -> anyhow::Result<Vec<MessageInfo>> {
+        let mut messages = self.store.load_messages(session)?;
+        for message in &mut messages {
+            if let Some(live) = self.streaming.get(&message.id) {
+                *message = live.clone();
+            }
+        }
+        Ok(messages)
     }
 
     /// The state a client renders.

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod mock_llm;
 pub mod pty;
 
 use std::io::{BufRead as _, BufReader, Write as _};

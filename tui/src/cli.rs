@@ -93,6 +93,50 @@ pub enum Command {
     },
     /// Bridge stdin/stdout to the local daemon's socket (what `--remote` runs over ssh).
     Proxy,
+    /// Ask a model; the answer streams to stdout. The prompt comes from the arguments or stdin.
+    Chat(ChatArgs),
+    /// List chat sessions.
+    Sessions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a session's messages.
+    History {
+        /// Session id, title or unique id prefix.
+        session: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List LLM providers and their models (never their keys).
+    Providers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `reagent chat …`
+#[derive(Args, Debug)]
+pub struct ChatArgs {
+    /// Continue this session (id, title or unique id prefix) instead of starting one.
+    #[arg(short, long, conflicts_with_all = ["new", "model", "system"])]
+    pub session: Option<String>,
+    /// Start a new session (the default without --session).
+    #[arg(long)]
+    pub new: bool,
+    /// PROVIDER/MODEL for a new session (split at the first `/`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// System prompt for a new session.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Print one JSON event per line instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// The prompt (read from stdin when absent).
+    pub prompt: Vec<String>,
 }
 
 /// `reagent daemon …`

@@ -1,6 +1,7 @@
 //! Request handlers: one exhaustive `match` over [`Request`], one file per method family.
 //! Adding a method to the protocol fails to compile until it is handled here.
 
+mod chat;
 mod daemon;
 mod runs;
 
@@ -71,6 +72,12 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::Attach(attach) => runs::attach(conn, id, attach),
         Request::Detach(detach) => now(runs::detach(conn, detach)),
         Request::WaitRun(wait) => runs::wait(conn, id, wait),
+        Request::ListSessions(_) => now(Ok(conn.daemon.state().sessions().to_vec())),
+        Request::CreateSession(create) => now(chat::create(conn, create)),
+        Request::SessionHistory(history) => chat::history(conn, id, history),
+        Request::SendChat(send) => now(chat::send(conn, send)),
+        Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
+        Request::ListProviders(_) => now(Ok(conn.daemon.chat.providers.infos())),
     }
 }
 

@@ -222,6 +222,8 @@ impl App {
         match event.kind {
             EventKind::Run { run } => self.upsert(run),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
+            // The chat panel is not part of the cockpit yet.
+            EventKind::Session { .. } | EventKind::Message { .. } | EventKind::Delta { .. } => {}
         }
     }
 

@@ -1,6 +1,7 @@
 //! One function per subcommand, each a thin layer over the protocol.
 
 mod attach;
+mod chat;
 mod daemon;
 mod logs;
 mod proxy;
@@ -40,6 +41,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rename { run, name } => runs::rename(&ctx, &run, &name).await,
         Command::Status { json } => daemon::status(&ctx, json).await,
         Command::Proxy => proxy::proxy().await,
+        Command::Chat(args) => chat::chat(&ctx, args).await,
+        Command::Sessions { json } => chat::sessions(&ctx, json).await,
+        Command::History { session, json } => chat::history(&ctx, &session, json).await,
+        Command::Providers { json } => chat::providers(&ctx, json).await,
     }
 }
 

@@ -12,8 +12,11 @@ use reagent::protocol::{Event, EventKind};
 use reagent::run::{RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+mod chat;
+
 /// Schema changes, in order; entry N brings the schema to `user_version` N + 1.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         name TEXT,
@@ -36,7 +39,29 @@ const MIGRATIONS: &[&str] = &[r#"
         ts INTEGER NOT NULL,
         payload TEXT NOT NULL
     );
-"#];
+"#,
+    r#"
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        title TEXT,
+        model TEXT NOT NULL,
+        system TEXT,
+        cwd TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        status TEXT NOT NULL,
+        parts TEXT NOT NULL,
+        error TEXT,
+        usage TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX messages_by_session ON messages (session, created_at);
+"#,
+];
 
 /// The open database.
 pub struct Store {
@@ -142,8 +167,11 @@ impl Store {
     /// Commits an event and, when it is about a run, the run's new state, in one transaction.
     pub fn commit(&mut self, event: &Event) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
-        if let EventKind::Run { run } = &event.kind {
-            upsert_run(&tx, run)?;
+        match &event.kind {
+            EventKind::Run { run } => upsert_run(&tx, run)?,
+            EventKind::Session { session } => chat::upsert_session(&tx, session)?,
+            EventKind::Message { message } => chat::upsert_message(&tx, message)?,
+            EventKind::Clients { .. } | EventKind::Delta { .. } => {}
         }
         tx.execute(
             "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",

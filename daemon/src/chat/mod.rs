@@ -1,0 +1,94 @@
+//! The chat service: sessions, and one task per session that answers its messages in order.
+//!
+//! `chat.send` records the user's message and a queued answer, then hands the answer to the
+//! session's task; the task streams it from the provider ([`relay`]), so a message sent while
+//! another answer streams simply waits its turn, and sessions stream side by side.
+
+pub mod providers;
+pub mod relay;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use reagent::config::Config;
+use tokio::sync::{mpsc, watch};
+
+use crate::state::Daemon;
+use providers::Providers;
+
+/// What the daemon keeps for chat beyond the state: providers, the HTTP client, and the
+/// per-session answering tasks.
+pub struct Chat {
+    /// Every provider and its key.
+    pub providers: Providers,
+    /// One client for every request: connection reuse matters for time to first token.
+    pub http: reqwest::Client,
+    tasks: Mutex<HashMap<String, SessionTask>>,
+}
+
+/// A session's answering task.
+struct SessionTask {
+    /// Answers to write, in order.
+    answers: mpsc::UnboundedSender<String>,
+    /// Bumped to cancel the answer streaming now.
+    cancel: watch::Sender<u64>,
+}
+
+impl Chat {
+    /// Reads the providers (and their keys) and prepares the HTTP client.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        // reqwest is built without a default TLS provider; ring is the one compiled in.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let providers = Providers::from_config(config);
+        for info in providers.infos().iter().filter(|info| !info.has_key) {
+            tracing::warn!("provider `{}` has no usable key", info.name);
+        }
+        Ok(Self {
+            providers,
+            http,
+            tasks: Mutex::default(),
+        })
+    }
+
+    /// Queues an answer in its session, starting the session's task when needed.
+    pub fn enqueue(&self, daemon: &Arc<Daemon>, session: &str, answer: String) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        let task = tasks.entry(session.to_string()).or_insert_with(|| {
+            let (answers, queue) = mpsc::unbounded_channel();
+            let (cancel, cancelled) = watch::channel(0);
+            tokio::spawn(answer_in_turn(
+                daemon.clone(),
+                session.to_string(),
+                queue,
+                cancelled,
+            ));
+            SessionTask { answers, cancel }
+        });
+        // The task lives as long as the daemon; a send cannot fail while it does.
+        let _ = task.answers.send(answer);
+    }
+
+    /// Cancels the answer streaming in a session, if any.
+    pub fn cancel(&self, session: &str) {
+        let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = tasks.get(session) {
+            task.cancel.send_modify(|generation| *generation += 1);
+        }
+    }
+}
+
+async fn answer_in_turn(
+    daemon: Arc<Daemon>,
+    session: String,
+    mut queue: mpsc::UnboundedReceiver<String>,
+    mut cancelled: watch::Receiver<u64>,
+) {
+    while let Some(answer) = queue.recv().await {
+        // A cancel sent before this answer started is not for it.
+        cancelled.borrow_and_update();
+        relay::answer(&daemon, &session, &answer, &mut cancelled).await;
+    }
+}

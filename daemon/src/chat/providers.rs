@@ -1,0 +1,232 @@
+//! LLM providers: which APIs the daemon may call, and their keys — which stay here. A key is
+//! read once, held in a [`Secret`] that never prints, and scrubbed from any error text.
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt as _;
+
+use reagent::chat::ProviderInfo;
+use reagent::config::{Config, Prices, ProviderConfig, ProviderKind};
+
+/// An API key. Its `Debug` and `Display` print a placeholder, so it cannot leak by accident.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The key itself, for the one place that needs it: the request header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the key replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(&self.0, "[key]")
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([key])")
+    }
+}
+
+/// One provider, ready to call.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// The config's name for it (the `PROVIDER` in `PROVIDER/MODEL`).
+    pub name: String,
+    /// Its protocol.
+    pub kind: ProviderKind,
+    /// Where requests go.
+    pub base_url: String,
+    /// Its key, or why there is none.
+    pub key: Result<Secret, String>,
+    /// Models the config lists.
+    pub models: Vec<String>,
+    /// Prices per million tokens.
+    pub prices: Option<Prices>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Every provider the daemon knows.
+#[derive(Debug, Clone, Default)]
+pub struct Providers(Vec<Provider>);
+
+impl Providers {
+    /// From the config; with no `[providers.*]`, the public APIs whose key variables are set.
+    pub fn from_config(config: &Config) -> Self {
+        if !config.providers.is_empty() {
+            return Self(
+                config
+                    .providers
+                    .iter()
+                    .map(|(name, p)| Provider::from_config(name, p))
+                    .collect(),
+            );
+        }
+        let public = [
+            (
+                "openai",
+                ProviderKind::Openai,
+                "https://api.openai.com/v1",
+                "OPENAI_API_KEY",
+            ),
+            (
+                "anthropic",
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com",
+                "ANTHROPIC_API_KEY",
+            ),
+        ];
+        let found = public
+            .into_iter()
+            .filter(|(.., var)| std::env::var_os(var).is_some());
+        Self(
+            found
+                .map(|(name, kind, base_url, var)| {
+                    let config = ProviderConfig {
+                        kind,
+                        base_url: base_url.into(),
+                        api_key_env: Some(var.into()),
+                        api_key_file: None,
+                        models: Vec::new(),
+                        prices: None,
+                        headers: Default::default(),
+                    };
+                    Provider::from_config(name, &config)
+                })
+                .collect(),
+        )
+    }
+
+    /// What clients may know about each provider.
+    pub fn infos(&self) -> Vec<ProviderInfo> {
+        self.0
+            .iter()
+            .map(|p| ProviderInfo {
+                name: p.name.clone(),
+                kind: match p.kind {
+                    ProviderKind::Openai => "openai".into(),
+                    ProviderKind::Anthropic => "anthropic".into(),
+                },
+                base_url: p.base_url.clone(),
+                models: p.models.clone(),
+                has_key: p.key.is_ok(),
+            })
+            .collect()
+    }
+
+    /// Splits `PROVIDER/MODEL` at the first `/` (model ids contain slashes) and finds the
+    /// provider. A model the config does not list is passed to the provider as is.
+    pub fn resolve<'a>(&'a self, model: &'a str) -> Result<(&'a Provider, &'a str), String> {
+        let (name, id) = model.split_once('/').ok_or_else(|| {
+            format!(
+                "model `{model}` names no provider: write PROVIDER/MODEL, e.g. openai/gpt-4o-mini"
+            )
+        })?;
+        let provider = self.0.iter().find(|p| p.name == name).ok_or_else(|| {
+            let known: Vec<_> = self.0.iter().map(|p| p.name.as_str()).collect();
+            format!(
+                "no provider `{name}` (configured: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })?;
+        Ok((provider, id))
+    }
+
+    /// A model to use when a session names none: the config's default, else the first
+    /// provider's first model.
+    pub fn default_model(&self, config: &Config) -> Option<String> {
+        config.chat.default_model.clone().or_else(|| {
+            let provider = self.0.first()?;
+            let model = provider.models.first()?;
+            Some(format!("{}/{model}", provider.name))
+        })
+    }
+}
+
+impl Provider {
+    fn from_config(name: &str, config: &ProviderConfig) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: config.kind,
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            key: load_key(name, config),
+            models: config.models.clone(),
+            prices: config.prices,
+            headers: config.headers.clone().into_iter().collect(),
+        }
+    }
+}
+
+fn load_key(name: &str, config: &ProviderConfig) -> Result<Secret, String> {
+    if let Some(var) = &config.api_key_env {
+        return std::env::var(var)
+            .map(Secret)
+            .map_err(|_| format!("provider `{name}`: the daemon's environment has no {var}"));
+    }
+    if let Some(path) = &config.api_key_file {
+        let meta = std::fs::metadata(path)
+            .map_err(|err| format!("provider `{name}`: cannot read {}: {err}", path.display()))?;
+        if meta.mode() & 0o077 != 0 {
+            return Err(format!(
+                "provider `{name}`: {} must be private (chmod 600 {})",
+                path.display(),
+                path.display()
+            ));
+        }
+        let key = std::fs::read_to_string(path)
+            .map_err(|err| format!("provider `{name}`: cannot read {}: {err}", path.display()))?;
+        return Ok(Secret(key.trim().to_string()));
+    }
+    // Local servers (vLLM, llama.cpp, Ollama) often need no key at all.
+    Ok(Secret(String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_never_prints_and_is_scrubbed() {
+        let key = Secret("sk-very-secret".into());
+        assert!(!format!("{key:?}").contains("very"));
+        assert_eq!(key.scrub("bad key sk-very-secret!"), "bad key [key]!");
+    }
+
+    #[test]
+    fn models_split_at_the_first_slash() {
+        let mut config = Config::default();
+        let provider = ProviderConfig {
+            kind: ProviderKind::Openai,
+            base_url: "http://x/v1/".into(),
+            api_key_env: None,
+            api_key_file: None,
+            models: vec!["m".into()],
+            prices: None,
+            headers: Default::default(),
+        };
+        config.providers.insert("router".into(), provider);
+        let providers = Providers::from_config(&config);
+        let (found, model) = providers.resolve("router/meta-llama/Llama-3-8B").unwrap();
+        assert_eq!(
+            (found.name.as_str(), model),
+            ("router", "meta-llama/Llama-3-8B")
+        );
+        assert_eq!(found.base_url, "http://x/v1");
+        assert!(providers.resolve("nope/x").unwrap_err().contains("router"));
+        assert!(providers.resolve("noslash").is_err());
+        assert_eq!(
+            providers.default_model(&config).as_deref(),
+            Some("router/m")
+        );
+    }
+}

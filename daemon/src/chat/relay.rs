@@ -1,0 +1,310 @@
+//! Writing one answer: the request to the provider, retries before the first token, the
+//! stream parsed into parts, fanned out to clients and saved as it grows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role, SessionInfo};
+use reagent::config::ProviderKind;
+use tokio::sync::watch;
+
+use super::providers::{Provider, Secret};
+use crate::llm::{self, StreamEvent};
+use crate::state::Daemon;
+
+/// How often a streaming answer is rewritten in the store.
+const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// A provider silent this long mid-answer is given up on.
+const IDLE_LIMIT: Duration = Duration::from_secs(120);
+
+/// How an answer ended.
+enum Outcome {
+    Complete,
+    Failed(String),
+    Cancelled,
+}
+
+/// Writes answer `id` of `session`; returns when it has ended, one way or another.
+pub async fn answer(
+    daemon: &Arc<Daemon>,
+    session: &str,
+    id: &str,
+    cancelled: &mut watch::Receiver<u64>,
+) {
+    let mut stats = Stats::default();
+    let outcome = tokio::select! {
+        outcome = stream(daemon, session, id, &mut stats) => outcome,
+        _ = cancelled.changed() => Outcome::Cancelled,
+    };
+    finish(daemon, id, outcome, &stats);
+}
+
+/// Timing and usage gathered while streaming.
+#[derive(Default)]
+struct Stats {
+    sent: Option<Instant>,
+    first_token: Option<Instant>,
+    usage: llm::Usage,
+    prices: Option<reagent::config::Prices>,
+}
+
+async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats) -> Outcome {
+    let (session, history) = {
+        let state = daemon.state();
+        let Some(session) = state.sessions().iter().find(|s| s.id == session).cloned() else {
+            return Outcome::Failed("the session is gone".into());
+        };
+        match state.messages(&session.id) {
+            Ok(history) => (session, history),
+            Err(err) => return Outcome::Failed(format!("cannot read the session: {err:#}")),
+        }
+    };
+    let (provider, model) = match daemon.chat.providers.resolve(&session.model) {
+        Ok(found) => found,
+        Err(err) => return Outcome::Failed(err),
+    };
+    let key = match &provider.key {
+        Ok(key) => key.clone(),
+        Err(why) => return Outcome::Failed(why.clone()),
+    };
+    stats.prices = provider.prices;
+    mark(daemon, id, MessageStatus::Streaming);
+    let request = request(&session, &history, id, model, daemon.config.chat.max_tokens);
+    let retry_for = Duration::from_secs_f64(daemon.config.chat.retry_secs.max(0.0));
+    stats.sent = Some(Instant::now());
+    let response = match send(daemon, provider, &key, &request, retry_for).await {
+        Ok(response) => response,
+        Err(err) => return Outcome::Failed(key.scrub(&err)),
+    };
+    let mut parser = kind(provider).parser();
+    let mut tool_parts = std::collections::HashMap::new();
+    let mut saved = Instant::now();
+    let mut response = response;
+    loop {
+        let chunk = match tokio::time::timeout(IDLE_LIMIT, response.chunk()).await {
+            Err(_) => return Outcome::Failed("the provider went silent for 120 s".into()),
+            Ok(Err(err)) => return Outcome::Failed(key.scrub(&format!("the stream broke: {err}"))),
+            Ok(Ok(chunk)) => chunk,
+        };
+        let events = match &chunk {
+            Some(bytes) => parser.feed(bytes),
+            None => parser.finish(),
+        };
+        let mut state = daemon.state();
+        for event in events {
+            match event {
+                StreamEvent::Text(text) => {
+                    stats.first_token.get_or_insert_with(Instant::now);
+                    state.append(id, None, PartKind::Text, &text);
+                }
+                StreamEvent::Thinking(text) => {
+                    stats.first_token.get_or_insert_with(Instant::now);
+                    state.append(id, None, PartKind::Thinking, &text);
+                }
+                StreamEvent::ToolCallStart {
+                    index,
+                    id: call_id,
+                    name,
+                } => {
+                    stats.first_token.get_or_insert_with(Instant::now);
+                    if let Some(part) = state.start_tool_call(id, &call_id, &name) {
+                        tool_parts.insert(index, part);
+                    }
+                }
+                StreamEvent::ToolCallArgs { index, delta } => {
+                    let part = tool_parts.get(&index).copied();
+                    state.append(id, part, PartKind::ToolCall, &delta);
+                }
+                StreamEvent::Usage(usage) => merge(&mut stats.usage, &usage),
+                StreamEvent::Done { .. } => return Outcome::Complete,
+                StreamEvent::Error(error) => return Outcome::Failed(key.scrub(&error)),
+            }
+        }
+        if chunk.is_none() {
+            return Outcome::Failed("the stream ended before the model finished".into());
+        }
+        if saved.elapsed() >= SAVE_EVERY {
+            state.persist_streaming(id);
+            saved = Instant::now();
+        }
+    }
+}
+
+fn kind(provider: &Provider) -> llm::ProviderKind {
+    match provider.kind {
+        ProviderKind::Openai => llm::ProviderKind::OpenAi,
+        ProviderKind::Anthropic => llm::ProviderKind::Anthropic,
+    }
+}
+
+/// The conversation so far (everything before this answer that has text), as the provider
+/// wants it.
+fn request(
+    session: &SessionInfo,
+    history: &[MessageInfo],
+    id: &str,
+    model: &str,
+    max_tokens: u32,
+) -> llm::ChatRequest {
+    let messages = history
+        .iter()
+        .take_while(|message| message.id != id)
+        .filter_map(|message| {
+            let text = message.text();
+            let role = match message.role {
+                Role::User => llm::Role::User,
+                Role::Assistant => llm::Role::Assistant,
+            };
+            (!text.is_empty()).then_some(llm::ChatMessage { role, text })
+        })
+        .collect();
+    llm::ChatRequest {
+        model: model.to_string(),
+        system: session.system.clone(),
+        messages,
+        max_tokens,
+    }
+}
+
+/// Sends the request; 429, 529 and 5xx are retried with backoff (honouring `retry-after`)
+/// for up to `retry_for`; other failures become a message naming the cause.
+async fn send(
+    daemon: &Daemon,
+    provider: &Provider,
+    key: &Secret,
+    request: &llm::ChatRequest,
+    retry_for: Duration,
+) -> Result<reqwest::Response, String> {
+    let kind = kind(provider);
+    let url = kind.endpoint(&provider.base_url);
+    let body = serde_json::to_vec(&kind.request_body(request)).map_err(|err| err.to_string())?;
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let mut builder = daemon
+            .chat
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "text/event-stream")
+            .body(body.clone());
+        if !key.expose().is_empty() {
+            for (name, value) in kind.auth_headers(key.expose()) {
+                builder = builder.header(name, value);
+            }
+        }
+        for (name, value) in &provider.headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| format!("cannot reach {} ({url}): {err}", provider.name))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retryable =
+            status.as_u16() == 429 || status.as_u16() == 529 || status.is_server_error();
+        let wait = llm::headers::retry_after(|name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or(backoff);
+        let detail = error_detail(response).await;
+        let why = format!("{} answered {status}{detail}", provider.name);
+        if !retryable {
+            let hint = match status.as_u16() {
+                401 | 403 => " — check the provider's key",
+                404 => " — check the model name and base_url",
+                _ => "",
+            };
+            return Err(format!("{why}{hint}"));
+        }
+        if started.elapsed() + wait > retry_for {
+            return Err(format!(
+                "gave up after {:.0} s: {why}",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        tracing::info!("{why}; retrying in {:.1} s", wait.as_secs_f64());
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(Duration::from_secs(8));
+    }
+}
+
+/// The provider's own words about a failure, from its JSON error body if it sent one.
+async fn error_detail(response: reqwest::Response) -> String {
+    let Ok(text) = response.text().await else {
+        return String::new();
+    };
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let message = json
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message").or_else(|| v.get("message")))
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(
+            || text.chars().take(200).collect::<String>(),
+            str::to_string,
+        );
+    if message.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {}", message.trim())
+    }
+}
+
+fn merge(total: &mut llm::Usage, new: &llm::Usage) {
+    total.input = new.input.or(total.input);
+    total.output = new.output.or(total.output);
+    total.cached = new.cached.or(total.cached);
+}
+
+fn mark(daemon: &Daemon, id: &str, status: MessageStatus) {
+    let mut state = daemon.state();
+    if let Some(mut message) = state.streaming(id).cloned() {
+        message.status = status;
+        if let Err(err) = state.save_message(message) {
+            tracing::error!("cannot record answer {id}: {err}");
+        }
+    }
+}
+
+/// Records how the answer ended, with its usage, cost and speed.
+fn finish(daemon: &Daemon, id: &str, outcome: Outcome, stats: &Stats) {
+    let mut state = daemon.state();
+    let Some(mut message) = state.streaming(id).cloned() else {
+        return;
+    };
+    let (status, error) = match outcome {
+        Outcome::Complete => (MessageStatus::Complete, None),
+        Outcome::Failed(why) => (MessageStatus::Error, Some(why)),
+        Outcome::Cancelled => (MessageStatus::Cancelled, None),
+    };
+    message.status = status;
+    message.error = error;
+    let usage = &mut message.usage;
+    usage.input = stats.usage.input;
+    usage.output = stats.usage.output;
+    usage.cached = stats.usage.cached;
+    if let (Some(sent), Some(first)) = (stats.sent, stats.first_token) {
+        usage.ttft_ms = i64::try_from(first.duration_since(sent).as_millis()).ok();
+        let streaming = first.elapsed().as_secs_f64();
+        if let Some(output) = stats.usage.output.filter(|_| streaming > 0.0) {
+            usage.tokens_per_s = Some(output as f64 / streaming);
+        }
+    }
+    if let Some(prices) = stats.prices {
+        let (input, output) = (
+            stats.usage.input.unwrap_or(0),
+            stats.usage.output.unwrap_or(0),
+        );
+        usage.cost_usd = Some((input as f64 * prices.input + output as f64 * prices.output) / 1e6);
+    }
+    if let Err(err) = state.save_message(message) {
+        tracing::error!("cannot record how answer {id} ended: {err}");
+    }
+}

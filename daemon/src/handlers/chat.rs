@@ -1,0 +1,110 @@
+//! `sessions.list`, `session.create`, `session.history`, `chat.send`, `chat.cancel`,
+//! `providers.list`.
+
+use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
+use reagent::protocol::{
+    Ack, CancelChat, CreateSession, RpcError, SendChat, SessionHistory, codes,
+};
+use reagent::time::now_ms;
+use serde_json::Value;
+
+use super::runs::internal_json;
+use super::{Conn, Reply};
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// Creates a session on the named (or default) model.
+pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcError> {
+    let daemon = &conn.daemon;
+    let model = create
+        .model
+        .or_else(|| daemon.chat.providers.default_model(&daemon.config));
+    let Some(model) = model else {
+        let message = "`model`: none given and no default: pass PROVIDER/MODEL or set \
+                       [chat] default_model";
+        return Err(RpcError::new(codes::INVALID_PARAMS, message));
+    };
+    daemon
+        .chat
+        .providers
+        .resolve(&model)
+        .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("`model`: {why}")))?;
+    let cwd = create
+        .cwd
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| "/".into());
+    let session = SessionInfo {
+        id: new_id(),
+        title: create.title.filter(|t| !t.trim().is_empty()),
+        model,
+        system: create.system.filter(|s| !s.trim().is_empty()),
+        cwd,
+        created_at: now_ms(),
+    };
+    daemon.state().save_session(session)
+}
+
+/// The session's messages; queued under the state lock, so the deltas that follow the reply
+/// continue exactly where the history it carries stops.
+pub fn history(conn: &Conn, id: Value, history: SessionHistory) -> Reply {
+    let state = conn.daemon.state();
+    let messages = state
+        .resolve_session(&history.session)
+        .and_then(|session| {
+            state.messages(&session.id).map_err(|err| {
+                RpcError::new(
+                    codes::INTERNAL_ERROR,
+                    format!("cannot read the session: {err:#}"),
+                )
+            })
+        })
+        .and_then(|messages| serde_json::to_value(messages).map_err(internal_json));
+    conn.respond(id, messages);
+    Reply::Sent
+}
+
+/// Records the user's message and a queued answer, and hands the answer to the session.
+pub fn send(conn: &Conn, send: SendChat) -> Result<MessageInfo, RpcError> {
+    if send.text.trim().is_empty() {
+        return Err(RpcError::new(codes::INVALID_PARAMS, "`text` is empty"));
+    }
+    let daemon = &conn.daemon;
+    let (session, answer) = {
+        let mut state = daemon.state();
+        let session = state.resolve_session(&send.session)?.id.clone();
+        let message = |role, status, parts| MessageInfo {
+            id: new_id(),
+            session: session.clone(),
+            role,
+            status,
+            parts,
+            error: None,
+            usage: MessageUsage::default(),
+            created_at: now_ms(),
+        };
+        state.save_message(message(
+            Role::User,
+            MessageStatus::Complete,
+            vec![Part::text(send.text)],
+        ))?;
+        let answer =
+            state.save_message(message(Role::Assistant, MessageStatus::Queued, Vec::new()))?;
+        (session, answer)
+    };
+    daemon.chat.enqueue(daemon, &session, answer.id.clone());
+    Ok(answer)
+}
+
+/// Stops the answer streaming in the session; what arrived is kept.
+pub fn cancel(conn: &Conn, cancel: CancelChat) -> Result<Ack, RpcError> {
+    let session = conn
+        .daemon
+        .state()
+        .resolve_session(&cancel.session)?
+        .id
+        .clone();
+    conn.daemon.chat.cancel(&session);
+    Ok(Ack {})
+}

@@ -1,0 +1,166 @@
+//! Chat sessions: conversations with an LLM, made of messages made of parts.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A conversation with a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Short unique id (8 hex digits).
+    pub id: String,
+    /// The user's name for it, if any.
+    pub title: Option<String>,
+    /// `PROVIDER/MODEL`.
+    pub model: String,
+    /// The system prompt.
+    pub system: Option<String>,
+    /// Working directory the session is about.
+    pub cwd: PathBuf,
+    /// When it was created (Unix ms).
+    pub created_at: i64,
+}
+
+impl SessionInfo {
+    /// The title if set, else the id.
+    pub fn label(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The person (or agent) asking.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Waiting for the answer before it to finish.
+    Queued,
+    /// The model is answering.
+    Streaming,
+    /// Done.
+    Complete,
+    /// The provider failed; what arrived before is kept.
+    Error,
+    /// Stopped by the user; what arrived before is kept.
+    Cancelled,
+    /// The daemon stopped mid-answer; what arrived before is kept.
+    Interrupted,
+}
+
+impl MessageStatus {
+    /// True once the message can no longer change.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Queued | Self::Streaming)
+    }
+}
+
+/// What a part holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartKind {
+    /// Answer text (markdown).
+    Text,
+    /// The model's reasoning, shown folded.
+    Thinking,
+    /// A call of a tool, with its JSON arguments as text.
+    ToolCall,
+    /// What a tool returned.
+    ToolResult,
+}
+
+/// One piece of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// What it is.
+    pub kind: PartKind,
+    /// Its text (for a tool call, the arguments).
+    pub text: String,
+    /// The tool's name, for tool parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The tool call's id, for tool parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+}
+
+impl Part {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            kind: PartKind::Text,
+            text: text.into(),
+            name: None,
+            call_id: None,
+        }
+    }
+}
+
+/// Token counts and timing of one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct MessageUsage {
+    /// Prompt tokens.
+    pub input: Option<u64>,
+    /// Answer tokens.
+    pub output: Option<u64>,
+    /// Prompt tokens served from the provider's cache.
+    pub cached: Option<u64>,
+    /// Cost in US dollars, from the configured prices.
+    pub cost_usd: Option<f64>,
+    /// Milliseconds from sending to the first token.
+    pub ttft_ms: Option<i64>,
+    /// Output tokens per second after the first token.
+    pub tokens_per_s: Option<f64>,
+}
+
+/// A message as every client sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageInfo {
+    /// Unique id.
+    pub id: String,
+    /// The session it belongs to.
+    pub session: String,
+    /// Who wrote it.
+    pub role: Role,
+    /// Where it is in its life.
+    pub status: MessageStatus,
+    /// Its content.
+    pub parts: Vec<Part>,
+    /// Why it failed, for `error`.
+    pub error: Option<String>,
+    /// For answers: tokens, cost, speed.
+    pub usage: MessageUsage,
+    /// When it was written (Unix ms).
+    pub created_at: i64,
+}
+
+impl MessageInfo {
+    /// The message's text parts joined: what a plain-text view or the next request uses.
+    pub fn text(&self) -> String {
+        let texts = self.parts.iter().filter(|p| p.kind == PartKind::Text);
+        texts.map(|p| p.text.as_str()).collect::<Vec<_>>().join("")
+    }
+}
+
+/// A provider as clients see it: never its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// The config's name for it.
+    pub name: String,
+    /// `openai` or `anthropic`.
+    pub kind: String,
+    /// Where requests go.
+    pub base_url: String,
+    /// Models the config lists.
+    pub models: Vec<String>,
+    /// Whether the daemon found its key.
+    pub has_key: bool,
+}

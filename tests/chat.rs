@@ -1,0 +1,250 @@
+//! Chat through the daemon against a stand-in provider on loopback: streaming, storage,
+//! errors, retries, interruption, and a key that never leaves the daemon.
+
+mod common;
+
+use common::mock_llm::MockLlm;
+use common::{Conn, Env, wait_until};
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-planted-never-leak-9f3b";
+
+/// An installation whose daemon knows the mock as `mock` (OpenAI-style) and `claude`
+/// (Anthropic-style), with the key in the daemon's environment only.
+fn chat_env(mock: &MockLlm) -> Env {
+    let env = Env::new();
+    let config = format!(
+        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
+         models = [\"ok\"]\nprices = {{ input = 1.0, output = 2.0 }}\n\n\
+         [providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}\"\napi_key_env = \"MOCK_KEY\"\n",
+        url = mock.url
+    );
+    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    // The daemon is started by the first command and inherits this variable; clients never
+    // need it.
+    let out = env
+        .cmd(&["daemon", "start"])
+        .env("MOCK_KEY", KEY)
+        .output()
+        .expect("start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env
+}
+
+fn chat(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["chat"];
+    all.extend_from_slice(args);
+    let out = env.run(&all);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+fn history(env: &Env, session: &str) -> Vec<Value> {
+    serde_json::from_str(&env.ok(&["history", session, "--json"])).expect("history json")
+}
+
+fn only_session(env: &Env) -> String {
+    let sessions: Vec<Value> =
+        serde_json::from_str(&env.ok(&["sessions", "--json"])).expect("json");
+    sessions.last().expect("a session")["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+#[test]
+fn an_answer_streams_to_stdout_and_is_stored_with_its_usage() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let (code, out, err) = chat(
+        &env,
+        &["--model", "mock/ok", "--system", "be brief", "say", "hello"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "Hello, world! é\n");
+
+    let session = only_session(&env);
+    let messages = history(&env, &session);
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["parts"][0]["text"], "say hello");
+    let answer = &messages[1];
+    assert_eq!(answer["status"], "complete");
+    assert_eq!(answer["parts"][0]["text"], "Hello, world! é");
+    assert_eq!(answer["usage"]["input"], 12);
+    assert_eq!(answer["usage"]["output"], 5);
+    assert_eq!(answer["usage"]["cached"], 2);
+    assert!((answer["usage"]["cost_usd"].as_f64().unwrap() - 22e-6).abs() < 1e-12);
+
+    let seen = mock.seen.lock().unwrap().clone();
+    let request = seen.last().unwrap();
+    assert!(request.line.starts_with("POST /v1/chat/completions"));
+    assert!(
+        request
+            .headers
+            .contains(&("authorization".into(), format!("Bearer {KEY}")))
+    );
+    assert_eq!(request.body["stream"], true);
+    assert_eq!(
+        request.body["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+
+    // A follow-up in the same session sends the whole conversation.
+    let (code, _, err) = chat(&env, &["-s", &session, "and again"]);
+    assert_eq!(code, 0, "{err}");
+    let seen = mock.seen.lock().unwrap().clone();
+    let texts: Vec<&str> = seen.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        texts,
+        ["be brief", "say hello", "Hello, world! é", "and again"]
+    );
+}
+
+#[test]
+fn anthropic_streams_too() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let (code, out, err) = chat(&env, &["--model", "claude/claude-test", "hi"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "Hello, world! é\n");
+    let request = mock.seen.lock().unwrap().last().unwrap().clone();
+    assert!(request.line.starts_with("POST /v1/messages"));
+    assert!(request.headers.contains(&("x-api-key".into(), KEY.into())));
+    let answer = &history(&env, &only_session(&env))[1];
+    assert_eq!(
+        (
+            answer["usage"]["input"].clone(),
+            answer["usage"]["output"].clone()
+        ),
+        (json!(9), json!(6))
+    );
+}
+
+#[test]
+fn failures_are_clear_retried_when_worth_it_and_keep_partial_answers() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+
+    let (code, _, err) = chat(&env, &["--model", "mock/unauthorized", "hi"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("401") && err.contains("check the provider's key"),
+        "{err}"
+    );
+    assert!(!err.contains(KEY), "the key leaked into an error: {err}");
+
+    let (code, out, err) = chat(&env, &["--model", "mock/flaky", "hi"]);
+    assert_eq!(code, 0, "a 429 before the first token is retried: {err}");
+    assert_eq!(out, "Hello, world! é\n");
+
+    let (code, out, err) = chat(&env, &["--model", "mock/cutoff", "hi"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "partial answer\n");
+    assert!(err.contains("ended before the model finished"), "{err}");
+    let answer = &history(&env, &only_session(&env))[1];
+    assert_eq!(answer["status"], "error");
+    assert_eq!(answer["parts"][0]["text"], "partial answer");
+
+    let (code, _, err) = chat(&env, &["--model", "nowhere/x", "hi"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no provider `nowhere`"), "{err}");
+}
+
+#[test]
+fn a_daemon_killed_mid_answer_keeps_the_partial_answer_marked_interrupted() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let mut chat = env
+        .cmd(&["chat", "--model", "mock/slow", "count"])
+        .spawn()
+        .expect("chat");
+    wait_until("part of the answer to be stored", || {
+        let sessions: Vec<Value> =
+            serde_json::from_str(&env.ok(&["sessions", "--json"])).unwrap_or_default();
+        sessions.last().is_some_and(|s| {
+            let messages = history(&env, s["id"].as_str().unwrap_or_default());
+            messages.get(1).is_some_and(|m| {
+                m["parts"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("tick20 ")
+            })
+        })
+    });
+    env.kill_daemon();
+    assert!(
+        !chat.wait().expect("wait").success(),
+        "the client reports the lost daemon"
+    );
+    let _ = env.cmd(&["daemon", "start"]).env("MOCK_KEY", KEY).output();
+    let answer = &history(&env, &only_session(&env))[1];
+    assert_eq!(answer["status"], "interrupted");
+    // Streaming answers are rewritten every 100 ms: at most that much can be lost.
+    let text = answer["parts"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("tick0 tick1 ") && text.contains("tick10 "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tick599"),
+        "the answer was cut off, not finished: {text}"
+    );
+}
+
+#[test]
+fn the_key_never_leaves_the_daemon() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let mut watcher = Conn::open(&env.socket());
+    watcher.call("hello", json!({"protocol": 1}));
+    chat(&env, &["--model", "mock/ok", "hi"]);
+    chat(&env, &["--model", "mock/unauthorized", "hi"]);
+    let providers = env.ok(&["providers", "--json"]);
+    assert!(providers.contains("\"has_key\": true") && !providers.contains(KEY));
+
+    // Everything the watcher was told, the database, every log and run file.
+    let mut told = Vec::new();
+    watcher.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"sessions.list\"}\n");
+    let reply = watcher.response(77, &mut told);
+    assert!(
+        told.iter().any(|m| m["params"]["type"] == "delta"),
+        "the watcher saw the stream"
+    );
+    let seen: String = told.iter().chain([&reply]).map(Value::to_string).collect();
+    for file in walk(env.path()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "the key is in {}",
+            file.display()
+        );
+    }
+    assert!(!seen.contains(KEY));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}

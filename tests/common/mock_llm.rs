@@ -1,0 +1,196 @@
+//! A stand-in LLM provider on loopback: real HTTP, scripted streams. The model name picks the
+//! script, so one server serves every case; every request is recorded for inspection.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Request line, e.g. `POST /v1/chat/completions HTTP/1.1`.
+    pub line: String,
+    /// Headers, lowercased names.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
+
+/// The server; it lives as long as the test process.
+pub struct MockLlm {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Every request so far.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl MockLlm {
+    /// Starts the server on a free port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = log.clone();
+                std::thread::spawn(move || serve(stream, &log));
+            }
+        });
+        Self { url, seen }
+    }
+}
+
+fn serve(stream: TcpStream, log: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.trim().split_once(':') {
+            headers.push((name.trim().to_lowercase(), value.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let anthropic = line.contains("/v1/messages");
+    let attempt = {
+        let mut log = log.lock().expect("log");
+        log.push(Seen {
+            line: line.trim().into(),
+            headers,
+            body,
+        });
+        log.iter()
+            .filter(|s| s.body["model"] == model.as_str())
+            .count()
+    };
+    let _ = respond(stream, &model, anthropic, attempt);
+}
+
+fn respond(
+    mut stream: TcpStream,
+    model: &str,
+    anthropic: bool,
+    attempt: usize,
+) -> std::io::Result<()> {
+    let key = "sk-planted-never-leak-9f3b";
+    match (model, attempt) {
+        ("unauthorized", _) => {
+            let body = format!(
+                r#"{{"error":{{"message":"Incorrect API key provided: {key}","type":"invalid_request_error"}}}}"#
+            );
+            let head = format!(
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            return stream.write_all(body.as_bytes());
+        }
+        ("flaky", 1) => {
+            let head = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            return stream.write_all(head.as_bytes());
+        }
+        _ => {}
+    }
+    stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+    )?;
+    let pieces: Vec<String> = if anthropic {
+        anthropic_stream(&["Hello", ", wor", "ld! é"])
+    } else {
+        match model {
+            "slow" => {
+                let mut pieces = vec![openai_role()];
+                for i in 0..600 {
+                    pieces.push(openai_delta(&format!("tick{i} ")));
+                }
+                pieces
+            }
+            "cutoff" => vec![
+                openai_role(),
+                openai_delta("partial "),
+                openai_delta("answer"),
+            ],
+            _ => {
+                let mut pieces = vec![openai_role()];
+                pieces.extend(["Hello", ", wor", "ld! é"].map(openai_delta));
+                pieces.push(
+                    r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#
+                        .to_string()
+                        + "\n\n",
+                );
+                pieces.push(r#"data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}}"#.to_string() + "\n\n");
+                pieces.push("data: [DONE]\n\n".into());
+                pieces
+            }
+        }
+    };
+    for piece in pieces {
+        // Split each event in two writes, mid-way, as a real network may.
+        let bytes = piece.as_bytes();
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        stream.write_all(a)?;
+        stream.flush()?;
+        stream.write_all(b)?;
+        stream.flush()?;
+        if model == "slow" {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
+}
+
+fn openai_role() -> String {
+    r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#.to_string()
+        + "\n\n"
+}
+
+fn openai_delta(text: &str) -> String {
+    let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+    format!("data: {chunk}\n\n")
+}
+
+fn anthropic_stream(texts: &[&str]) -> Vec<String> {
+    let event = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut events = vec![
+        event(
+            "message_start",
+            serde_json::json!({"type": "message_start", "message": {"usage": {"input_tokens": 9, "output_tokens": 1}}}),
+        ),
+        event(
+            "content_block_start",
+            serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        ": keep-alive\n\n".to_string(),
+    ];
+    for text in texts {
+        events.push(event("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})));
+    }
+    events.push(event(
+        "content_block_stop",
+        serde_json::json!({"type": "content_block_stop", "index": 0}),
+    ));
+    events.push(event("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 6}})));
+    events.push(event(
+        "message_stop",
+        serde_json::json!({"type": "message_stop"}),
+    ));
+    events
+}

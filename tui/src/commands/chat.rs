@@ -1,0 +1,205 @@
+//! `reagent chat`, `sessions`, `history`, `providers`: chat from the shell, through the daemon
+//! (which alone holds the keys).
+
+use std::io::{IsTerminal as _, Read as _};
+use std::process::ExitCode;
+
+use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role};
+use reagent::protocol::{
+    CancelChat, CreateSession, EventKind, ListProviders, ListSessions, Notification, SendChat,
+    SessionHistory,
+};
+use reagent::time::format_duration_ms;
+use tokio::io::AsyncWriteExt as _;
+
+use super::{Ctx, print_json};
+use crate::cli::ChatArgs;
+
+/// Streams one answer to stdout; exits 0 when it completes, 1 (with the error on stderr)
+/// otherwise.
+pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let prompt = if args.prompt.is_empty() {
+        if std::io::stdin().is_terminal() {
+            anyhow::bail!("give a prompt, as arguments or on stdin");
+        }
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text
+    } else {
+        args.prompt.join(" ")
+    };
+    let (client, mut notes) = ctx.connect().await?;
+    client.hello("reagent chat", None).await?;
+    let session = match args.session {
+        Some(session) => session,
+        None => {
+            let create = CreateSession {
+                model: args.model,
+                system: args.system,
+                cwd: std::env::current_dir().ok(),
+                title: None,
+            };
+            client.call(&create).await?.id
+        }
+    };
+    let answer = client
+        .call(&SendChat {
+            session: session.clone(),
+            text: prompt,
+        })
+        .await?;
+    let mut out = tokio::io::stdout();
+    let mut printed = 0usize;
+    loop {
+        let note = tokio::select! {
+            note = notes.recv() => note,
+            _ = tokio::signal::ctrl_c() => {
+                client.call(&CancelChat { session: session.clone() }).await?;
+                continue;
+            }
+        };
+        let Some(note) = note else {
+            anyhow::bail!("the daemon went away mid-answer")
+        };
+        let Notification::Event(event) = note else {
+            continue;
+        };
+        match event.kind {
+            EventKind::Delta {
+                message,
+                kind,
+                text,
+                ..
+            } if message == answer.id => {
+                if args.json {
+                    print_json(&serde_json::json!({"type": "delta", "kind": kind, "text": text}))?;
+                } else if kind == PartKind::Text {
+                    out.write_all(text.as_bytes()).await?;
+                    out.flush().await?;
+                    printed += text.len();
+                }
+            }
+            EventKind::Message { message }
+                if message.id == answer.id && message.status.is_terminal() =>
+            {
+                return finish(&message, args.json, printed, &mut out).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Prints what the deltas did not (a resync may have skipped some) and the outcome.
+async fn finish(
+    message: &MessageInfo,
+    json: bool,
+    printed: usize,
+    out: &mut tokio::io::Stdout,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(&serde_json::json!({"type": "message", "message": message}))?;
+    } else {
+        let text = message.text();
+        if let Some(rest) = text.get(printed..) {
+            out.write_all(rest.as_bytes()).await?;
+        }
+        if !text.ends_with('\n') {
+            out.write_all(b"\n").await?;
+        }
+        out.flush().await?;
+    }
+    match message.status {
+        MessageStatus::Complete => Ok(ExitCode::SUCCESS),
+        status => {
+            let why = message
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("{status:?}").to_lowercase());
+            eprintln!("reagent: the answer ended early: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `reagent sessions [--json]`
+pub async fn sessions(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
+    let sessions = client.call(&ListSessions {}).await?;
+    if json {
+        print_json(&sessions)?;
+    } else {
+        for session in sessions {
+            println!(
+                "{}  {}  {}",
+                session.id,
+                session.model,
+                session.title.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent history SESSION [--json]`
+pub async fn history(ctx: &Ctx, session: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
+    let messages = client
+        .call(&SessionHistory {
+            session: session.into(),
+        })
+        .await?;
+    if json {
+        print_json(&messages)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for message in messages {
+        let who = match message.role {
+            Role::User => "you",
+            Role::Assistant => "model",
+        };
+        let mut notes = Vec::new();
+        if message.status != MessageStatus::Complete {
+            notes.push(format!("{:?}", message.status).to_lowercase());
+        }
+        if let Some(ms) = message.usage.ttft_ms {
+            notes.push(format!("first token {}", format_duration_ms(ms)));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        };
+        println!("── {who}{notes}");
+        println!("{}", message.text());
+        if let Some(error) = &message.error {
+            println!("[error: {error}]");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent providers [--json]`
+pub async fn providers(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
+    let providers = client.call(&ListProviders {}).await?;
+    if json {
+        print_json(&providers)?;
+    } else if providers.is_empty() {
+        println!(
+            "no providers: add [providers.NAME] to the config, or set OPENAI_API_KEY / ANTHROPIC_API_KEY for the daemon"
+        );
+    } else {
+        for p in providers {
+            let key = if p.has_key { "key ok" } else { "NO KEY" };
+            println!(
+                "{:<12} {:<10} {:<7} {}  {}",
+                p.name,
+                p.kind,
+                key,
+                p.base_url,
+                p.models.join(", ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
