@@ -112,6 +112,38 @@ methods! {
     "chat.cancel" => CancelChat(CancelChat) -> Ack;
     /// The configured LLM providers (never their keys).
     "providers.list" => ListProviders(ListProviders) -> Vec<ProviderInfo>;
+    /// Give a session a (new) title.
+    "session.rename" => RenameSession(RenameSession) -> SessionInfo;
+    /// Delete a session and its messages (an answer streaming in it is cancelled).
+    "session.delete" => DeleteSession(DeleteSession) -> Ack;
+    /// Copy a session's history up to a message into a new session; both go on independently.
+    "session.fork" => ForkSession(ForkSession) -> SessionInfo;
+}
+
+/// `session.rename` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameSession {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+    /// The new title; empty clears it.
+    pub title: String,
+}
+
+/// `session.delete` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteSession {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+}
+
+/// `session.fork` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkSession {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+    /// The last message to copy (id or unique prefix); the whole history when absent.
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 /// `sessions.list` params (none).
@@ -386,6 +418,11 @@ pub enum EventKind {
     Session {
         /// The session.
         session: SessionInfo,
+    },
+    /// A session was deleted.
+    SessionDeleted {
+        /// Its id.
+        id: String,
     },
     /// A message was created or changed state (its parts as they are now).
     Message {

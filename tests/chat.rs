@@ -248,3 +248,146 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn sessions_can_be_renamed_forked_and_deleted() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    assert_eq!(chat(&env, &["--model", "mock/ok", "first"]).0, 0);
+    let session = only_session(&env);
+    assert_eq!(chat(&env, &["-s", &session, "second"]).0, 0);
+    env.ok(&["session", "rename", &session, "experiments"]);
+    assert_eq!(history(&env, "experiments").len(), 4, "found by title");
+
+    // Fork after the first answer: the copy has two messages, the original keeps four.
+    let first_answer = history(&env, &session)[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fork = env
+        .ok(&["session", "fork", &session, "--at", &first_answer])
+        .trim()
+        .to_string();
+    assert_ne!(fork, session);
+    let copied = history(&env, &fork);
+    assert_eq!(copied.len(), 2);
+    assert_eq!(copied[1]["parts"][0]["text"], "Hello, world! é");
+    assert_eq!(chat(&env, &["-s", &fork, "a new branch"]).0, 0);
+    assert_eq!(history(&env, &fork).len(), 4);
+    assert_eq!(
+        history(&env, &session).len(),
+        4,
+        "the original is untouched"
+    );
+
+    env.ok(&["session", "delete", &fork]);
+    let gone = env.run(&["history", &fork]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no session matches"));
+    assert_eq!(history(&env, &session).len(), 4);
+}
+
+#[test]
+fn messages_queue_behind_a_streaming_answer_and_cancel_keeps_the_partial_text() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let mut conn = env.connect();
+    let session = conn.call("session.create", json!({"model": "mock/slow"}))["result"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = conn.call("chat.send", json!({"session": session, "text": "count"}));
+    let second = conn.call("chat.send", json!({"session": session, "text": "again"}));
+    assert_eq!(first["result"]["status"], "queued");
+    let (first, second) = (
+        first["result"]["id"].clone(),
+        second["result"]["id"].clone(),
+    );
+    let status = |env: &Env, id: &Value| {
+        history(env, &session)
+            .into_iter()
+            .find(|m| &m["id"] == id)
+            .map(|m| m["status"].clone())
+    };
+    wait_until("the first answer to stream", || {
+        history(&env, &session)
+            .iter()
+            .any(|m| m["id"] == first && m["parts"][0]["text"].is_string())
+    });
+    assert_eq!(
+        status(&env, &second),
+        Some(json!("queued")),
+        "the second waits its turn"
+    );
+
+    env.ok(&["session", "cancel", &session]);
+    wait_until("the first answer to be cancelled", || {
+        status(&env, &first) == Some(json!("cancelled"))
+    });
+    let kept = history(&env, &session)
+        .into_iter()
+        .find(|m| m["id"] == first)
+        .unwrap();
+    assert!(
+        kept["parts"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("tick0 "),
+        "partial text kept"
+    );
+    wait_until("the queued answer to start", || {
+        status(&env, &second) == Some(json!("streaming"))
+    });
+    env.ok(&["session", "cancel", &session]);
+    wait_until("the second answer to stop", || {
+        status(&env, &second) == Some(json!("cancelled"))
+    });
+}
+
+#[test]
+fn a_client_that_attaches_mid_answer_sees_everything_once() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let mut sender = env.connect();
+    let session = sender.call("session.create", json!({"model": "mock/slow"}))["result"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer =
+        sender.call("chat.send", json!({"session": session, "text": "count"}))["result"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    wait_until("the answer to be under way", || {
+        history(&env, &session)[1]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tick5 ")
+    });
+    // Join now: subscribe, read the history, then apply only the deltas that follow it.
+    let mut late = Conn::open(&env.socket());
+    late.call("hello", json!({"protocol": 1}));
+    late.send_raw(format!("{}\n", json!({"jsonrpc": "2.0", "id": 5, "method": "session.history", "params": {"session": session}})).as_bytes());
+    let mut before = Vec::new();
+    let reply = late.response(5, &mut before);
+    let mut text = reply["result"][1]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let final_text = loop {
+        let event = late.next_event();
+        if event["type"] == "delta" && event["message"] == answer.as_str() {
+            text.push_str(event["text"].as_str().unwrap());
+        }
+        if event["type"] == "message"
+            && event["message"]["id"] == answer.as_str()
+            && event["message"]["status"] == "complete"
+        {
+            break event["message"]["parts"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+    };
+    assert_eq!(text, final_text, "nothing doubled or missing");
+    assert!(final_text.ends_with("tick599 "));
+}

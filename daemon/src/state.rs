@@ -299,6 +299,14 @@ impl State {
         Ok(session)
     }
 
+    /// Deletes a session and its messages, then broadcasts that.
+    pub fn delete_session(&mut self, id: &str) -> Result<(), RpcError> {
+        self.emit(EventKind::SessionDeleted { id: id.to_string() })?;
+        self.sessions.retain(|s| s.id != id);
+        self.streaming.retain(|_, message| message.session != id);
+        Ok(())
+    }
+
     /// Commits a message's new state and broadcasts it; a streaming one is also kept in memory
     /// as the truth clients attach to.
     pub fn save_message(&mut self, message: MessageInfo) -> Result<MessageInfo, RpcError> {

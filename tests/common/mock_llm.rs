@@ -121,6 +121,7 @@ fn respond(
                 for i in 0..600 {
                     pieces.push(openai_delta(&format!("tick{i} ")));
                 }
+                pieces.push("data: [DONE]\n\n".into());
                 pieces
             }
             "cutoff" => vec![

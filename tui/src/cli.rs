@@ -109,11 +109,47 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rename, fork, delete a chat session, or cancel its answer.
+    Session {
+        /// What to do.
+        #[command(subcommand)]
+        action: SessionAction,
+    },
     /// List LLM providers and their models (never their keys).
     Providers {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `reagent session …`
+#[derive(Subcommand, Debug)]
+pub enum SessionAction {
+    /// Give a session a title (an empty one removes it).
+    Rename {
+        /// Session id, title or unique id prefix.
+        session: String,
+        /// The title.
+        title: String,
+    },
+    /// Copy a session's history (up to a message) into a new session.
+    Fork {
+        /// Session id, title or unique id prefix.
+        session: String,
+        /// The last message to copy (id or unique prefix).
+        #[arg(long, value_name = "MESSAGE")]
+        at: Option<String>,
+    },
+    /// Delete a session and its messages.
+    Delete {
+        /// Session id, title or unique id prefix.
+        session: String,
+    },
+    /// Stop the answer streaming in a session, keeping what arrived.
+    Cancel {
+        /// Session id, title or unique id prefix.
+        session: String,
     },
 }
 

@@ -1,9 +1,10 @@
-//! `sessions.list`, `session.create`, `session.history`, `chat.send`, `chat.cancel`,
-//! `providers.list`.
+//! `session.*` and `chat.*`: creating, reading, renaming, forking and deleting sessions, and
+//! sending or cancelling messages.
 
 use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
 use reagent::protocol::{
-    Ack, CancelChat, CreateSession, RpcError, SendChat, SessionHistory, codes,
+    Ack, CancelChat, CreateSession, DeleteSession, ForkSession, RenameSession, RpcError, SendChat,
+    SessionHistory, codes,
 };
 use reagent::time::now_ms;
 use serde_json::Value;
@@ -107,4 +108,81 @@ pub fn cancel(conn: &Conn, cancel: CancelChat) -> Result<Ack, RpcError> {
         .clone();
     conn.daemon.chat.cancel(&session);
     Ok(Ack {})
+}
+
+/// Titles (or untitles) a session.
+pub fn rename(conn: &Conn, rename: RenameSession) -> Result<SessionInfo, RpcError> {
+    let mut state = conn.daemon.state();
+    let mut session = state.resolve_session(&rename.session)?.clone();
+    let title = rename.title.trim();
+    session.title = (!title.is_empty()).then(|| title.to_string());
+    state.save_session(session)
+}
+
+/// Deletes a session; an answer streaming in it is cancelled first.
+pub fn delete(conn: &Conn, delete: DeleteSession) -> Result<Ack, RpcError> {
+    let id = conn
+        .daemon
+        .state()
+        .resolve_session(&delete.session)?
+        .id
+        .clone();
+    conn.daemon.chat.cancel(&id);
+    conn.daemon.state().delete_session(&id)?;
+    Ok(Ack {})
+}
+
+/// Copies a session's ended messages up to `at` into a new session.
+pub fn fork(conn: &Conn, fork: ForkSession) -> Result<SessionInfo, RpcError> {
+    let mut state = conn.daemon.state();
+    let original = state.resolve_session(&fork.session)?.clone();
+    let messages = state.messages(&original.id).map_err(|err| {
+        RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!("cannot read the session: {err:#}"),
+        )
+    })?;
+    let end = match &fork.at {
+        None => messages.len(),
+        Some(at) => {
+            let found: Vec<usize> = (0..messages.len())
+                .filter(|&i| messages[i].id.starts_with(at.as_str()))
+                .collect();
+            match found[..] {
+                [index] => index + 1,
+                [] => {
+                    return Err(RpcError::new(
+                        codes::NOT_FOUND,
+                        format!("no message `{at}` in the session"),
+                    ));
+                }
+                _ => {
+                    return Err(RpcError::new(
+                        codes::AMBIGUOUS,
+                        format!("`{at}` matches several messages"),
+                    ));
+                }
+            }
+        }
+    };
+    let title = format!("fork of {}", original.label());
+    let copy = SessionInfo {
+        id: new_id(),
+        title: Some(title),
+        created_at: now_ms(),
+        ..original
+    };
+    let copy = state.save_session(copy)?;
+    for message in messages
+        .into_iter()
+        .take(end)
+        .filter(|m| m.status.is_terminal())
+    {
+        state.save_message(MessageInfo {
+            id: new_id(),
+            session: copy.id.clone(),
+            ..message
+        })?;
+    }
+    Ok(copy)
 }

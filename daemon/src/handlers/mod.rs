@@ -78,6 +78,9 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::SendChat(send) => now(chat::send(conn, send)),
         Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
         Request::ListProviders(_) => now(Ok(conn.daemon.chat.providers.infos())),
+        Request::RenameSession(rename) => now(chat::rename(conn, rename)),
+        Request::DeleteSession(delete) => now(chat::delete(conn, delete)),
+        Request::ForkSession(fork) => now(chat::fork(conn, fork)),
     }
 }
 

@@ -27,6 +27,13 @@ pub fn upsert_session(tx: &rusqlite::Connection, session: &SessionInfo) -> anyho
     Ok(())
 }
 
+/// Deletes a session and its messages.
+pub fn delete_session(tx: &rusqlite::Connection, id: &str) -> anyhow::Result<()> {
+    tx.execute("DELETE FROM messages WHERE session = ?1", [id])?;
+    tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+    Ok(())
+}
+
 /// Inserts or replaces a message.
 pub fn upsert_message(tx: &rusqlite::Connection, message: &MessageInfo) -> anyhow::Result<()> {
     tx.execute(

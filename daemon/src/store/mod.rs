@@ -171,6 +171,7 @@ impl Store {
             EventKind::Run { run } => upsert_run(&tx, run)?,
             EventKind::Session { session } => chat::upsert_session(&tx, session)?,
             EventKind::Message { message } => chat::upsert_message(&tx, message)?,
+            EventKind::SessionDeleted { id } => chat::delete_session(&tx, id)?,
             EventKind::Clients { .. } | EventKind::Delta { .. } => {}
         }
         tx.execute(

@@ -223,7 +223,10 @@ impl App {
             EventKind::Run { run } => self.upsert(run),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
             // The chat panel is not part of the cockpit yet.
-            EventKind::Session { .. } | EventKind::Message { .. } | EventKind::Delta { .. } => {}
+            EventKind::Session { .. }
+            | EventKind::SessionDeleted { .. }
+            | EventKind::Message { .. }
+            | EventKind::Delta { .. } => {}
         }
     }
 

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role};
 use reagent::protocol::{
-    CancelChat, CreateSession, EventKind, ListProviders, ListSessions, Notification, SendChat,
-    SessionHistory,
+    CancelChat, CreateSession, DeleteSession, EventKind, ForkSession, ListProviders, ListSessions,
+    Notification, RenameSession, SendChat, SessionHistory,
 };
 use reagent::time::format_duration_ms;
 use tokio::io::AsyncWriteExt as _;
 
 use super::{Ctx, print_json};
-use crate::cli::ChatArgs;
+use crate::cli::{ChatArgs, SessionAction};
 
 /// Streams one answer to stdout; exits 0 when it completes, 1 (with the error on stderr)
 /// otherwise.
@@ -199,6 +199,32 @@ pub async fn providers(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
                 p.base_url,
                 p.models.join(", ")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent session rename|fork|delete|cancel`
+pub async fn session(ctx: &Ctx, action: SessionAction) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
+    match action {
+        SessionAction::Rename { session, title } => {
+            let renamed = client.call(&RenameSession { session, title }).await?;
+            println!("{} is now {}", renamed.id, renamed.label());
+        }
+        SessionAction::Fork { session, at } => {
+            println!("{}", client.call(&ForkSession { session, at }).await?.id);
+        }
+        SessionAction::Delete { session } => {
+            client
+                .call(&DeleteSession {
+                    session: session.clone(),
+                })
+                .await?;
+            println!("deleted {session}");
+        }
+        SessionAction::Cancel { session } => {
+            client.call(&CancelChat { session }).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions { json } => chat::sessions(&ctx, json).await,
         Command::History { session, json } => chat::history(&ctx, &session, json).await,
         Command::Providers { json } => chat::providers(&ctx, json).await,
+        Command::Session { action } => chat::session(&ctx, action).await,
     }
 }
 
