@@ -105,7 +105,7 @@ impl Part {
 }
 
 /// Token counts and timing of one answer.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MessageUsage {
     /// Prompt tokens.
     pub input: Option<u64>,
@@ -119,6 +119,35 @@ pub struct MessageUsage {
     pub ttft_ms: Option<i64>,
     /// Output tokens per second after the first token.
     pub tokens_per_s: Option<f64>,
+    /// Rate-limit and balance headers the provider sent with the answer, as (name, value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<(String, String)>,
+}
+
+/// Token and cost totals over a set of answers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// What the totals are of: a session id or a day (`YYYY-MM-DD`, UTC).
+    pub key: String,
+    /// Answers counted.
+    pub answers: u64,
+    /// Prompt tokens.
+    pub input: u64,
+    /// Answer tokens.
+    pub output: u64,
+    /// Prompt tokens served from cache.
+    pub cached: u64,
+    /// US dollars, where prices are known.
+    pub cost_usd: f64,
+}
+
+/// Usage per session and per day.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// One row per session, oldest first.
+    pub sessions: Vec<UsageTotals>,
+    /// One row per UTC day, oldest first.
+    pub days: Vec<UsageTotals>,
 }
 
 /// A message as every client sees it.
@@ -163,4 +192,7 @@ pub struct ProviderInfo {
     pub models: Vec<String>,
     /// Whether the daemon found its key.
     pub has_key: bool,
+    /// With `check`: `ok`, or why the provider did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<String>,
 }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::chat::{MessageInfo, PartKind, ProviderInfo, SessionInfo};
+use crate::chat::{MessageInfo, PartKind, ProviderInfo, SessionInfo, UsageReport};
 use crate::run::{RunInfo, RunSpec};
 
 /// Bumped on every incompatible change; `hello` refuses a mismatch.
@@ -118,7 +118,13 @@ methods! {
     "session.delete" => DeleteSession(DeleteSession) -> Ack;
     /// Copy a session's history up to a message into a new session; both go on independently.
     "session.fork" => ForkSession(ForkSession) -> SessionInfo;
+    /// Tokens and cost per session and per day.
+    "usage.report" => UsageQuery(UsageQuery) -> UsageReport;
 }
+
+/// `usage.report` params (none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UsageQuery {}
 
 /// `session.rename` params.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,9 +196,13 @@ pub struct CancelChat {
     pub session: String,
 }
 
-/// `providers.list` params (none).
+/// `providers.list` params.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ListProviders {}
+pub struct ListProviders {
+    /// Ask each provider whether it answers (its model list), within a few seconds.
+    #[serde(default)]
+    pub check: bool,
+}
 
 /// `hello` params.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,9 +83,31 @@ fn an_answer_streams_to_stdout_and_is_stored_with_its_usage() {
     assert_eq!(answer["usage"]["output"], 5);
     assert_eq!(answer["usage"]["cached"], 2);
     assert!((answer["usage"]["cost_usd"].as_f64().unwrap() - 22e-6).abs() < 1e-12);
+    assert_eq!(
+        answer["usage"]["limits"],
+        json!([["x-ratelimit-remaining-requests", "99"]])
+    );
+    let usage: Value = serde_json::from_str(&env.ok(&["usage", "--json"])).unwrap();
+    assert_eq!(usage["sessions"][0]["key"], session.as_str());
+    assert_eq!(
+        (
+            usage["days"][0]["input"].clone(),
+            usage["days"][0]["output"].clone()
+        ),
+        (json!(12), json!(5))
+    );
+    let providers = env.ok(&["providers", "--check"]);
+    assert!(
+        providers.lines().all(|line| line.ends_with("[ok]")),
+        "{providers}"
+    );
 
     let seen = mock.seen.lock().unwrap().clone();
-    let request = seen.last().unwrap();
+    let request = seen
+        .iter()
+        .rev()
+        .find(|s| s.line.starts_with("POST"))
+        .unwrap();
     assert!(request.line.starts_with("POST /v1/chat/completions"));
     assert!(
         request

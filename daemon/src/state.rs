@@ -386,6 +386,11 @@ impl State {
         }
     }
 
+    /// Tokens and cost per session and per day, from the store.
+    pub fn usage_report(&self) -> anyhow::Result<reagent::chat::UsageReport> {
+        self.store.usage_report()
+    }
+
     /// A session's messages from the store, with answers still streaming as they stand now.
     pub fn messages(&self, session: &str) -> anyhow::Result<Vec<MessageInfo>> {
         let mut messages = self.store.load_messages(session)?;

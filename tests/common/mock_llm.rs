@@ -81,6 +81,17 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Seen>>) {
             .filter(|s| s.body["model"] == model.as_str())
             .count()
     };
+    if line.starts_with("GET") {
+        let body = r#"{"data":[{"id":"ok"}]}"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = (&stream)
+            .write_all(head.as_bytes())
+            .and_then(|()| (&stream).write_all(body.as_bytes()));
+        return;
+    }
     let _ = respond(stream, &model, anthropic, attempt);
 }
 
@@ -110,7 +121,7 @@ fn respond(
         _ => {}
     }
     stream.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nx-ratelimit-remaining-requests: 99\r\nConnection: close\r\n\r\n",
     )?;
     let pieces: Vec<String> = if anthropic {
         anthropic_stream(&["Hello", ", wor", "ld! é"])

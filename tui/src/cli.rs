@@ -117,6 +117,15 @@ pub enum Command {
     },
     /// List LLM providers and their models (never their keys).
     Providers {
+        /// Ask each provider whether it answers.
+        #[arg(long)]
+        check: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tokens and cost per session and per day.
+    Usage {
         /// Print JSON.
         #[arg(long)]
         json: bool,

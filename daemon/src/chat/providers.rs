@@ -103,6 +103,11 @@ impl Providers {
         )
     }
 
+    /// Every provider.
+    pub fn all(&self) -> &[Provider] {
+        &self.0
+    }
+
     /// What clients may know about each provider.
     pub fn infos(&self) -> Vec<ProviderInfo> {
         self.0
@@ -116,6 +121,7 @@ impl Providers {
                 base_url: p.base_url.clone(),
                 models: p.models.clone(),
                 has_key: p.key.is_ok(),
+                answers: None,
             })
             .collect()
     }
@@ -154,6 +160,35 @@ impl Providers {
 }
 
 impl Provider {
+    /// Asks the provider for its model list: `ok`, or why it did not answer.
+    pub async fn check(&self, http: &reqwest::Client) -> String {
+        let key = match &self.key {
+            Ok(key) => key,
+            Err(why) => return why.clone(),
+        };
+        let (url, headers) = match self.kind {
+            ProviderKind::Openai => (
+                format!("{}/models", self.base_url),
+                crate::llm::ProviderKind::OpenAi,
+            ),
+            ProviderKind::Anthropic => (
+                format!("{}/v1/models", self.base_url.trim_end_matches("/v1")),
+                crate::llm::ProviderKind::Anthropic,
+            ),
+        };
+        let mut request = http.get(&url).timeout(std::time::Duration::from_secs(5));
+        if !key.expose().is_empty() {
+            for (name, value) in headers.auth_headers(key.expose()) {
+                request = request.header(name, value);
+            }
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => "ok".into(),
+            Ok(response) => format!("answered {}", response.status()),
+            Err(err) => key.scrub(&format!("cannot reach {url}: {err}")),
+        }
+    }
+
     fn from_config(name: &str, config: &ProviderConfig) -> Self {
         Self {
             name: name.to_string(),

@@ -46,6 +46,7 @@ struct Stats {
     first_token: Option<Instant>,
     usage: llm::Usage,
     prices: Option<reagent::config::Prices>,
+    limits: Vec<(String, String)>,
 }
 
 async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats) -> Outcome {
@@ -76,6 +77,12 @@ async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats
         Ok(response) => response,
         Err(err) => return Outcome::Failed(key.scrub(&err)),
     };
+    stats.limits = llm::headers::rate_limit_headers(
+        response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+    );
     let mut parser = kind(provider).parser();
     let mut tool_parts = std::collections::HashMap::new();
     let mut saved = Instant::now();
@@ -290,6 +297,7 @@ fn finish(daemon: &Daemon, id: &str, outcome: Outcome, stats: &Stats) {
     usage.input = stats.usage.input;
     usage.output = stats.usage.output;
     usage.cached = stats.usage.cached;
+    usage.limits.clone_from(&stats.limits);
     if let (Some(sent), Some(first)) = (stats.sent, stats.first_token) {
         usage.ttft_ms = i64::try_from(first.duration_since(sent).as_millis()).ok();
         let streaming = first.elapsed().as_secs_f64();

@@ -3,8 +3,8 @@
 
 use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
 use reagent::protocol::{
-    Ack, CancelChat, CreateSession, DeleteSession, ForkSession, RenameSession, RpcError, SendChat,
-    SessionHistory, codes,
+    Ack, CancelChat, CreateSession, DeleteSession, ForkSession, ListProviders, RenameSession,
+    RpcError, SendChat, SessionHistory, codes,
 };
 use reagent::time::now_ms;
 use serde_json::Value;
@@ -185,4 +185,38 @@ pub fn fork(conn: &Conn, fork: ForkSession) -> Result<SessionInfo, RpcError> {
         })?;
     }
     Ok(copy)
+}
+
+/// The providers; with `check`, each is asked (concurrently, a few seconds at most) whether
+/// it answers, and the reply comes when all have.
+pub fn providers(conn: &Conn, id: Value, list: ListProviders) -> Reply {
+    let infos = conn.daemon.chat.providers.infos();
+    if !list.check {
+        return Reply::Now(serde_json::to_value(infos).map_err(internal_json));
+    }
+    let daemon = conn.daemon.clone();
+    let outbox = conn.outbox.clone();
+    tokio::spawn(async move {
+        let chat = &daemon.chat;
+        let checks = chat
+            .providers
+            .all()
+            .iter()
+            .map(|provider| provider.check(&chat.http));
+        let answers = futures_util::future::join_all(checks).await;
+        let infos: Vec<_> = infos
+            .into_iter()
+            .zip(answers)
+            .map(|(info, answer)| reagent::chat::ProviderInfo {
+                answers: Some(answer),
+                ..info
+            })
+            .collect();
+        super::respond(
+            &outbox,
+            id,
+            serde_json::to_value(infos).map_err(internal_json),
+        );
+    });
+    Reply::Sent
 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use reagent::connection::encode_line;
-use reagent::protocol::{Request, Response, RpcError};
+use reagent::protocol::{Request, Response, RpcError, codes};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -77,10 +77,16 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::SessionHistory(history) => chat::history(conn, id, history),
         Request::SendChat(send) => now(chat::send(conn, send)),
         Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
-        Request::ListProviders(_) => now(Ok(conn.daemon.chat.providers.infos())),
+        Request::ListProviders(list) => chat::providers(conn, id, list),
         Request::RenameSession(rename) => now(chat::rename(conn, rename)),
         Request::DeleteSession(delete) => now(chat::delete(conn, delete)),
         Request::ForkSession(fork) => now(chat::fork(conn, fork)),
+        Request::UsageQuery(_) => now(conn.daemon.state().usage_report().map_err(|err| {
+            RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("cannot total the usage: {err:#}"),
+            )
+        })),
     }
 }
 

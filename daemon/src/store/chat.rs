@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use reagent::chat::{MessageInfo, MessageStatus, Role, SessionInfo};
+use reagent::chat::{MessageInfo, MessageStatus, Role, SessionInfo, UsageReport, UsageTotals};
 use rusqlite::{Row, params};
 
 use super::Store;
@@ -100,6 +100,37 @@ impl Store {
     /// mid-answer keeps what arrived.
     pub fn save_message(&self, message: &MessageInfo) -> anyhow::Result<()> {
         upsert_message(&self.conn, message)
+    }
+
+    /// Token and cost totals of answers, per session and per UTC day.
+    pub fn usage_report(&self) -> anyhow::Result<UsageReport> {
+        let totals = |group: &str| -> anyhow::Result<Vec<UsageTotals>> {
+            let sql = format!(
+                "SELECT {group} AS key, COUNT(*),
+                        COALESCE(SUM(json_extract(usage, '$.input')), 0),
+                        COALESCE(SUM(json_extract(usage, '$.output')), 0),
+                        COALESCE(SUM(json_extract(usage, '$.cached')), 0),
+                        COALESCE(SUM(json_extract(usage, '$.cost_usd')), 0.0)
+                 FROM messages WHERE role = 'assistant' GROUP BY key ORDER BY MIN(created_at)"
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |row| {
+                let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0).cast_unsigned());
+                Ok(UsageTotals {
+                    key: row.get(0)?,
+                    answers: count(1)?,
+                    input: count(2)?,
+                    output: count(3)?,
+                    cached: count(4)?,
+                    cost_usd: row.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(UsageReport {
+            sessions: totals("session")?,
+            days: totals("date(created_at / 1000, 'unixepoch')")?,
+        })
     }
 
     /// Marks answers that were streaming or waiting when the daemon last stopped.

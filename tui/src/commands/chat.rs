@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role};
 use reagent::protocol::{
     CancelChat, CreateSession, DeleteSession, EventKind, ForkSession, ListProviders, ListSessions,
-    Notification, RenameSession, SendChat, SessionHistory,
+    Notification, RenameSession, SendChat, SessionHistory, UsageQuery,
 };
 use reagent::time::format_duration_ms;
 use tokio::io::AsyncWriteExt as _;
@@ -178,10 +178,10 @@ pub async fn history(ctx: &Ctx, session: &str, json: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// `reagent providers [--json]`
-pub async fn providers(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+/// `reagent providers [--check] [--json]`
+pub async fn providers(ctx: &Ctx, check: bool, json: bool) -> anyhow::Result<ExitCode> {
     let (client, _) = ctx.connect().await?;
-    let providers = client.call(&ListProviders {}).await?;
+    let providers = client.call(&ListProviders { check }).await?;
     if json {
         print_json(&providers)?;
     } else if providers.is_empty() {
@@ -191,13 +191,11 @@ pub async fn providers(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         for p in providers {
             let key = if p.has_key { "key ok" } else { "NO KEY" };
+            let answers = p.answers.map(|a| format!("  [{a}]")).unwrap_or_default();
+            let models = p.models.join(", ");
             println!(
-                "{:<12} {:<10} {:<7} {}  {}",
-                p.name,
-                p.kind,
-                key,
-                p.base_url,
-                p.models.join(", ")
+                "{:<12} {:<10} {:<7} {}  {models}{answers}",
+                p.name, p.kind, key, p.base_url
             );
         }
     }
@@ -225,6 +223,26 @@ pub async fn session(ctx: &Ctx, action: SessionAction) -> anyhow::Result<ExitCod
         }
         SessionAction::Cancel { session } => {
             client.call(&CancelChat { session }).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reagent usage [--json]`
+pub async fn usage(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+    let (client, _) = ctx.connect().await?;
+    let report = client.call(&UsageQuery {}).await?;
+    if json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (title, rows) in [("per day", &report.days), ("per session", &report.sessions)] {
+        println!("{title}:");
+        for row in rows {
+            println!(
+                "  {:<12} {:>5} answers  {:>9} in  {:>9} out  {:>9} cached  ${:.4}",
+                row.key, row.answers, row.input, row.output, row.cached, row.cost_usd
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -44,7 +44,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => chat::chat(&ctx, args).await,
         Command::Sessions { json } => chat::sessions(&ctx, json).await,
         Command::History { session, json } => chat::history(&ctx, &session, json).await,
-        Command::Providers { json } => chat::providers(&ctx, json).await,
+        Command::Providers { check, json } => chat::providers(&ctx, check, json).await,
+        Command::Usage { json } => chat::usage(&ctx, json).await,
         Command::Session { action } => chat::session(&ctx, action).await,
     }
 }
