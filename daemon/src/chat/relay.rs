@@ -222,7 +222,8 @@ async fn send(
         })
         .unwrap_or(backoff);
         let detail = error_detail(response).await;
-        let why = format!("{} answered {status}{detail}", provider.name);
+        // Providers sometimes echo the key in their error text: scrub before it goes anywhere.
+        let why = key.scrub(&format!("{} answered {status}{detail}", provider.name));
         if !retryable {
             let hint = match status.as_u16() {
                 401 | 403 => " — check the provider's key",
