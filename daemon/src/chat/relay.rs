@@ -98,7 +98,7 @@ async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats
             None => parser.finish(),
         };
         let mut state = daemon.state();
-        for event in events {
+        for event in coalesce(events) {
             match event {
                 StreamEvent::Text(text) => {
                     stats.first_token.get_or_insert_with(Instant::now);
@@ -135,6 +135,23 @@ async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats
             saved = Instant::now();
         }
     }
+}
+
+/// Joins consecutive text (and thinking) pieces parsed from one read into one piece: a fast
+/// provider then costs clients one `delta` per read instead of one per token, while a slow
+/// one still shows every token as it comes.
+fn coalesce(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+    let mut joined: Vec<StreamEvent> = Vec::with_capacity(events.len());
+    for event in events {
+        match (joined.last_mut(), event) {
+            (Some(StreamEvent::Text(text)), StreamEvent::Text(more))
+            | (Some(StreamEvent::Thinking(text)), StreamEvent::Thinking(more)) => {
+                text.push_str(&more)
+            }
+            (_, event) => joined.push(event),
+        }
+    }
+    joined
 }
 
 fn kind(provider: &Provider) -> llm::ProviderKind {
@@ -315,5 +332,26 @@ fn finish(daemon: &Daemon, id: &str, outcome: Outcome, stats: &Stats) {
     }
     if let Err(err) = state.save_message(message) {
         tracing::error!("cannot record how answer {id} ended: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_of_one_read_are_joined_by_kind() {
+        let text = |t: &str| StreamEvent::Text(t.into());
+        let events = vec![
+            text("a"),
+            text("b"),
+            StreamEvent::Thinking("t".into()),
+            text("c"),
+            StreamEvent::Done { stop_reason: None },
+        ];
+        let joined = coalesce(events);
+        assert_eq!(joined.len(), 4);
+        assert_eq!(joined[0], text("ab"));
+        assert_eq!(joined[2], text("c"));
     }
 }
