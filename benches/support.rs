@@ -332,3 +332,107 @@ pub fn reagent_command(program: &Path, dir: &Path) -> Command {
         .stdin(Stdio::null());
     cmd
 }
+
+/// One `reagentd` in the foreground on its own temporary `REAGENT_DIR`: what every bench
+/// measures against. Killed on drop if a measurement failed half-way.
+pub struct BenchDaemon {
+    /// The process, until stopped.
+    child: Option<std::process::Child>,
+    /// Its `REAGENT_DIR`, removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl BenchDaemon {
+    /// Starts `binary` on a fresh folder named after `prefix`; `prepare` may write files into
+    /// the folder (a config) and adjust the command (environment) first. Waits for the socket.
+    pub fn start(
+        binary: &Path,
+        prefix: &str,
+        prepare: impl FnOnce(&Path, &mut Command) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
+        let dir = reagent_dir(prefix)?;
+        let mut command = reagent_command(binary, dir.path());
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        prepare(dir.path(), &mut command)?;
+        let child = command.spawn().context("spawn reagentd")?;
+        let mut daemon = Self {
+            child: Some(child),
+            dir,
+        };
+        let socket = daemon.socket();
+        let child = daemon.child.as_mut().context("no daemon process")?;
+        let mut exited = None;
+        let listening = poll(Duration::from_secs(30), || {
+            socket.exists() || {
+                exited = child.try_wait().ok().flatten();
+                exited.is_some()
+            }
+        });
+        if let Some(status) = exited {
+            bail!("reagentd exited before it listened ({status})");
+        }
+        listening.with_context(|| format!("reagentd did not create {}", socket.display()))?;
+        Ok(daemon)
+    }
+
+    /// Its pid, while it runs.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        let child = self.child.as_ref().context("the daemon was stopped")?;
+        Ok(child.id())
+    }
+
+    /// Its `REAGENT_DIR`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its socket.
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.path().join("reagentd.sock")
+    }
+
+    /// Its resident set size now.
+    pub fn rss(&self) -> anyhow::Result<u64> {
+        vm_rss(self.pid()?)
+    }
+
+    /// Its anonymous resident memory now (RssAnon: heap, stacks).
+    pub fn rss_anon(&self) -> anyhow::Result<u64> {
+        proc_status_bytes(self.pid()?, "RssAnon:")
+    }
+
+    /// CPU seconds of its own threads, and of its reaped children (supervisors and jobs).
+    pub fn cpu(&self) -> anyhow::Result<(f64, f64)> {
+        let pid = self.pid()?;
+        // The daemon reaps a supervisor just after settling its run: give it a moment.
+        let reaped = || cpu_seconds(pid).is_ok_and(|(_, children)| children > 0.0);
+        let _ = poll(Duration::from_secs(2), reaped);
+        cpu_seconds(pid)
+    }
+
+    /// SIGTERM, and wait for it to exit (SIGKILL if it takes too long).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let mut child = self
+            .child
+            .take()
+            .context("the daemon was already stopped")?;
+        let pid = child.id();
+        let exited = || matches!(child.try_wait(), Ok(Some(_)));
+        let stopped = terminate(pid, Duration::from_secs(10), exited);
+        if stopped.is_err() {
+            let _ = child.wait();
+        }
+        stopped.context("reagentd")
+    }
+}
+
+impl Drop for BenchDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            let _ = signal(child.id(), Signal::KILL);
+            let _ = child.wait();
+        }
+    }
+}

@@ -45,8 +45,8 @@
 mod support;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -57,8 +57,7 @@ use reagent::protocol::{
     CreateSession, Event, EventKind, Notification, SendChat, SessionHistory, Sync as CatchUp,
 };
 use reagentd::llm::{ChatMessage, ChatRequest, ProviderKind, StreamEvent};
-use rustix::process::Signal;
-use support::{Stats, Table, median};
+use support::{BenchDaemon, Stats, Table, median};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The text of every scripted delta.
@@ -114,10 +113,6 @@ const SESSIONS: usize = 50;
 const SESSION_DELTAS: usize = 2_000;
 /// How long one answer (or one batch of them) may take before the measurement is abandoned.
 const DEADLINE: Duration = Duration::from_secs(120);
-/// How long the daemon may take to listen.
-const START_DEADLINE: Duration = Duration::from_secs(30);
-/// How long the daemon may take to exit after SIGTERM before it is killed.
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Parses `--quick`, runs the measurements, exits 1 when a target fails.
 fn main() -> ExitCode {
@@ -526,7 +521,7 @@ async fn direct_concurrent(http: &reqwest::Client, mock: &Mock) -> anyhow::Resul
 /// A daemon and one client that said `hello`, following its events.
 struct Reagent {
     /// The daemon.
-    daemon: Daemon,
+    daemon: BenchDaemon,
     /// The connection.
     client: Client,
     /// Its notifications.
@@ -542,7 +537,7 @@ struct Reagent {
 impl Reagent {
     /// Starts a daemon that knows the mock as provider `mock`, and connects to it.
     async fn start(mock: &Mock) -> anyhow::Result<Self> {
-        let daemon = Daemon::start(mock)?;
+        let daemon = start_daemon(mock)?;
         let (client, notes) = Client::connect(&daemon.socket()).await?;
         let hello = client.hello(CLIENT_NAME, None).await?;
         let last_seq = match hello.sync {
@@ -1144,95 +1139,20 @@ fn concurrent_rows(table: &mut Table, runs: &[(Duration, Concurrent)]) {
 // The daemon
 // ---------------------------------------------------------------------------------------
 
-/// One `reagentd` in the foreground on its own temporary `REAGENT_DIR`, configured with the
-/// mock as provider `mock` and its key in the environment.
-struct Daemon {
-    /// The process, until stopped.
-    child: Option<Child>,
-    /// Its `REAGENT_DIR`, removed on drop.
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// Writes the config, starts the daemon and waits until its socket exists.
-    fn start(mock: &Mock) -> anyhow::Result<Self> {
-        let dir = support::reagent_dir("rgrelay")?;
+/// A daemon configured with the mock as provider `mock`, its key in the daemon's environment.
+fn start_daemon(mock: &Mock) -> anyhow::Result<BenchDaemon> {
+    BenchDaemon::start(&daemon_binary(), "rgrelay", |dir, command| {
         let config = format!(
             "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"{KEY_VAR}\"\n",
             mock.base_url
         );
-        std::fs::write(dir.path().join("config.toml"), config).context("write config.toml")?;
-        let mut command = support::reagent_command(&daemon_binary(), dir.path());
-        command
-            .env(KEY_VAR, KEY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        std::fs::write(dir.join("config.toml"), config).context("write config.toml")?;
+        command.env(KEY_VAR, KEY);
         for var in PROXY_VARS {
             command.env_remove(var);
         }
-        let child = command.spawn().context("spawn reagentd")?;
-        let mut daemon = Self {
-            child: Some(child),
-            dir,
-        };
-        let socket = daemon.socket();
-        let child = daemon.child.as_mut().context("no daemon process")?;
-        let mut exited = None;
-        let listening = support::poll(START_DEADLINE, || {
-            socket.exists() || {
-                exited = child.try_wait().ok().flatten();
-                exited.is_some()
-            }
-        });
-        if let Some(status) = exited {
-            bail!("reagentd exited before it listened ({status})");
-        }
-        listening.with_context(|| format!("reagentd did not create {}", socket.display()))?;
-        Ok(daemon)
-    }
-
-    /// Its pid, while it runs.
-    fn pid(&self) -> anyhow::Result<u32> {
-        let child = self.child.as_ref().context("the daemon was stopped")?;
-        Ok(child.id())
-    }
-
-    /// Its `REAGENT_DIR`.
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Its socket.
-    fn socket(&self) -> PathBuf {
-        self.path().join("reagentd.sock")
-    }
-
-    /// SIGTERM, and wait for it to exit (SIGKILL if it takes too long).
-    fn stop(&mut self) -> anyhow::Result<()> {
-        let mut child = self
-            .child
-            .take()
-            .context("the daemon was already stopped")?;
-        let pid = child.id();
-        let exited = || matches!(child.try_wait(), Ok(Some(_)));
-        let stopped = support::terminate(pid, STOP_DEADLINE, exited);
-        if stopped.is_err() {
-            let _ = child.wait();
-        }
-        stopped.context("reagentd")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Only when a measurement failed half-way: no daemon may outlive the bench.
-        if let Some(mut child) = self.child.take()
-            && matches!(child.try_wait(), Ok(None))
-        {
-            let _ = support::signal(child.id(), Signal::KILL);
-            let _ = child.wait();
-        }
-    }
+        Ok(())
+    })
 }
 
 /// The `reagentd` cargo built for this bench.

@@ -24,8 +24,8 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -35,8 +35,7 @@ use reagent::protocol::{
     Attach, DaemonStatus, EventKind, Notification, StopRun, Sync as CatchUp, WaitRun,
 };
 use reagent::run::{RunInfo, RunSpec, RunStatus};
-use rustix::process::Signal;
-use support::{Stats, Table, kib, median};
+use support::{BenchDaemon, Stats, Table, kib, median};
 
 /// The flood: 110 MB of zeros as base64, ~150 MB once the PTY turns `\n` into `\r\n`.
 const FLOOD: &str = "head -c 110000000 /dev/zero | base64";
@@ -60,8 +59,6 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 const RUN_DEADLINE: Duration = Duration::from_secs(300);
 /// A change made in one cockpit shows in the others within this many milliseconds.
 const MAX_PROPAGATION_MS: f64 = 50.0;
-/// How long the daemon may take to exit after SIGTERM before it is killed.
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Parses `--quick`, runs the measurements, exits 1 when a target fails.
 fn main() -> ExitCode {
@@ -361,7 +358,7 @@ fn baseline_flood() -> anyhow::Result<FloodBase> {
 
 /// The flood through the daemon, with one attached client consuming every output line.
 async fn reagent_flood() -> anyhow::Result<FloodSample> {
-    let daemon = Daemon::start()?;
+    let mut daemon = BenchDaemon::start(&daemon_binary(), "rgspine", |_, _| Ok(()))?;
     let (client, notes) = Client::connect(&daemon.socket()).await?;
     client.hello("spine-bench", None).await?;
     let spec = RunSpec {
@@ -495,7 +492,7 @@ fn baseline_batch() -> anyhow::Result<Duration> {
 
 /// Idle RSS, then 100 runs of `true` submitted back to back and waited for, then RSS again.
 async fn reagent_batch() -> anyhow::Result<BatchSample> {
-    let daemon = Daemon::start()?;
+    let mut daemon = BenchDaemon::start(&daemon_binary(), "rgspine", |_, _| Ok(()))?;
     let (client, _) = Client::connect(&daemon.socket()).await?;
     client.call(&DaemonStatus {}).await?;
     let idle_rss = daemon.rss()?;
@@ -583,106 +580,6 @@ fn sleep_rss() -> anyhow::Result<u64> {
     let _ = child.kill();
     let _ = child.wait();
     rss
-}
-
-/// One `reagentd` in the foreground on its own temporary `REAGENT_DIR`.
-struct Daemon {
-    /// The process, until stopped.
-    child: Option<Child>,
-    /// Its `REAGENT_DIR`, removed on drop.
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// Starts the daemon and waits until its socket exists.
-    fn start() -> anyhow::Result<Self> {
-        let dir = support::reagent_dir("rgspine")?;
-        let child = support::reagent_command(&daemon_binary(), dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("spawn reagentd")?;
-        let mut daemon = Self {
-            child: Some(child),
-            dir,
-        };
-        let socket = daemon.socket();
-        let child = daemon.child.as_mut().context("no daemon process")?;
-        let mut exited = None;
-        let listening = support::poll(START_DEADLINE, || {
-            socket.exists() || {
-                exited = child.try_wait().ok().flatten();
-                exited.is_some()
-            }
-        });
-        if let Some(status) = exited {
-            bail!("reagentd exited before it listened ({status})");
-        }
-        listening.with_context(|| format!("reagentd did not create {}", socket.display()))?;
-        Ok(daemon)
-    }
-
-    /// Its pid, while it runs.
-    fn pid(&self) -> anyhow::Result<u32> {
-        let child = self.child.as_ref().context("the daemon was stopped")?;
-        Ok(child.id())
-    }
-
-    /// Its `REAGENT_DIR`.
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Its socket.
-    fn socket(&self) -> PathBuf {
-        self.path().join("reagentd.sock")
-    }
-
-    /// Its resident set size now.
-    fn rss(&self) -> anyhow::Result<u64> {
-        support::vm_rss(self.pid()?)
-    }
-
-    /// Its anonymous resident memory now (RssAnon: heap, stacks).
-    fn rss_anon(&self) -> anyhow::Result<u64> {
-        support::proc_status_bytes(self.pid()?, "RssAnon:")
-    }
-
-    /// CPU seconds of its own threads, and of its reaped children (supervisors and jobs).
-    fn cpu(&self) -> anyhow::Result<(f64, f64)> {
-        let pid = self.pid()?;
-        // The daemon reaps a supervisor just after settling its run: give it a moment.
-        let reaped = || support::cpu_seconds(pid).is_ok_and(|(_, children)| children > 0.0);
-        let _ = support::poll(Duration::from_secs(2), reaped);
-        support::cpu_seconds(pid)
-    }
-
-    /// SIGTERM, and wait for it to exit (SIGKILL if it takes too long).
-    fn stop(mut self) -> anyhow::Result<()> {
-        let mut child = self
-            .child
-            .take()
-            .context("the daemon was already stopped")?;
-        let pid = child.id();
-        let exited = || matches!(child.try_wait(), Ok(Some(_)));
-        let stopped = support::terminate(pid, STOP_DEADLINE, exited);
-        if stopped.is_err() {
-            let _ = child.wait();
-        }
-        stopped.context("reagentd")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Only when a measurement failed half-way: no daemon may outlive the bench.
-        if let Some(mut child) = self.child.take()
-            && matches!(child.try_wait(), Ok(None))
-        {
-            let _ = support::signal(child.id(), Signal::KILL);
-            let _ = child.wait();
-        }
-    }
 }
 
 /// The `reagentd` cargo built for this bench.
