@@ -263,18 +263,11 @@ async fn send(
 
 /// The provider's own words about a failure, from its JSON error body if it sent one.
 async fn error_detail(response: reqwest::Response) -> String {
-    let Ok(text) = response.text().await else {
+    let Ok(body) = response.bytes().await else {
         return String::new();
     };
-    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
-    let message = json
-        .as_ref()
-        .and_then(|v| v.pointer("/error/message").or_else(|| v.get("message")))
-        .and_then(serde_json::Value::as_str)
-        .map_or_else(
-            || text.chars().take(200).collect::<String>(),
-            str::to_string,
-        );
+    let message = llm::error::describe_error_body(&body)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
     if message.trim().is_empty() {
         String::new()
     } else {

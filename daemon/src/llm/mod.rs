@@ -1,10 +1,10 @@
 //! LLM chat streams, provider-neutral and free of IO.
 //!
-//! The relay's async driver will own the HTTP connection; everything it needs to *understand*
+//! The relay's async driver (`chat::relay`) owns the HTTP connection; everything it needs to *understand*
 //! a provider lives here as plain data and state machines: how to build the request
 //! ([`ProviderKind::request_body`], [`ProviderKind::endpoint`], [`ProviderKind::auth_headers`]),
 //! how to turn the response bytes into [`StreamEvent`]s ([`StreamParser`]), what to show from
-//! the response headers ([`headers`]), and how to fold the events into one reply ([`reply`]).
+//! the response headers ([`headers`]), and what a failed response's body says ([`error`]).
 //! Keeping it pure means every wire quirk is a unit test fed byte by byte, not a mock server.
 //!
 //! In relay mode the driver forwards the upstream bytes unchanged and feeds a copy to the
@@ -14,7 +14,6 @@ pub mod anthropic;
 pub mod error;
 pub mod headers;
 pub mod openai;
-pub mod reply;
 pub mod sse;
 #[cfg(test)]
 mod testing;
