@@ -6,9 +6,6 @@
 //! how to turn the response bytes into [`StreamEvent`]s ([`StreamParser`]), what to show from
 //! the response headers ([`headers`]), and what a failed response's body says ([`error`]).
 //! Keeping it pure means every wire quirk is a unit test fed byte by byte, not a mock server.
-//!
-//! In relay mode the driver forwards the upstream bytes unchanged and feeds a copy to the
-//! parser: re-serializing would break Anthropic's thinking signatures and costs CPU per chunk.
 
 pub mod anthropic;
 pub mod error;
