@@ -450,6 +450,9 @@ pub enum EventKind {
         part: usize,
         /// The part's kind (a new index starts a new part).
         kind: PartKind,
+        /// Bytes of the part before this text: a client that already has them (from
+        /// `session.history`) skips the delta, one that has fewer re-reads the history.
+        offset: usize,
         /// The text to append.
         text: String,
     },

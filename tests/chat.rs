@@ -413,3 +413,27 @@ fn a_client_that_attaches_mid_answer_sees_everything_once() {
     assert_eq!(text, final_text, "nothing doubled or missing");
     assert!(final_text.ends_with("tick599 "));
 }
+
+#[test]
+fn the_cockpit_starts_a_session_and_shows_the_answer_as_it_streams() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let mut tui = common::pty::PtyClient::start(&env, &[], 120, 32);
+    tui.wait_for("1 client");
+    tui.send(b"c");
+    tui.wait_for("Sessions (0)");
+    tui.send(b":chat mock/ok\r");
+    tui.wait_for("new session");
+    tui.send(b"say hello\r");
+    tui.wait_for("Hello, world! \u{e9}");
+    tui.wait_for("first token");
+    tui.send(b"\x1b");
+    wait_until("compose mode to end", || {
+        !tui.contents().contains("Enter sends")
+    });
+    tui.send(b"q");
+    assert!(tui.wait_exit());
+    let messages = history(&env, &only_session(&env));
+    assert_eq!(messages[0]["parts"][0]["text"], "say hello");
+    assert_eq!(messages[1]["status"], "complete");
+}

@@ -347,6 +347,7 @@ impl State {
                 message.parts.len() - 1
             }
         };
+        let offset = message.parts[index].text.len();
         message.parts[index].text.push_str(text);
         let (session, message) = (message.session.clone(), message.id.clone());
         let kind = EventKind::Delta {
@@ -354,6 +355,7 @@ impl State {
             message,
             part: index,
             kind,
+            offset,
             text: text.to_string(),
         };
         self.broadcast(Event {

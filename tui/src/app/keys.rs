@@ -36,6 +36,8 @@ pub enum Action {
     Stop,
     /// Show or hide the runs list.
     ToggleRuns,
+    /// Switch between runs and chat.
+    ToggleChat,
     /// Widen the runs list.
     Wider,
     /// Narrow the runs list.
@@ -143,6 +145,12 @@ pub const BINDINGS: &[Binding] = &[
         label: "b",
         action: Action::ToggleRuns,
         help: "show or hide the runs list",
+    },
+    Binding {
+        keys: &[KeyCode::Char('c')],
+        label: "c",
+        action: Action::ToggleChat,
+        help: "switch between runs and chat",
     },
     Binding {
         keys: &[KeyCode::Char('<')],

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    Attach, Attached, HelloReply, Notification, RenameRun, ResizeRun, SendInput, StopRun, Sync,
+    Attach, Attached, CancelChat, CreateSession, HelloReply, ListSessions, Notification, RenameRun,
+    ResizeRun, SendChat, SendInput, SessionHistory, StopRun, Sync,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -40,6 +41,12 @@ pub enum Replied {
     Attached(Box<Attached>),
     /// A run the user started.
     Started(Box<RunInfo>),
+    /// The chat sessions.
+    Sessions(Vec<reagent::chat::SessionInfo>),
+    /// A session this client created.
+    SessionCreated(reagent::chat::SessionInfo),
+    /// A session's messages.
+    History(String, Vec<reagent::chat::MessageInfo>),
     /// Something worked; a message for the status line.
     Done(String),
     /// Something failed; why.
@@ -221,6 +228,43 @@ async fn perform(
         Effect::Resize(run, cols, rows) => {
             let reply = client.request(&ResizeRun { run, cols, rows }).await?;
             relay(incoming, reply, |_| Replied::Done(String::new()));
+        }
+        Effect::Sessions => {
+            let reply = client.request(&ListSessions {}).await?;
+            relay(incoming, reply, Replied::Sessions);
+        }
+        Effect::CreateSession(model) => {
+            let cwd = if local {
+                std::env::current_dir().ok()
+            } else {
+                None
+            };
+            let create = CreateSession {
+                model,
+                system: None,
+                cwd,
+                title: None,
+            };
+            let reply = client.request(&create).await?;
+            relay(incoming, reply, Replied::SessionCreated);
+        }
+        Effect::History(session) => {
+            let reply = client
+                .request(&SessionHistory {
+                    session: session.clone(),
+                })
+                .await?;
+            relay(incoming, reply, move |messages| {
+                Replied::History(session, messages)
+            });
+        }
+        Effect::SendChat(session, text) => {
+            let reply = client.request(&SendChat { session, text }).await?;
+            relay(incoming, reply, |_| Replied::Done(String::new()));
+        }
+        Effect::CancelChat(session) => {
+            let reply = client.request(&CancelChat { session }).await?;
+            relay(incoming, reply, |_| Replied::Done("cancelled".into()));
         }
     }
     Ok(())

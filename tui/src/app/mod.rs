@@ -3,6 +3,7 @@
 //! at most every 16 ms, only when something changed — so a job flooding output costs parsing,
 //! not redraws, and keys stay responsive.
 
+pub mod chat;
 pub mod keys;
 pub mod link;
 pub mod palette;
@@ -113,19 +114,36 @@ fn send_all(effects: &mpsc::UnboundedSender<Effect>, wanted: Vec<Effect>) {
     }
 }
 
+/// Asks for the open chat session's history again (after a gap or a resync).
+fn refresh_chat(app: &mut App, effects: &mpsc::UnboundedSender<Effect>) {
+    if let Some(open) = &app.chat.open {
+        let id = open.id.clone();
+        app.chat.open = None;
+        app.chat.open(&id);
+        let _ = effects.send(Effect::History(id));
+    }
+}
+
 /// Applies one message from the link; asks for a fresh attach when the pane missed bytes.
 pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<Effect>) {
     let reattach = match message {
         Incoming::Synced(reply) => {
             app.synced(reply);
+            let _ = effects.send(Effect::Sessions);
+            refresh_chat(app, effects);
             true
         }
         Incoming::Note(Notification::Event(event)) => {
-            app.apply_event(event);
+            if !app.apply_event(event) {
+                refresh_chat(app, effects);
+            }
             false
         }
         Incoming::Note(Notification::Output(output)) => !app.output(output),
-        Incoming::Note(Notification::Resync(_)) => true,
+        Incoming::Note(Notification::Resync(_)) => {
+            refresh_chat(app, effects);
+            true
+        }
         Incoming::Note(Notification::Shutdown(_)) => false,
         Incoming::Down {
             reason,
@@ -144,6 +162,37 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
                 false,
             );
             app.started(*run);
+            false
+        }
+        Incoming::Replied(Replied::Sessions(sessions)) => {
+            app.chat.sessions = sessions;
+            false
+        }
+        Incoming::Replied(Replied::SessionCreated(session)) => {
+            let id = session.id.clone();
+            app.say(
+                format!("new session {} on {}", session.label(), session.model),
+                false,
+            );
+            let _ = app
+                .chat
+                .apply(&reagent::protocol::EventKind::Session { session });
+            app.chat.selected = app
+                .chat
+                .sessions
+                .iter()
+                .position(|s| s.id == id)
+                .unwrap_or(0);
+            app.chat.open(&id);
+            app.focus = state::Focus::Pane;
+            app.mode = state::Mode::Compose;
+            let _ = effects.send(Effect::History(id));
+            false
+        }
+        Incoming::Replied(Replied::History(session, messages)) => {
+            if !app.chat.history(&session, messages) {
+                refresh_chat(app, effects);
+            }
             false
         }
         Incoming::Replied(Replied::Done(message)) => {

@@ -21,6 +21,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "input TEXT                type TEXT and Enter into the selected run",
     ),
     ("open", "open RUN                  show RUN in the pane"),
+    (
+        "chat",
+        "chat [PROVIDER/MODEL]     start a chat session (the default model without one)",
+    ),
     ("help", "help                      every key binding"),
     (
         "quit",
@@ -106,6 +110,12 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
                 }
             }
         }
+        "chat" => {
+            app.view = super::state::View::Chat;
+            vec![Effect::CreateSession(
+                (!rest.is_empty()).then(|| rest.to_string()),
+            )]
+        }
         "help" => {
             app.mode = Mode::Help;
             Vec::new()
@@ -116,7 +126,9 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
         }
         other => {
             app.say(
-                format!("unknown command `{other}`: try run, stop, rename, input, open, quit"),
+                format!(
+                    "unknown command `{other}`: try run, stop, rename, input, open, chat, quit"
+                ),
                 true,
             );
             Vec::new()

@@ -29,6 +29,17 @@ pub enum Mode {
     Help,
     /// A yes/no question before something destructive.
     Confirm(Confirm),
+    /// Typing a chat message.
+    Compose,
+}
+
+/// What the main area shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Runs and the run pane.
+    Runs,
+    /// Chat sessions and the open conversation.
+    Chat,
 }
 
 /// Destructive actions that ask first.
@@ -151,6 +162,10 @@ pub struct App {
     pub now: i64,
     /// Set when the user quits.
     pub quit: bool,
+    /// What the main area shows.
+    pub view: View,
+    /// Chat sessions and the open conversation.
+    pub chat: super::chat::ChatState,
 }
 
 impl App {
@@ -172,6 +187,8 @@ impl App {
             size,
             now,
             quit: false,
+            view: View::Runs,
+            chat: super::chat::ChatState::default(),
         }
     }
 
@@ -207,27 +224,26 @@ impl App {
                     self.link = Link::Connected { clients: 1 };
                 }
                 for event in events {
-                    self.apply_event(event);
+                    // The caller re-reads the open session after any resync anyway.
+                    let _ = self.apply_event(event);
                 }
             }
         }
     }
 
-    /// Applies one state change from the daemon.
-    pub fn apply_event(&mut self, event: Event) {
+    /// Applies one state change from the daemon. Returns false when the open chat session
+    /// missed something and its history must be read again.
+    pub fn apply_event(&mut self, event: Event) -> bool {
         if event.seq <= self.seq {
-            return;
+            return true;
         }
         self.seq = event.seq;
         match event.kind {
             EventKind::Run { run } => self.upsert(run),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
-            // The chat panel is not part of the cockpit yet.
-            EventKind::Session { .. }
-            | EventKind::SessionDeleted { .. }
-            | EventKind::Message { .. }
-            | EventKind::Delta { .. } => {}
+            chat => return self.chat.apply(&chat),
         }
+        true
     }
 
     fn upsert(&mut self, run: RunInfo) {

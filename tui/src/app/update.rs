@@ -1,10 +1,10 @@
 //! Keys change the state and ask for effects; the run loop performs the effects.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::run::RunSpec;
 
 use super::keys::{self, Action};
-use super::state::{App, Confirm, Focus, Mode};
+use super::state::{App, Confirm, Focus, Mode, View};
 use crate::ui;
 
 /// Requests for the daemon that a key caused.
@@ -22,6 +22,16 @@ pub enum Effect {
     Attach(String),
     /// Resize a run's terminal to the pane.
     Resize(String, u16, u16),
+    /// Read the list of chat sessions.
+    Sessions,
+    /// Start a chat session on a model (the daemon's default when `None`).
+    CreateSession(Option<String>),
+    /// Read a session's messages.
+    History(String),
+    /// Send a chat message.
+    SendChat(String, String),
+    /// Stop the answer streaming in a session.
+    CancelChat(String),
 }
 
 /// Handles one key in the current mode.
@@ -46,8 +56,87 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 }
             }
         }
+        Mode::Compose => compose_key(app, &key),
+        Mode::Normal if app.view == View::Chat => chat_key(app, &key),
         Mode::Normal => normal_key(app, &key),
     }
+}
+
+/// Typing a chat message: Enter sends, Alt-Enter (or Shift-Enter) starts a new line, Esc
+/// leaves, Ctrl-C stops the answer streaming.
+fn compose_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
+    let Some(session) = app.chat.open.as_ref().map(|open| open.id.clone()) else {
+        app.mode = Mode::Normal;
+        return Vec::new();
+    };
+    let modifiers = key.modifiers;
+    match key.code {
+        KeyCode::Esc => app.mode = Mode::Normal,
+        KeyCode::Enter if modifiers.intersects(KeyModifiers::ALT | KeyModifiers::SHIFT) => {
+            app.chat.input.push('\n');
+        }
+        KeyCode::Enter => {
+            let text = std::mem::take(&mut app.chat.input);
+            if !text.trim().is_empty() {
+                return vec![Effect::SendChat(session, text)];
+            }
+        }
+        KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => {
+            return vec![Effect::CancelChat(session)];
+        }
+        KeyCode::Backspace => {
+            app.chat.input.pop();
+        }
+        KeyCode::Char(c) if !modifiers.contains(KeyModifiers::CONTROL) => app.chat.input.push(c),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Cockpit keys in the chat view: the list holds sessions, Enter opens one to type into.
+fn chat_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
+    app.flash = None;
+    let Some(action) = keys::action_for(key) else {
+        return Vec::new();
+    };
+    let last = app.chat.sessions.len().saturating_sub(1);
+    match action {
+        Action::Down if app.focus == Focus::Runs => {
+            app.chat.selected = (app.chat.selected + 1).min(last)
+        }
+        Action::Up if app.focus == Focus::Runs => {
+            app.chat.selected = app.chat.selected.saturating_sub(1)
+        }
+        Action::Top => app.chat.selected = 0,
+        Action::Bottom => app.chat.selected = last,
+        Action::Open => {
+            let id = match app.focus {
+                Focus::Runs => app.chat.selected_session().map(|s| s.id.clone()),
+                Focus::Pane => app.chat.open.as_ref().map(|open| open.id.clone()),
+            };
+            let Some(id) = id else {
+                app.mode = Mode::Palette("chat ".into());
+                return Vec::new();
+            };
+            let fresh = app.chat.open.as_ref().is_none_or(|open| open.id != id);
+            app.chat.open(&id);
+            app.focus = Focus::Pane;
+            app.mode = Mode::Compose;
+            return if fresh {
+                vec![Effect::History(id)]
+            } else {
+                Vec::new()
+            };
+        }
+        Action::NewRun => app.mode = Mode::Palette("chat ".into()),
+        Action::Stop => {
+            if let Some(open) = &app.chat.open {
+                return vec![Effect::CancelChat(open.id.clone())];
+            }
+        }
+        other => return act(app, other),
+    }
+    Vec::new()
 }
 
 /// Pasted text goes to the job in input mode, or into the palette.
@@ -157,6 +246,13 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
             if let Some(run) = app.selected_run().filter(|run| !run.status.is_terminal()) {
                 app.mode = Mode::Confirm(Confirm::Stop(run.id.clone(), run.label().to_string()));
             }
+        }
+        Action::ToggleChat => {
+            app.view = match app.view {
+                View::Runs => View::Chat,
+                View::Chat => View::Runs,
+            };
+            app.focus = Focus::Runs;
         }
         Action::ToggleRuns => {
             app.show_runs = !app.show_runs || app.pane.is_none();

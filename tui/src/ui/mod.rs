@@ -4,6 +4,7 @@
 //! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
 //! slot in [`areas`].
 
+mod chat;
 mod overlays;
 mod pane;
 mod runs_list;
@@ -14,7 +15,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 
 use crate::app::App;
-use crate::app::state::{Focus, Mode};
+use crate::app::state::{Focus, Mode, View};
 
 /// Where each panel goes on a screen of `size`.
 pub struct Areas {
@@ -56,16 +57,26 @@ pub fn pane_size(app: &App) -> (u16, u16) {
 /// Draws the whole cockpit.
 pub fn render(app: &App, frame: &mut Frame<'_>) {
     let areas = areas(app, frame.area());
-    if let Some(runs) = areas.runs {
-        runs_list::render(app, frame, runs);
+    match app.view {
+        View::Runs => {
+            if let Some(runs) = areas.runs {
+                runs_list::render(app, frame, runs);
+            }
+            pane::render(app, frame, areas.pane);
+        }
+        View::Chat => {
+            if let Some(list) = areas.runs {
+                chat::sessions(app, frame, list);
+            }
+            chat::conversation(app, frame, areas.pane);
+        }
     }
-    pane::render(app, frame, areas.pane);
     status_bar::render(app, frame, areas.status);
     match &app.mode {
         Mode::Help => overlays::help(app, frame),
         Mode::Palette(typed) => overlays::palette(typed, frame, areas.status),
         Mode::Confirm(confirm) => overlays::confirm(confirm, frame),
-        Mode::Normal | Mode::Input => {}
+        Mode::Normal | Mode::Input | Mode::Compose => {}
     }
 }
 

@@ -186,3 +186,59 @@ fn a_long_list_scrolls_to_keep_the_selection_in_view() {
     app.selected = 299;
     assert!(draw(&app).contains("sweep-299"));
 }
+
+#[test]
+fn a_chat_session_streaming_an_answer() {
+    use reagent::chat::{
+        MessageInfo, MessageStatus, MessageUsage, Part, PartKind, Role, SessionInfo,
+    };
+    use reagent::protocol::EventKind;
+
+    let mut app = app_with_runs();
+    app.view = crate::app::state::View::Chat;
+    let session = SessionInfo {
+        id: "5e551011".into(),
+        title: Some("nan hunt".into()),
+        model: "anthropic/claude".into(),
+        system: None,
+        cwd: "/work".into(),
+        created_at: NOW,
+    };
+    assert!(app.chat.apply(&EventKind::Session { session }));
+    app.chat.open("5e551011");
+    let message = |id: &str, role, status, parts| MessageInfo {
+        id: id.into(),
+        session: "5e551011".into(),
+        role,
+        status,
+        parts,
+        error: None,
+        usage: MessageUsage::default(),
+        created_at: NOW,
+    };
+    let thinking = Part {
+        kind: PartKind::Thinking,
+        text: "the loss...".into(),
+        name: None,
+        call_id: None,
+    };
+    let history = vec![
+        message(
+            "m1",
+            Role::User,
+            MessageStatus::Complete,
+            vec![Part::text("why is my loss NaN at step 2000?")],
+        ),
+        message(
+            "m2",
+            Role::Assistant,
+            MessageStatus::Streaming,
+            vec![thinking, Part::text("Check the learning")],
+        ),
+    ];
+    assert!(app.chat.history("5e551011", history));
+    app.focus = Focus::Pane;
+    app.mode = Mode::Compose;
+    app.chat.input = "and the warmup?".into();
+    insta::assert_snapshot!(draw(&app));
+}

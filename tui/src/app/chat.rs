@@ -1,0 +1,209 @@
+//! The cockpit's view of chat: the sessions, the open session's messages, and what is being
+//! typed. Deltas carry their offset in the part, so they apply exactly once whether they
+//! arrive before or after the history they continue.
+
+use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo};
+use reagent::protocol::EventKind;
+
+/// The open session.
+pub struct OpenSession {
+    /// Its id.
+    pub id: String,
+    /// Its messages; empty until the history arrives.
+    pub messages: Vec<MessageInfo>,
+    /// Whether the history has arrived.
+    pub loaded: bool,
+    /// Events for this session that came before its history.
+    early: Vec<EventKind>,
+}
+
+/// Chat as the cockpit shows it.
+#[derive(Default)]
+pub struct ChatState {
+    /// Every session, oldest first.
+    pub sessions: Vec<SessionInfo>,
+    /// Index of the highlighted session.
+    pub selected: usize,
+    /// The session shown, if any.
+    pub open: Option<OpenSession>,
+    /// The message being typed.
+    pub input: String,
+}
+
+/// Events beyond this many, while a history loads, are dropped (the history will be re-read).
+const MAX_EARLY: usize = 10_000;
+
+impl ChatState {
+    /// The highlighted session.
+    pub fn selected_session(&self) -> Option<&SessionInfo> {
+        self.sessions.get(self.selected)
+    }
+
+    /// Shows a session; its history is to be asked for.
+    pub fn open(&mut self, id: &str) {
+        if self.open.as_ref().is_none_or(|open| open.id != id) {
+            let early = Vec::new();
+            self.open = Some(OpenSession {
+                id: id.to_string(),
+                messages: Vec::new(),
+                loaded: false,
+                early,
+            });
+        }
+    }
+
+    /// The history arrived: show it, then the events that came while it was on its way.
+    /// Returns false when a gap means it must be asked for again.
+    pub fn history(&mut self, session: &str, messages: Vec<MessageInfo>) -> bool {
+        let Some(open) = self.open.as_mut().filter(|open| open.id == session) else {
+            return true;
+        };
+        open.messages = messages;
+        open.loaded = true;
+        let early = std::mem::take(&mut open.early);
+        early.iter().all(|kind| self.apply(kind))
+    }
+
+    /// Applies a chat event. Returns false when a gap means the history must be re-read.
+    pub fn apply(&mut self, kind: &EventKind) -> bool {
+        match kind {
+            EventKind::Session { session } => {
+                match self.sessions.iter_mut().find(|s| s.id == session.id) {
+                    Some(existing) => *existing = session.clone(),
+                    None => self.sessions.push(session.clone()),
+                }
+                true
+            }
+            EventKind::SessionDeleted { id } => {
+                self.sessions.retain(|s| &s.id != id);
+                self.selected = self.selected.min(self.sessions.len().saturating_sub(1));
+                if self.open.as_ref().is_some_and(|open| &open.id == id) {
+                    self.open = None;
+                }
+                true
+            }
+            EventKind::Message { message } => self.with_open(&message.session, kind, |open| {
+                match open.messages.iter_mut().find(|m| m.id == message.id) {
+                    Some(existing) => *existing = message.clone(),
+                    None => open.messages.push(message.clone()),
+                }
+                true
+            }),
+            EventKind::Delta {
+                session,
+                message,
+                part,
+                kind: part_kind,
+                offset,
+                text,
+            } => self.with_open(session, kind, |open| {
+                let Some(message) = open.messages.iter_mut().find(|m| &m.id == message) else {
+                    return false;
+                };
+                append(message, *part, *part_kind, *offset, text)
+            }),
+            EventKind::Run { .. } | EventKind::Clients { .. } => true,
+        }
+    }
+
+    fn with_open(
+        &mut self,
+        session: &str,
+        kind: &EventKind,
+        apply: impl FnOnce(&mut OpenSession) -> bool,
+    ) -> bool {
+        match self.open.as_mut() {
+            Some(open) if open.id == session && open.loaded => apply(open),
+            Some(open) if open.id == session => {
+                if open.early.len() < MAX_EARLY {
+                    open.early.push(kind.clone());
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Appends `text` at `offset` of part `part`; skips what is already there; false on a gap.
+fn append(
+    message: &mut MessageInfo,
+    part: usize,
+    kind: PartKind,
+    offset: usize,
+    text: &str,
+) -> bool {
+    if part == message.parts.len() && offset == 0 {
+        message.parts.push(Part {
+            kind,
+            text: String::new(),
+            name: None,
+            call_id: None,
+        });
+    }
+    let Some(existing) = message.parts.get_mut(part) else {
+        return false;
+    };
+    let have = existing.text.len();
+    if offset > have {
+        return false;
+    }
+    let skip = have - offset;
+    if let Some(rest) = text.get(skip..) {
+        existing.text.push_str(rest);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use reagent::chat::{MessageStatus, MessageUsage, Role};
+
+    use super::*;
+
+    fn answer(text: &str) -> MessageInfo {
+        MessageInfo {
+            id: "m".into(),
+            session: "s".into(),
+            role: Role::Assistant,
+            status: MessageStatus::Streaming,
+            parts: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![Part::text(text)]
+            },
+            error: None,
+            usage: MessageUsage::default(),
+            created_at: 0,
+        }
+    }
+
+    fn delta(offset: usize, text: &str) -> EventKind {
+        EventKind::Delta {
+            session: "s".into(),
+            message: "m".into(),
+            part: 0,
+            kind: PartKind::Text,
+            offset,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn deltas_apply_once_around_a_history() {
+        let mut chat = ChatState::default();
+        chat.open("s");
+        // "Hel" and "lo" arrive before the history, which already holds "Hel".
+        assert!(chat.apply(&delta(0, "Hel")));
+        assert!(chat.apply(&delta(3, "lo")));
+        assert!(chat.history("s", vec![answer("Hel")]));
+        assert!(chat.apply(&delta(5, "!")));
+        assert!(chat.apply(&delta(5, "!")), "a repeat is skipped");
+        let open = chat.open.as_ref().unwrap();
+        assert_eq!(open.messages[0].text(), "Hello!");
+        assert!(
+            !chat.apply(&delta(99, "?")),
+            "a gap asks for the history again"
+        );
+    }
+}
