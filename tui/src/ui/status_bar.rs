@@ -55,6 +55,12 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             format!("typing into the job · Ctrl-{prefix} for the cockpit"),
             Color::Green,
         )),
+        (Mode::Compose, None) => {
+            spans.push(Span::styled(
+                "writing a message · Esc for the cockpit",
+                Color::Green,
+            ));
+        }
         _ => spans.push(Span::styled(
             "? keys · : commands · q quit",
             Color::DarkGray,
