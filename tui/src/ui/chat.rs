@@ -67,17 +67,24 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect) {
             |s| format!(" {} — {} ", s.label(), s.model),
         );
     let width = usize::from(messages_area.width.saturating_sub(2)).max(1);
-    let mut lines: Vec<Line<'_>> = Vec::new();
-    if !open.loaded {
-        lines.push(Line::styled("loading…", Color::DarkGray));
-    }
-    for message in &open.messages {
-        message_lines(message, width, &mut lines);
-    }
-    // Keep the end in view: show the last lines that fit.
+    // Keep the end in view, and lay out only the messages that reach it: walking back from
+    // the newest keeps a frame cheap however long the session grows.
     let height = usize::from(messages_area.height.saturating_sub(2));
-    let first = lines.len().saturating_sub(height);
-    let shown: Vec<Line<'_>> = lines.into_iter().skip(first).collect();
+    let mut shown: Vec<Line<'_>> = Vec::new();
+    for message in open.messages.iter().rev() {
+        let mut lines = Vec::new();
+        message_lines(message, width, &mut lines);
+        lines.append(&mut shown);
+        shown = lines;
+        if shown.len() >= height {
+            break;
+        }
+    }
+    if !open.loaded {
+        shown.insert(0, Line::styled("loading…", Color::DarkGray));
+    }
+    let first = shown.len().saturating_sub(height);
+    let shown: Vec<Line<'_>> = shown.into_iter().skip(first).collect();
     let block = Block::bordered().title(title).border_style(style);
     frame.render_widget(Paragraph::new(shown).block(block), messages_area);
 

@@ -242,3 +242,31 @@ fn a_chat_session_streaming_an_answer() {
     app.chat.input = "and the warmup?".into();
     insta::assert_snapshot!(draw(&app));
 }
+
+#[test]
+fn a_long_conversation_shows_its_end() {
+    use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role};
+
+    let mut app = app_with_runs();
+    app.view = crate::app::state::View::Chat;
+    app.chat.open("s");
+    let messages = (0..10_000)
+        .map(|i| MessageInfo {
+            id: format!("m{i}"),
+            session: "s".into(),
+            role: Role::User,
+            status: MessageStatus::Complete,
+            parts: vec![Part::text(format!("message number {i}"))],
+            error: None,
+            usage: MessageUsage::default(),
+            created_at: NOW,
+        })
+        .collect();
+    assert!(app.chat.history("s", messages));
+    let screen = draw(&app);
+    assert!(screen.contains("message number 9999"), "{screen}");
+    assert!(
+        !screen.contains("message number 9990 "),
+        "only the end fits"
+    );
+}
