@@ -188,7 +188,8 @@ impl Outbox {
         let _ = self.done.subscribe().wait_for(|done| *done).await;
     }
 
-    /// Bytes queued now (for tests and status).
+    /// Bytes queued now.
+    #[cfg(test)]
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
     }

@@ -134,35 +134,7 @@ impl State {
         if let Some(run) = self.run(query) {
             return Ok(run);
         }
-        // Names may repeat across reruns: the newest run with the name is the one meant.
-        if let Some(run) = self
-            .runs
-            .iter()
-            .rev()
-            .find(|r| r.name.as_deref() == Some(query))
-        {
-            return Ok(run);
-        }
-        let candidates: Vec<_> = if query.is_empty() {
-            Vec::new()
-        } else {
-            self.runs
-                .iter()
-                .filter(|r| r.id.starts_with(query))
-                .collect()
-        };
-        match candidates[..] {
-            [run] => Ok(run),
-            [] => Err(RpcError::new(
-                codes::NOT_FOUND,
-                format!("no run matches `{query}`"),
-            )),
-            _ => {
-                let ids: Vec<_> = candidates.iter().map(|r| r.id.as_str()).collect();
-                let message = format!("`{query}` matches several runs: {}", ids.join(", "));
-                Err(RpcError::new(codes::AMBIGUOUS, message))
-            }
-        }
+        resolve(&self.runs, query, "run", |r| (&r.id, r.name.as_deref()))
     }
 
     /// The live handle of a run, if its job may still run.
@@ -258,33 +230,9 @@ impl State {
 
     /// Finds a session by id, title or unique id prefix.
     pub fn resolve_session(&self, query: &str) -> Result<&SessionInfo, RpcError> {
-        if let Some(session) = self.sessions.iter().find(|s| s.id == query) {
-            return Ok(session);
-        }
-        if let Some(session) = self
-            .sessions
-            .iter()
-            .rev()
-            .find(|s| s.title.as_deref() == Some(query))
-        {
-            return Ok(session);
-        }
-        let matching: Vec<_> = self
-            .sessions
-            .iter()
-            .filter(|s| !query.is_empty() && s.id.starts_with(query))
-            .collect();
-        match matching[..] {
-            [session] => Ok(session),
-            [] => Err(RpcError::new(
-                codes::NOT_FOUND,
-                format!("no session matches `{query}`"),
-            )),
-            _ => Err(RpcError::new(
-                codes::AMBIGUOUS,
-                format!("`{query}` matches several sessions"),
-            )),
-        }
+        resolve(&self.sessions, query, "session", |s| {
+            (&s.id, s.title.as_deref())
+        })
     }
 
     /// Commits a new or changed session, then broadcasts it.
@@ -476,5 +424,66 @@ impl State {
     /// A receiver that wakes on every new seq, for requests that wait for a change.
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+}
+
+/// Finds one of `items` (oldest first) by exact id, then by name — the newest of that name,
+/// since names repeat across reruns — then by unique id prefix. `what` names the kind in errors.
+fn resolve<'a, T>(
+    items: &'a [T],
+    query: &str,
+    what: &str,
+    keys: impl Fn(&T) -> (&str, Option<&str>),
+) -> Result<&'a T, RpcError> {
+    if let Some(item) = items.iter().find(|item| keys(item).0 == query) {
+        return Ok(item);
+    }
+    if let Some(item) = items.iter().rev().find(|item| keys(item).1 == Some(query)) {
+        return Ok(item);
+    }
+    let candidates: Vec<&T> = items
+        .iter()
+        .filter(|item| !query.is_empty() && keys(item).0.starts_with(query))
+        .collect();
+    match candidates[..] {
+        [item] => Ok(item),
+        [] => Err(RpcError::new(
+            codes::NOT_FOUND,
+            format!("no {what} matches `{query}`"),
+        )),
+        _ => {
+            let ids: Vec<&str> = candidates.iter().map(|item| keys(item).0).collect();
+            let message = format!("`{query}` matches several {what}s: {}", ids.join(", "));
+            Err(RpcError::new(codes::AMBIGUOUS, message))
+        }
+    }
+}
+
+/// A fresh 8-hex-digit id: short enough to type, random enough that a prefix usually names
+/// one thing.
+pub fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_prefers_id_then_newest_name_then_unique_prefix() {
+        let items = [
+            ("ab12", Some("train")),
+            ("ab34", Some("train")),
+            ("cd56", None),
+        ];
+        let find = |query| resolve(&items, query, "run", |(id, name)| (*id, *name)).map(|i| i.0);
+        assert_eq!(find("ab12"), Ok("ab12"));
+        assert_eq!(find("train"), Ok("ab34"), "the newest of that name");
+        assert_eq!(find("cd"), Ok("cd56"));
+        let ambiguous = find("ab").unwrap_err();
+        assert_eq!(ambiguous.code, codes::AMBIGUOUS);
+        assert!(ambiguous.message.contains("ab12, ab34"));
+        assert_eq!(find("").unwrap_err().code, codes::NOT_FOUND);
+        assert_eq!(find("zz").unwrap_err().message, "no run matches `zz`");
     }
 }

@@ -11,10 +11,7 @@ use serde_json::Value;
 
 use super::runs::internal_json;
 use super::{Conn, Reply};
-
-fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
-}
+use crate::state::short_id;
 
 /// Creates a session on the named (or default) model.
 pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcError> {
@@ -37,7 +34,7 @@ pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcErro
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| "/".into());
     let session = SessionInfo {
-        id: new_id(),
+        id: short_id(),
         title: create.title.filter(|t| !t.trim().is_empty()),
         model,
         system: create.system.filter(|s| !s.trim().is_empty()),
@@ -76,7 +73,7 @@ pub fn send(conn: &Conn, send: SendChat) -> Result<MessageInfo, RpcError> {
         let mut state = daemon.state();
         let session = state.resolve_session(&send.session)?.id.clone();
         let message = |role, status, parts| MessageInfo {
-            id: new_id(),
+            id: short_id(),
             session: session.clone(),
             role,
             status,
@@ -167,7 +164,7 @@ pub fn fork(conn: &Conn, fork: ForkSession) -> Result<SessionInfo, RpcError> {
     };
     let title = format!("fork of {}", original.label());
     let copy = SessionInfo {
-        id: new_id(),
+        id: short_id(),
         title: Some(title),
         created_at: now_ms(),
         ..original
@@ -179,7 +176,7 @@ pub fn fork(conn: &Conn, fork: ForkSession) -> Result<SessionInfo, RpcError> {
         .filter(|m| m.status.is_terminal())
     {
         state.save_message(MessageInfo {
-            id: new_id(),
+            id: short_id(),
             session: copy.id.clone(),
             ..message
         })?;

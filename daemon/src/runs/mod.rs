@@ -112,7 +112,7 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
 
 fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
     for _ in 0..16 {
-        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let id = crate::state::short_id();
         if state.id_is_free(&id).map_err(internal)? {
             return Ok(id);
         }

@@ -112,7 +112,8 @@ impl Pane {
         self.parser().screen().state_formatted()
     }
 
-    /// The screen's text, for tests and summaries.
+    /// The screen's text.
+    #[cfg(test)]
     pub fn contents(&mut self) -> String {
         self.parser().screen().contents()
     }
