@@ -114,6 +114,8 @@ methods! {
     "providers.list" => ListProviders(ListProviders) -> Vec<ProviderInfo>;
     /// Give a session a (new) title.
     "session.rename" => RenameSession(RenameSession) -> SessionInfo;
+    /// Switch a session to another model; the next answer comes from it.
+    "session.model" => SetSessionModel(SetSessionModel) -> SessionInfo;
     /// Delete a session and its messages (an answer streaming in it is cancelled).
     "session.delete" => DeleteSession(DeleteSession) -> Ack;
     /// Copy a session's history up to a message into a new session; both go on independently.
@@ -133,6 +135,15 @@ pub struct RenameSession {
     pub session: String,
     /// The new title; empty clears it.
     pub title: String,
+}
+
+/// `session.model` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetSessionModel {
+    /// Session id, title or unique id prefix.
+    pub session: String,
+    /// `PROVIDER/MODEL`.
+    pub model: String,
 }
 
 /// `session.delete` params.

@@ -22,9 +22,32 @@ pub fn format_duration_ms(ms: i64) -> String {
     }
 }
 
+/// The UTC calendar day of a Unix-ms timestamp, `YYYY-MM-DD`: how usage is totalled per day.
+pub fn utc_date(ms: i64) -> String {
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::format_duration_ms;
+    use super::{format_duration_ms, utc_date};
+
+    #[test]
+    fn dates_are_utc_days() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_date(1_795_305_599_999), "2026-11-21");
+        assert_eq!(utc_date(1_795_305_600_000), "2026-11-22");
+    }
 
     #[test]
     fn durations_read_naturally() {

@@ -281,6 +281,16 @@ fn sessions_can_be_renamed_forked_and_deleted() {
     env.ok(&["session", "rename", &session, "experiments"]);
     assert_eq!(history(&env, "experiments").len(), 4, "found by title");
 
+    // Switch the session to the Anthropic provider: the next answer comes from there.
+    let moved = env.ok(&["session", "model", "experiments", "claude/claude-test"]);
+    assert!(moved.contains("now talks to claude/claude-test"), "{moved}");
+    let unknown = env.run(&["session", "model", "experiments", "nope/x"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("`model`"));
+    assert_eq!(chat(&env, &["-s", "experiments", "third"]).0, 0);
+    assert_eq!(history(&env, &session).len(), 6);
+    env.ok(&["session", "model", "experiments", "mock/ok"]);
+
     // Fork after the first answer: the copy has two messages, the original keeps four.
     let first_answer = history(&env, &session)[1]["id"]
         .as_str()
@@ -298,14 +308,14 @@ fn sessions_can_be_renamed_forked_and_deleted() {
     assert_eq!(history(&env, &fork).len(), 4);
     assert_eq!(
         history(&env, &session).len(),
-        4,
+        6,
         "the original is untouched"
     );
 
     env.ok(&["session", "delete", &fork]);
     let gone = env.run(&["history", &fork]);
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no session matches"));
-    assert_eq!(history(&env, &session).len(), 4);
+    assert_eq!(history(&env, &session).len(), 6);
 }
 
 #[test]
@@ -431,6 +441,18 @@ fn the_cockpit_starts_a_session_and_shows_the_answer_as_it_streams() {
     wait_until("compose mode to end", || {
         !tui.contents().contains("Enter sends")
     });
+    // The usage panel totals what the answer cost; any key closes it.
+    tui.send(b"u");
+    tui.wait_for("Per day (UTC)");
+    tui.send(b"x");
+    wait_until("the usage panel to close", || {
+        !tui.contents().contains("Per day (UTC)")
+    });
+    // The model picker lists the configured models and switches the session.
+    tui.send(b"M");
+    tui.wait_for("● mock/ok");
+    tui.send(b"\r");
+    tui.wait_for("now talks to mock/ok");
     tui.send(b"q");
     assert!(tui.wait_exit());
     let messages = history(&env, &only_session(&env));

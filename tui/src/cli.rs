@@ -142,6 +142,13 @@ pub enum SessionAction {
         /// The title.
         title: String,
     },
+    /// Switch a session to another model; its next answer comes from it.
+    Model {
+        /// Session id, title or unique id prefix.
+        session: String,
+        /// `PROVIDER/MODEL`.
+        model: String,
+    },
     /// Copy a session's history (up to a message) into a new session.
     Fork {
         /// Session id, title or unique id prefix.

@@ -4,7 +4,7 @@
 use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
 use reagent::protocol::{
     Ack, CancelChat, CreateSession, DeleteSession, ForkSession, ListProviders, RenameSession,
-    RpcError, SendChat, SessionHistory, codes,
+    RpcError, SendChat, SessionHistory, SetSessionModel, codes,
 };
 use reagent::time::now_ms;
 use serde_json::Value;
@@ -24,11 +24,7 @@ pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcErro
                        [chat] default_model";
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
     };
-    daemon
-        .chat
-        .providers
-        .resolve(&model)
-        .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("`model`: {why}")))?;
+    check_model(conn, &model)?;
     let cwd = create
         .cwd
         .or_else(|| std::env::current_dir().ok())
@@ -114,6 +110,26 @@ pub fn rename(conn: &Conn, rename: RenameSession) -> Result<SessionInfo, RpcErro
     let title = rename.title.trim();
     session.title = (!title.is_empty()).then(|| title.to_string());
     state.save_session(session)
+}
+
+/// Moves a session to another model.
+pub fn set_model(conn: &Conn, set: SetSessionModel) -> Result<SessionInfo, RpcError> {
+    let model = set.model.trim();
+    check_model(conn, model)?;
+    let mut state = conn.daemon.state();
+    let mut session = state.resolve_session(&set.session)?.clone();
+    session.model = model.to_string();
+    state.save_session(session)
+}
+
+/// A `PROVIDER/MODEL` some configured provider can answer, or an error naming why not.
+fn check_model(conn: &Conn, model: &str) -> Result<(), RpcError> {
+    conn.daemon
+        .chat
+        .providers
+        .resolve(model)
+        .map(|_| ())
+        .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("`model`: {why}")))
 }
 
 /// Deletes a session; an answer streaming in it is cancelled first.

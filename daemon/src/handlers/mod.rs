@@ -79,6 +79,7 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
         Request::ListProviders(list) => chat::providers(conn, id, list),
         Request::RenameSession(rename) => now(chat::rename(conn, rename)),
+        Request::SetSessionModel(set) => now(chat::set_model(conn, set)),
         Request::DeleteSession(delete) => now(chat::delete(conn, delete)),
         Request::ForkSession(fork) => now(chat::fork(conn, fork)),
         Request::UsageQuery(_) => now(conn.daemon.state().usage_report().map_err(|err| {

@@ -2,8 +2,19 @@
 //! typed. Deltas carry their offset in the part, so they apply exactly once whether they
 //! arrive before or after the history they continue.
 
-use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo};
+use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo, UsageReport};
 use reagent::protocol::EventKind;
+
+use crate::ui::messages::LayoutCache;
+
+/// Where a scrolled-back conversation view starts: a message and a line within it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Anchor {
+    /// Index of the message at the top of the view.
+    pub message: usize,
+    /// Lines of it above the view.
+    pub line: usize,
+}
 
 /// The open session.
 pub struct OpenSession {
@@ -15,6 +26,61 @@ pub struct OpenSession {
     pub loaded: bool,
     /// Events for this session that came before its history.
     early: Vec<EventKind>,
+    /// The top of the view when scrolled back; `None` follows the newest message.
+    pub scroll: Option<Anchor>,
+    /// Messages already laid out, so a frame redoes only what changed.
+    pub layout: LayoutCache,
+}
+
+impl OpenSession {
+    /// A session whose history is yet to come.
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            messages: Vec::new(),
+            loaded: false,
+            early: Vec::new(),
+            scroll: None,
+            layout: LayoutCache::default(),
+        }
+    }
+
+    /// The newest code block in the conversation, for copying.
+    pub fn last_code_block(&self) -> Option<String> {
+        self.messages.iter().rev().find_map(|message| {
+            let text = message.text();
+            crate::ui::markdown::code_blocks(&text).pop()
+        })
+    }
+
+    /// The index of the next message, going back (`older`) or forward from `from`, whose
+    /// text contains `query` (ASCII case ignored).
+    pub fn find(&self, query: &str, from: Option<usize>, older: bool) -> Option<usize> {
+        let hit = |i: &usize| {
+            let message = &self.messages[*i];
+            message
+                .parts
+                .iter()
+                .any(|part| crate::ui::messages::find(&part.text, query).is_some())
+        };
+        let len = self.messages.len();
+        if older {
+            let end = from.unwrap_or(len).min(len);
+            (0..end).rev().find(hit)
+        } else {
+            let start = from.map_or(0, |i| i + 1);
+            (start..len).find(hit)
+        }
+    }
+}
+
+/// A search in the open session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// What is searched for.
+    pub query: String,
+    /// The message found last, if any.
+    pub hit: Option<usize>,
 }
 
 /// Chat as the cockpit shows it.
@@ -28,6 +94,16 @@ pub struct ChatState {
     pub open: Option<OpenSession>,
     /// The message being typed.
     pub input: String,
+    /// Whether thinking is shown in full (it is folded to one line by default).
+    pub thinking: bool,
+    /// The search in the open session, while one is active.
+    pub search: Option<Search>,
+    /// Every `PROVIDER/MODEL` the daemon offers, for the model picker.
+    pub models: Vec<String>,
+    /// The last usage report, for the usage panel and the status bar.
+    pub usage: Option<UsageReport>,
+    /// Text to put on the clipboard; the run loop writes it to the terminal.
+    pub clipboard: Option<String>,
 }
 
 /// Events beyond this many, while a history loads, are dropped (the history will be re-read).
@@ -42,13 +118,8 @@ impl ChatState {
     /// Shows a session; its history is to be asked for.
     pub fn open(&mut self, id: &str) {
         if self.open.as_ref().is_none_or(|open| open.id != id) {
-            let early = Vec::new();
-            self.open = Some(OpenSession {
-                id: id.to_string(),
-                messages: Vec::new(),
-                loaded: false,
-                early,
-            });
+            self.open = Some(OpenSession::new(id));
+            self.search = None;
         }
     }
 

@@ -48,14 +48,15 @@ pub enum Action {
     PageDown,
 }
 
-/// One binding: the keys, how help shows them, and what they do.
-pub struct Binding {
+/// One binding: the keys, how help shows them, and what they do (an [`Action`], or a
+/// view's own action type).
+pub struct Binding<A = Action> {
     /// Keys that trigger it (without modifiers other than Shift).
     pub keys: &'static [KeyCode],
     /// How the help overlay writes the keys.
     pub label: &'static str,
     /// The action.
-    pub action: Action,
+    pub action: A,
     /// What it does, for the help overlay.
     pub help: &'static str,
 }
@@ -186,16 +187,39 @@ pub const BINDINGS: &[Binding] = &[
 
 /// The cockpit action for a key, if any.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
+    lookup(BINDINGS, key)
+}
+
+/// The action `table` binds to `key`; keys with Ctrl or Alt are never cockpit keys.
+pub fn lookup<A: Copy>(table: &[Binding<A>], key: &KeyEvent) -> Option<A> {
     if key
         .modifiers
         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
     {
         return None;
     }
-    BINDINGS
+    table
         .iter()
         .find(|b| b.keys.contains(&key.code))
         .map(|b| b.action)
+}
+
+impl Action {
+    /// Whether the action works the same in every view (the rest act on runs).
+    pub fn is_global(self) -> bool {
+        matches!(
+            self,
+            Action::Quit
+                | Action::Help
+                | Action::Palette
+                | Action::FocusNext
+                | Action::FocusPrev
+                | Action::ToggleRuns
+                | Action::ToggleChat
+                | Action::Wider
+                | Action::Narrower
+        )
+    }
 }
 
 /// Whether `key` is Ctrl + the prefix letter.

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    Attach, Attached, CancelChat, CreateSession, HelloReply, ListSessions, Notification, RenameRun,
-    ResizeRun, SendChat, SendInput, SessionHistory, StopRun, Sync,
+    Attach, Attached, CancelChat, CreateSession, HelloReply, ListProviders, ListSessions,
+    Notification, RenameRun, ResizeRun, SendChat, SendInput, SessionHistory, SetSessionModel,
+    StopRun, Sync, UsageQuery,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -47,6 +48,10 @@ pub enum Replied {
     SessionCreated(reagent::chat::SessionInfo),
     /// A session's messages.
     History(String, Vec<reagent::chat::MessageInfo>),
+    /// Every `PROVIDER/MODEL` the providers list.
+    Models(Vec<String>),
+    /// Tokens and cost per day and session.
+    Usage(reagent::chat::UsageReport),
     /// Something worked; a message for the status line.
     Done(String),
     /// Something failed; why.
@@ -265,6 +270,31 @@ async fn perform(
         Effect::CancelChat(session) => {
             let reply = client.request(&CancelChat { session }).await?;
             relay(incoming, reply, |_| Replied::Done("cancelled".into()));
+        }
+        Effect::SetModel(session, model) => {
+            let reply = client.request(&SetSessionModel { session, model }).await?;
+            relay(incoming, reply, |session| {
+                Replied::Done(format!(
+                    "{} now talks to {}",
+                    session.label(),
+                    session.model
+                ))
+            });
+        }
+        Effect::Providers => {
+            let reply = client.request(&ListProviders { check: false }).await?;
+            relay(incoming, reply, |providers| {
+                let models = providers.iter().flat_map(|p| {
+                    p.models
+                        .iter()
+                        .map(move |model| format!("{}/{model}", p.name))
+                });
+                Replied::Models(models.collect())
+            });
+        }
+        Effect::Usage => {
+            let reply = client.request(&UsageQuery {}).await?;
+            relay(incoming, reply, Replied::Usage);
         }
     }
     Ok(())

@@ -4,6 +4,8 @@
 //! not redraws, and keys stay responsive.
 
 pub mod chat;
+pub mod chat_keys;
+mod clipboard;
 pub mod keys;
 pub mod link;
 pub mod palette;
@@ -15,9 +17,10 @@ use std::time::Duration;
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt as _;
+use reagent::chat::{MessageStatus, Role};
 use reagent::config::Config;
 use reagent::paths::Paths;
-use reagent::protocol::Notification;
+use reagent::protocol::{EventKind, Notification};
 use reagent::time::now_ms;
 use reagent::transport::Transport;
 use tokio::sync::mpsc;
@@ -79,6 +82,9 @@ async fn event_loop(
                     _ => Vec::new(),
                 };
                 send_all(effects, wanted);
+                if let Some(text) = app.chat.clipboard.take() {
+                    clipboard::copy(&text);
+                }
                 dirty = true;
                 // Show the answer to a key now rather than at the next frame slot.
                 frames.reset_immediately();
@@ -114,12 +120,16 @@ fn send_all(effects: &mpsc::UnboundedSender<Effect>, wanted: Vec<Effect>) {
     }
 }
 
-/// Asks for the open chat session's history again (after a gap or a resync).
+/// Asks for the open chat session's history again (after a gap or a resync), keeping the
+/// place the user scrolled to.
 fn refresh_chat(app: &mut App, effects: &mpsc::UnboundedSender<Effect>) {
     if let Some(open) = &app.chat.open {
-        let id = open.id.clone();
+        let (id, scroll) = (open.id.clone(), open.scroll);
         app.chat.open = None;
         app.chat.open(&id);
+        if let Some(open) = app.chat.open.as_mut() {
+            open.scroll = scroll;
+        }
         let _ = effects.send(Effect::History(id));
     }
 }
@@ -134,8 +144,13 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
             true
         }
         Incoming::Note(Notification::Event(event)) => {
+            let answered = matches!(&event.kind, EventKind::Message { message }
+                if message.role == Role::Assistant && message.status != MessageStatus::Streaming);
             if !app.apply_event(event) {
                 refresh_chat(app, effects);
+            }
+            if answered && app.view == state::View::Chat {
+                let _ = effects.send(Effect::Usage);
             }
             false
         }
@@ -162,6 +177,14 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
                 false,
             );
             app.started(*run);
+            false
+        }
+        Incoming::Replied(Replied::Models(models)) => {
+            app.chat.models = models;
+            false
+        }
+        Incoming::Replied(Replied::Usage(report)) => {
+            app.chat.usage = Some(report);
             false
         }
         Incoming::Replied(Replied::Sessions(sessions)) => {

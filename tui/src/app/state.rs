@@ -31,6 +31,33 @@ pub enum Mode {
     Confirm(Confirm),
     /// Typing a chat message.
     Compose,
+    /// Typing a search of the open session, with what was typed so far.
+    Search(String),
+    /// Choosing a model.
+    Models(ModelPicker),
+    /// The usage panel; any key closes it.
+    Usage,
+}
+
+/// The model picker's state: the filter typed and the highlighted match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelPicker {
+    /// Text every shown model contains.
+    pub filter: String,
+    /// Index into the matches.
+    pub selected: usize,
+}
+
+impl ModelPicker {
+    /// The models that contain the filter (ASCII case ignored).
+    pub fn matches(&self, models: &[String]) -> Vec<String> {
+        let filter = self.filter.to_ascii_lowercase();
+        models
+            .iter()
+            .filter(|m| m.to_ascii_lowercase().contains(&filter))
+            .cloned()
+            .collect()
+    }
 }
 
 /// What the main area shows.

@@ -1,8 +1,9 @@
 //! Keys change the state and ask for effects; the run loop performs the effects.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
 use reagent::run::RunSpec;
 
+use super::chat_keys;
 use super::keys::{self, Action};
 use super::state::{App, Confirm, Focus, Mode, View};
 use crate::ui;
@@ -32,6 +33,12 @@ pub enum Effect {
     SendChat(String, String),
     /// Stop the answer streaming in a session.
     CancelChat(String),
+    /// Switch a session to another model.
+    SetModel(String, String),
+    /// Read the providers' models, for the model picker.
+    Providers,
+    /// Read the usage report.
+    Usage,
 }
 
 /// Handles one key in the current mode.
@@ -39,7 +46,7 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     match app.mode.clone() {
         Mode::Input => input_key(app, &key),
         Mode::Palette(text) => palette_key(app, text, &key),
-        Mode::Help => {
+        Mode::Help | Mode::Usage => {
             app.mode = Mode::Normal;
             Vec::new()
         }
@@ -56,87 +63,12 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 }
             }
         }
-        Mode::Compose => compose_key(app, &key),
-        Mode::Normal if app.view == View::Chat => chat_key(app, &key),
+        Mode::Compose => chat_keys::compose(app, &key),
+        Mode::Search(query) => chat_keys::search(app, query, &key),
+        Mode::Models(picker) => chat_keys::models(app, picker, &key),
+        Mode::Normal if app.view == View::Chat => chat_keys::normal(app, &key),
         Mode::Normal => normal_key(app, &key),
     }
-}
-
-/// Typing a chat message: Enter sends, Alt-Enter (or Shift-Enter) starts a new line, Esc
-/// leaves, Ctrl-C stops the answer streaming.
-fn compose_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
-    let Some(session) = app.chat.open.as_ref().map(|open| open.id.clone()) else {
-        app.mode = Mode::Normal;
-        return Vec::new();
-    };
-    let modifiers = key.modifiers;
-    match key.code {
-        KeyCode::Esc => app.mode = Mode::Normal,
-        KeyCode::Enter if modifiers.intersects(KeyModifiers::ALT | KeyModifiers::SHIFT) => {
-            app.chat.input.push('\n');
-        }
-        KeyCode::Enter => {
-            let text = std::mem::take(&mut app.chat.input);
-            if !text.trim().is_empty() {
-                return vec![Effect::SendChat(session, text)];
-            }
-        }
-        KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => {
-            return vec![Effect::CancelChat(session)];
-        }
-        KeyCode::Backspace => {
-            app.chat.input.pop();
-        }
-        KeyCode::Char(c) if !modifiers.contains(KeyModifiers::CONTROL) => app.chat.input.push(c),
-        _ => {}
-    }
-    Vec::new()
-}
-
-/// Cockpit keys in the chat view: the list holds sessions, Enter opens one to type into.
-fn chat_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
-    app.flash = None;
-    let Some(action) = keys::action_for(key) else {
-        return Vec::new();
-    };
-    let last = app.chat.sessions.len().saturating_sub(1);
-    match action {
-        Action::Down if app.focus == Focus::Runs => {
-            app.chat.selected = (app.chat.selected + 1).min(last)
-        }
-        Action::Up if app.focus == Focus::Runs => {
-            app.chat.selected = app.chat.selected.saturating_sub(1)
-        }
-        Action::Top => app.chat.selected = 0,
-        Action::Bottom => app.chat.selected = last,
-        Action::Open => {
-            let id = match app.focus {
-                Focus::Runs => app.chat.selected_session().map(|s| s.id.clone()),
-                Focus::Pane => app.chat.open.as_ref().map(|open| open.id.clone()),
-            };
-            let Some(id) = id else {
-                app.mode = Mode::Palette("chat ".into());
-                return Vec::new();
-            };
-            let fresh = app.chat.open.as_ref().is_none_or(|open| open.id != id);
-            app.chat.open(&id);
-            app.focus = Focus::Pane;
-            app.mode = Mode::Compose;
-            return if fresh {
-                vec![Effect::History(id)]
-            } else {
-                Vec::new()
-            };
-        }
-        Action::NewRun => app.mode = Mode::Palette("chat ".into()),
-        Action::Stop => {
-            if let Some(open) = &app.chat.open {
-                return vec![Effect::CancelChat(open.id.clone())];
-            }
-        }
-        other => return act(app, other),
-    }
-    Vec::new()
 }
 
 /// Pasted text goes to the job in input mode, or into the palette.
@@ -202,7 +134,8 @@ fn normal_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     }
 }
 
-fn act(app: &mut App, action: Action) -> Vec<Effect> {
+/// Performs a cockpit action (the chat view uses the global ones too).
+pub(super) fn act(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => app.quit = true,
         Action::Help => app.mode = Mode::Help,
@@ -253,6 +186,9 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
                 View::Chat => View::Runs,
             };
             app.focus = Focus::Runs;
+            if app.view == View::Chat {
+                return vec![Effect::Usage];
+            }
         }
         Action::ToggleRuns => {
             app.show_runs = !app.show_runs || app.pane.is_none();

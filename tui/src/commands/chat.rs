@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role};
 use reagent::protocol::{
     CancelChat, CreateSession, DeleteSession, EventKind, ForkSession, ListProviders, ListSessions,
-    Notification, RenameSession, SendChat, SessionHistory, UsageQuery,
+    Notification, RenameSession, SendChat, SessionHistory, SetSessionModel, UsageQuery,
 };
 use reagent::time::format_duration_ms;
 use tokio::io::AsyncWriteExt as _;
@@ -202,13 +202,17 @@ pub async fn providers(ctx: &Ctx, check: bool, json: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// `reagent session rename|fork|delete|cancel`
+/// `reagent session rename|model|fork|delete|cancel`
 pub async fn session(ctx: &Ctx, action: SessionAction) -> anyhow::Result<ExitCode> {
     let (client, _) = ctx.connect().await?;
     match action {
         SessionAction::Rename { session, title } => {
             let renamed = client.call(&RenameSession { session, title }).await?;
             println!("{} is now {}", renamed.id, renamed.label());
+        }
+        SessionAction::Model { session, model } => {
+            let moved = client.call(&SetSessionModel { session, model }).await?;
+            println!("{} now talks to {}", moved.label(), moved.model);
         }
         SessionAction::Fork { session, at } => {
             println!("{}", client.call(&ForkSession { session, at }).await?.id);

@@ -1,15 +1,14 @@
 //! The chat view: sessions on the left, the open conversation with its input on the right.
-//! Messages are drawn as plain text for now; thinking is folded to one line, tool calls to
-//! their name.
+//! Messages are laid out by [`super::messages`].
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
-use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role};
 
 use super::border;
+use super::messages::{self, Layout as Messages};
 use crate::app::App;
 use crate::app::state::{Focus, Mode};
 
@@ -44,8 +43,7 @@ pub fn sessions(app: &App, frame: &mut Frame<'_>, area: Rect) {
 
 /// The open conversation and the input box.
 pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let [messages_area, input_area] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(area);
+    let [messages_area, input_area] = split(area);
     let style = border(app, Focus::Pane);
     let Some(open) = &app.chat.open else {
         let hint = "No session open.\n\nSelect a session and press Enter, or press n (or :chat \
@@ -66,26 +64,27 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect) {
             || format!(" {} ", open.id),
             |s| format!(" {} — {} ", s.label(), s.model),
         );
-    let width = usize::from(messages_area.width.saturating_sub(2)).max(1);
-    // Keep the end in view, and lay out only the messages that reach it: walking back from
-    // the newest keeps a frame cheap however long the session grows.
-    let height = usize::from(messages_area.height.saturating_sub(2));
-    let mut shown: Vec<Line<'_>> = Vec::new();
-    for message in open.messages.iter().rev() {
-        let mut lines = Vec::new();
-        message_lines(message, width, &mut lines);
-        lines.append(&mut shown);
-        shown = lines;
-        if shown.len() >= height {
-            break;
-        }
-    }
+    let (width, height) = inner(messages_area);
+    let layout = Messages::new(open, width, app.chat.thinking);
+    let mut shown = layout.visible(open.scroll, height);
     if !open.loaded {
         shown.insert(0, Line::styled("loading…", Color::DarkGray));
     }
-    let first = shown.len().saturating_sub(height);
-    let shown: Vec<Line<'_>> = shown.into_iter().skip(first).collect();
-    let block = Block::bordered().title(title).border_style(style);
+    if let Some(search) = &app.chat.search {
+        shown = shown
+            .into_iter()
+            .map(|line| messages::highlight(line, &search.query))
+            .collect();
+    }
+    let mut block = Block::bordered().title(title).border_style(style);
+    if let Some(anchor) = open.scroll {
+        let position = format!(
+            " message {}/{} · G for the end ",
+            anchor.message + 1,
+            open.messages.len()
+        );
+        block = block.title_bottom(Line::styled(position, Color::Yellow).right_aligned());
+    }
     frame.render_widget(Paragraph::new(shown).block(block), messages_area);
 
     let composing = app.mode == Mode::Compose;
@@ -106,68 +105,21 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect) {
     frame.render_widget(input, input_area);
 }
 
-/// One message as lines: a header, then its parts wrapped to `width`.
-fn message_lines<'a>(message: &'a MessageInfo, width: usize, lines: &mut Vec<Line<'a>>) {
-    let (who, color) = match message.role {
-        Role::User => ("you", Color::Cyan),
-        Role::Assistant => ("model", Color::Magenta),
-    };
-    let mut header = vec![Span::styled(
-        who,
-        Style::new().fg(color).add_modifier(Modifier::BOLD),
-    )];
-    let note = match message.status {
-        MessageStatus::Complete | MessageStatus::Streaming => None,
-        status => Some(format!("{status:?}").to_lowercase()),
-    };
-    if let Some(note) = note {
-        header.push(Span::styled(format!(" · {note}"), Color::Yellow));
-    }
-    if let Some(ms) = message.usage.ttft_ms {
-        header.push(Span::styled(
-            format!(" · first token {ms} ms"),
-            Color::DarkGray,
-        ));
-    }
-    lines.push(Line::from(header));
-    for part in &message.parts {
-        match part.kind {
-            PartKind::Text | PartKind::ToolResult => {
-                for line in part.text.lines() {
-                    wrap(line, width, lines);
-                }
-            }
-            PartKind::Thinking => {
-                let size = part.text.chars().count();
-                lines.push(Line::styled(
-                    format!("▸ thinking ({size} chars)"),
-                    Style::new()
-                        .fg(Color::DarkGray)
-                        .add_modifier(Modifier::ITALIC),
-                ));
-            }
-            PartKind::ToolCall => {
-                let name = part.name.as_deref().unwrap_or("tool");
-                lines.push(Line::styled(format!("⚙ {name}"), Color::Yellow));
-            }
-        }
-    }
-    if message.status == MessageStatus::Streaming {
-        lines.push(Line::styled("▌", Color::Magenta));
-    }
-    if let Some(error) = &message.error {
-        lines.push(Line::styled(format!("error: {error}"), Color::Red));
-    }
-    lines.push(Line::raw(""));
+/// The conversation's inner size (width, height) on a screen laid out by [`super::areas`]:
+/// what key handling scrolls by.
+pub fn viewport(app: &App) -> (usize, usize) {
+    let pane = super::areas(app, Rect::new(0, 0, app.size.0, app.size.1)).pane;
+    let [messages_area, _] = split(pane);
+    inner(messages_area)
 }
 
-/// Splits a line into pieces of at most `width` characters.
-fn wrap<'a>(line: &str, width: usize, lines: &mut Vec<Line<'a>>) {
-    let chars: Vec<char> = line.chars().collect();
-    if chars.is_empty() {
-        lines.push(Line::raw(""));
-    }
-    for piece in chars.chunks(width) {
-        lines.push(Line::raw(piece.iter().collect::<String>()));
-    }
+fn split(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(area)
+}
+
+fn inner(area: Rect) -> (usize, usize) {
+    (
+        usize::from(area.width.saturating_sub(2)).max(1),
+        usize::from(area.height.saturating_sub(2)),
+    )
 }

@@ -4,11 +4,16 @@
 //! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
 //! slot in [`areas`].
 
-mod chat;
+pub mod chat;
+pub mod chat_popups;
+mod highlight;
+pub mod markdown;
+pub mod messages;
 mod overlays;
 mod pane;
 mod runs_list;
 mod status_bar;
+mod wrap;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -76,6 +81,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Mode::Help => overlays::help(app, frame),
         Mode::Palette(typed) => overlays::palette(typed, frame, areas.status),
         Mode::Confirm(confirm) => overlays::confirm(confirm, frame),
+        Mode::Search(typed) => overlays::search(typed, frame, areas.status),
+        Mode::Models(picker) => chat_popups::models(app, picker, frame),
+        Mode::Usage => chat_popups::usage(app, frame),
         Mode::Normal | Mode::Input | Mode::Compose => {}
     }
 }
@@ -91,3 +99,5 @@ fn border(app: &App, focus: Focus) -> Style {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_chat;

@@ -7,11 +7,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::app::App;
+use crate::app::chat_keys::CHAT_BINDINGS;
 use crate::app::keys::BINDINGS;
 use crate::app::palette;
-use crate::app::state::Confirm;
+use crate::app::state::{Confirm, View};
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+/// A `width` × `height` rectangle in the middle of `area` (clipped to it).
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
@@ -30,24 +32,38 @@ pub fn help(app: &App, frame: &mut Frame<'_>) {
             Span::raw(help.to_string()),
         ])
     };
-    let mut lines: Vec<Line<'_>> = BINDINGS
-        .iter()
-        .map(|b| key(b.label.into(), b.help))
-        .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::styled("  While typing into a job:", Modifier::BOLD));
-    lines.push(key(
-        format!("Ctrl-{prefix}"),
-        "back to the cockpit (then d leaves the pane)",
-    ));
-    lines.push(key(
-        format!("Ctrl-{prefix} Ctrl-{prefix}"),
-        &format!("send Ctrl-{prefix} to the job"),
-    ));
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    if app.view == View::Chat {
+        lines.extend(CHAT_BINDINGS.iter().map(|b| key(b.label.into(), b.help)));
+        let global = BINDINGS.iter().filter(|b| b.action.is_global());
+        lines.extend(global.map(|b| key(b.label.into(), b.help)));
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("  While writing a message:", Modifier::BOLD));
+        lines.push(key("Enter".into(), "send it"));
+        lines.push(key(
+            "Alt-Enter".into(),
+            "new line (Shift-Enter too, where the terminal tells)",
+        ));
+        lines.push(key("Ctrl-C".into(), "stop the answer"));
+        lines.push(key("Esc".into(), "back to the cockpit keys"));
+    } else {
+        lines.extend(BINDINGS.iter().map(|b| key(b.label.into(), b.help)));
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("  While typing into a job:", Modifier::BOLD));
+        lines.push(key(
+            format!("Ctrl-{prefix}"),
+            "back to the cockpit (then d leaves the pane)",
+        ));
+        lines.push(key(
+            format!("Ctrl-{prefix} Ctrl-{prefix}"),
+            &format!("send Ctrl-{prefix} to the job"),
+        ));
+    }
     let height = u16::try_from(lines.len())
         .unwrap_or(u16::MAX)
         .saturating_add(2);
-    let area = centered(frame.area(), 66, height);
+    let width = lines.iter().map(Line::width).max().unwrap_or(0) + 4;
+    let area = centered(frame.area(), u16::try_from(width).unwrap_or(80), height);
     frame.render_widget(Clear, area);
     let block = Block::bordered()
         .title(" Keys — any key closes ")
@@ -60,6 +76,24 @@ pub fn palette(typed: &str, frame: &mut Frame<'_>, status: Rect) {
     let suggestions: Vec<Line<'_>> = palette::suggestions(typed)
         .map(|usage| Line::styled(usage, Color::DarkGray))
         .collect();
+    let title = " Command — Enter runs, Esc closes ";
+    prompt(frame, status, (":", typed), title, suggestions);
+}
+
+/// The search prompt of the chat view.
+pub fn search(typed: &str, frame: &mut Frame<'_>, status: Rect) {
+    let title = " Search the session — Enter finds the newest match, Esc closes ";
+    prompt(frame, status, ("/", typed), title, Vec::new());
+}
+
+/// A one-line prompt above the status bar, `sigil` then what is typed, with hints below.
+fn prompt(
+    frame: &mut Frame<'_>,
+    status: Rect,
+    (sigil, typed): (&str, &str),
+    title: &str,
+    suggestions: Vec<Line<'_>>,
+) {
     let height = u16::try_from(suggestions.len()).unwrap_or(0) + 3;
     let width = frame.area().width.min(80);
     let area = Rect::new(
@@ -70,14 +104,12 @@ pub fn palette(typed: &str, frame: &mut Frame<'_>, status: Rect) {
     );
     frame.render_widget(Clear, area);
     let mut lines = vec![Line::from(vec![
-        Span::styled(":", Color::Cyan),
+        Span::styled(sigil, Color::Cyan),
         Span::raw(typed),
         Span::raw("█"),
     ])];
     lines.extend(suggestions);
-    let block = Block::bordered()
-        .title(" Command — Enter runs, Esc closes ")
-        .border_style(Color::Cyan);
+    let block = Block::bordered().title(title).border_style(Color::Cyan);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 

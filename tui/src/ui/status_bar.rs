@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::App;
-use crate::app::state::{Link, Mode};
+use crate::app::state::{Link, Mode, View};
+use crate::ui::chat_popups::tokens;
 
 /// Draws the bar.
 pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -41,6 +42,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     };
     spans.push(Span::styled(format!("· {failed} failed "), failed_style));
     spans.push(Span::raw("│ "));
+    if app.view == View::Chat {
+        spans.extend(chat_usage(app));
+    }
     let prefix = app.prefix.0;
     match (&app.mode, &app.flash) {
         (_, Some(flash)) => {
@@ -55,6 +59,13 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             format!("typing into the job · Ctrl-{prefix} for the cockpit"),
             Color::Green,
         )),
+        (Mode::Normal, None) if app.chat.search.is_some() && app.view == View::Chat => {
+            let query = app.chat.search.as_ref().map_or("", |s| s.query.as_str());
+            spans.push(Span::styled(
+                format!("search “{query}” · n older · N newer · Esc ends"),
+                Color::Yellow,
+            ));
+        }
         (Mode::Compose, None) => {
             spans.push(Span::styled(
                 "writing a message · Esc for the cockpit",
@@ -67,4 +78,34 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         )),
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The open session's tokens and cost, and today's cost across sessions.
+fn chat_usage(app: &App) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    if let Some(open) = &app.chat.open {
+        let (mut input, mut output, mut cost) = (0, 0, 0.0);
+        for message in &open.messages {
+            input += message.usage.input.unwrap_or(0);
+            output += message.usage.output.unwrap_or(0);
+            cost += message.usage.cost_usd.unwrap_or(0.0);
+        }
+        if input + output > 0 {
+            spans.push(Span::raw(format!(
+                "session ↑{} ↓{} ${cost:.4} ",
+                tokens(input),
+                tokens(output)
+            )));
+        }
+    }
+    let today = reagent::time::utc_date(app.now);
+    let report = app.chat.usage.as_ref();
+    if let Some(day) = report.and_then(|r| r.days.iter().find(|d| d.key == today)) {
+        let dot = if spans.is_empty() { "" } else { "· " };
+        spans.push(Span::raw(format!("{dot}today ${:.4} ", day.cost_usd)));
+    }
+    if !spans.is_empty() {
+        spans.push(Span::raw("│ "));
+    }
+    spans
 }

@@ -9,7 +9,7 @@ use reagent::run::{RunInfo, RunStatus};
 use crate::app::App;
 use crate::app::state::{Focus, Link, Mode};
 
-const NOW: i64 = 1_800_000_000_000;
+pub(super) const NOW: i64 = 1_800_000_000_000;
 
 fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs: i64) -> RunInfo {
     RunInfo {
@@ -32,7 +32,7 @@ fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs:
     }
 }
 
-fn app_with_runs() -> App {
+pub(super) fn app_with_runs() -> App {
     let mut app = App::new("local", PrefixKey('b'), (100, 20), NOW);
     app.link = Link::Connected { clients: 2 };
     app.runs = vec![
@@ -49,7 +49,7 @@ fn app_with_runs() -> App {
     app
 }
 
-fn draw(app: &App) -> String {
+pub(super) fn draw(app: &App) -> String {
     let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
     terminal.draw(|frame| super::render(app, frame)).unwrap();
     terminal.backend().to_string()
@@ -185,88 +185,4 @@ fn a_long_list_scrolls_to_keep_the_selection_in_view() {
     assert!(!screen.contains("sweep-0 "), "the top has scrolled away");
     app.selected = 299;
     assert!(draw(&app).contains("sweep-299"));
-}
-
-#[test]
-fn a_chat_session_streaming_an_answer() {
-    use reagent::chat::{
-        MessageInfo, MessageStatus, MessageUsage, Part, PartKind, Role, SessionInfo,
-    };
-    use reagent::protocol::EventKind;
-
-    let mut app = app_with_runs();
-    app.view = crate::app::state::View::Chat;
-    let session = SessionInfo {
-        id: "5e551011".into(),
-        title: Some("nan hunt".into()),
-        model: "anthropic/claude".into(),
-        system: None,
-        cwd: "/work".into(),
-        created_at: NOW,
-    };
-    assert!(app.chat.apply(&EventKind::Session { session }));
-    app.chat.open("5e551011");
-    let message = |id: &str, role, status, parts| MessageInfo {
-        id: id.into(),
-        session: "5e551011".into(),
-        role,
-        status,
-        parts,
-        error: None,
-        usage: MessageUsage::default(),
-        created_at: NOW,
-    };
-    let thinking = Part {
-        kind: PartKind::Thinking,
-        text: "the loss...".into(),
-        name: None,
-        call_id: None,
-    };
-    let history = vec![
-        message(
-            "m1",
-            Role::User,
-            MessageStatus::Complete,
-            vec![Part::text("why is my loss NaN at step 2000?")],
-        ),
-        message(
-            "m2",
-            Role::Assistant,
-            MessageStatus::Streaming,
-            vec![thinking, Part::text("Check the learning")],
-        ),
-    ];
-    assert!(app.chat.history("5e551011", history));
-    app.focus = Focus::Pane;
-    app.mode = Mode::Compose;
-    app.chat.input = "and the warmup?".into();
-    insta::assert_snapshot!(draw(&app));
-}
-
-#[test]
-fn a_long_conversation_shows_its_end() {
-    use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role};
-
-    let mut app = app_with_runs();
-    app.view = crate::app::state::View::Chat;
-    app.chat.open("s");
-    let messages = (0..10_000)
-        .map(|i| MessageInfo {
-            id: format!("m{i}"),
-            session: "s".into(),
-            role: Role::User,
-            status: MessageStatus::Complete,
-            parts: vec![Part::text(format!("message number {i}"))],
-            error: None,
-            usage: MessageUsage::default(),
-            created_at: NOW,
-        })
-        .collect();
-    assert!(app.chat.history("s", messages));
-    let screen = draw(&app);
-    assert!(screen.contains("message number 9999"), "{screen}");
-    assert!(
-        !screen.contains("message number 9990 "),
-        "only the end fits"
-    );
 }

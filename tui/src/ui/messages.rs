@@ -1,0 +1,471 @@
+//! Messages laid out as lines, and scrolling through them.
+//!
+//! A message is laid out (markdown, highlighting, wrapping) once per width and content, and
+//! kept in the open session's cache: a frame looks up only the messages that reach the
+//! screen, and a streaming answer is the only message laid out again as it grows. Scrolling
+//! is anchored at a message and a line within it, so moving through a session of 10,000
+//! messages costs the messages crossed, never the whole session.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use reagent::chat::{MessageInfo, MessageStatus, Part, PartKind, Role};
+
+use super::{markdown, wrap};
+use crate::app::chat::{Anchor, OpenSession};
+
+/// A message's lines, shared between the cache and the frames that draw them.
+type Lines = Rc<[Line<'static>]>;
+
+/// Laid-out messages by id, each with the stamp it was laid out for.
+#[derive(Default)]
+pub struct LayoutCache(RefCell<HashMap<String, (Stamp, Lines)>>);
+
+/// What a message's layout depends on; a different stamp means laying it out again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    width: usize,
+    bytes: usize,
+    parts: usize,
+    status: MessageStatus,
+    error: bool,
+    thinking: bool,
+}
+
+/// Cached messages beyond this many are forgotten (all at once; they are cheap to redo).
+const MAX_CACHED: usize = 4096;
+
+/// One session's messages as seen through a viewport `width` cells wide.
+pub struct Layout<'a> {
+    open: &'a OpenSession,
+    width: usize,
+    thinking: bool,
+}
+
+impl<'a> Layout<'a> {
+    /// A layout of `open` at `width`, with thinking unfolded when `thinking`.
+    pub fn new(open: &'a OpenSession, width: usize, thinking: bool) -> Self {
+        Self {
+            open,
+            width: width.max(8),
+            thinking,
+        }
+    }
+
+    /// Message `index`'s lines.
+    pub fn lines(&self, index: usize) -> Lines {
+        let Some(message) = self.open.messages.get(index) else {
+            return Rc::from(Vec::new());
+        };
+        let stamp = Stamp {
+            width: self.width,
+            bytes: message.parts.iter().map(|p| p.text.len()).sum(),
+            parts: message.parts.len(),
+            status: message.status,
+            error: message.error.is_some(),
+            thinking: self.thinking,
+        };
+        let mut cache = self.open.layout.0.borrow_mut();
+        if let Some((cached, lines)) = cache.get(&message.id)
+            && *cached == stamp
+        {
+            return lines.clone();
+        }
+        let lines: Lines = message_lines(message, self.width, self.thinking).into();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(message.id.clone(), (stamp, lines.clone()));
+        lines
+    }
+
+    fn height(&self, index: usize) -> usize {
+        self.lines(index).len()
+    }
+
+    fn len(&self) -> usize {
+        self.open.messages.len()
+    }
+
+    /// The `height` lines a viewport shows: from `anchor` down, or the end of the session.
+    pub fn visible(&self, anchor: Option<Anchor>, height: usize) -> Vec<Line<'static>> {
+        match anchor.filter(|a| self.fills(*a, height)) {
+            Some(anchor) => {
+                let mut shown = Vec::with_capacity(height);
+                let mut skip = anchor.line;
+                for index in anchor.message..self.len() {
+                    let lines = self.lines(index);
+                    shown.extend(lines.iter().skip(skip).take(height - shown.len()).cloned());
+                    skip = 0;
+                    if shown.len() >= height {
+                        break;
+                    }
+                }
+                shown
+            }
+            None => {
+                // Walk back from the newest message until the screen is full.
+                let mut blocks = Vec::new();
+                let mut total = 0;
+                for index in (0..self.len()).rev() {
+                    let lines = self.lines(index);
+                    total += lines.len();
+                    blocks.push(lines);
+                    if total >= height {
+                        break;
+                    }
+                }
+                let skip = total.saturating_sub(height);
+                blocks
+                    .iter()
+                    .rev()
+                    .flat_map(|lines| lines.iter().cloned())
+                    .skip(skip)
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether a screen of `height` lines starting at `anchor` is full: if not, the anchor is
+    /// past the last screenful and the view follows the end instead.
+    fn fills(&self, anchor: Anchor, height: usize) -> bool {
+        let mut lines = 0;
+        for index in anchor.message..self.len() {
+            lines += self.height(index);
+            if index == anchor.message {
+                lines = lines.saturating_sub(anchor.line);
+            }
+            if lines > height {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The anchor of the top line when the view follows the end.
+    fn bottom_anchor(&self, height: usize) -> Anchor {
+        let mut above = height;
+        for index in (0..self.len()).rev() {
+            let lines = self.height(index);
+            if lines >= above {
+                return Anchor {
+                    message: index,
+                    line: lines - above,
+                };
+            }
+            above -= lines;
+        }
+        Anchor::default()
+    }
+
+    /// Where the top of the view goes after scrolling `delta` lines (negative: back towards
+    /// the first message); `None` follows the end.
+    pub fn scroll(&self, from: Option<Anchor>, delta: isize, height: usize) -> Option<Anchor> {
+        if self.len() == 0 {
+            return None;
+        }
+        let mut at = from.unwrap_or_else(|| self.bottom_anchor(height));
+        let mut n = delta.unsigned_abs();
+        if delta < 0 {
+            while n > 0 {
+                if at.line >= n {
+                    at.line -= n;
+                    n = 0;
+                } else if at.message == 0 {
+                    at.line = 0;
+                    n = 0;
+                } else {
+                    n -= at.line + 1;
+                    at.message -= 1;
+                    at.line = self.height(at.message).saturating_sub(1);
+                }
+            }
+        } else {
+            while n > 0 {
+                let rest = self.height(at.message).saturating_sub(at.line + 1);
+                if rest >= n {
+                    at.line += n;
+                    n = 0;
+                } else if at.message + 1 >= self.len() {
+                    at.line += rest;
+                    n = 0;
+                } else {
+                    n -= rest + 1;
+                    at.message += 1;
+                    at.line = 0;
+                }
+            }
+        }
+        self.fills(at, height).then_some(at)
+    }
+
+    /// The anchor that shows message `index` at the top (or the end, if it is on the last
+    /// screen).
+    pub fn reveal(&self, index: usize, height: usize) -> Option<Anchor> {
+        let at = Anchor {
+            message: index,
+            line: 0,
+        };
+        self.fills(at, height).then_some(at)
+    }
+}
+
+/// One message as lines: a header, then its parts.
+fn message_lines(message: &MessageInfo, width: usize, thinking: bool) -> Vec<Line<'static>> {
+    let mut lines = vec![header(message)];
+    for part in &message.parts {
+        part_lines(message.role, part, width, thinking, &mut lines);
+    }
+    if message.status == MessageStatus::Streaming {
+        lines.push(Line::styled("▌", Color::Magenta));
+    }
+    if let Some(error) = &message.error {
+        let spans = [Span::styled(format!("error: {error}"), Color::Red)];
+        lines.extend(wrap::wrap(&spans, width, &[], &[]));
+    }
+    lines.push(Line::raw(""));
+    lines
+}
+
+fn header(message: &MessageInfo) -> Line<'static> {
+    let (who, color) = match message.role {
+        Role::User => ("you", Color::Cyan),
+        Role::Assistant => ("model", Color::Magenta),
+    };
+    let mut header = vec![Span::styled(
+        who,
+        Style::new().fg(color).add_modifier(Modifier::BOLD),
+    )];
+    let note = match message.status {
+        MessageStatus::Complete | MessageStatus::Streaming => None,
+        status => Some(format!("{status:?}").to_lowercase()),
+    };
+    if let Some(note) = note {
+        header.push(Span::styled(format!(" · {note}"), Color::Yellow));
+    }
+    let usage = &message.usage;
+    let mut facts = Vec::new();
+    if let Some(ms) = usage.ttft_ms {
+        facts.push(format!("first token {ms} ms"));
+    }
+    if let Some(rate) = usage.tokens_per_s {
+        facts.push(format!("{rate:.0} tok/s"));
+    }
+    if let (Some(input), Some(output)) = (usage.input, usage.output) {
+        facts.push(format!("{input}→{output} tok"));
+    }
+    if let Some(cost) = usage.cost_usd {
+        facts.push(format!("${cost:.4}"));
+    }
+    for fact in facts {
+        header.push(Span::styled(format!(" · {fact}"), Color::DarkGray));
+    }
+    Line::from(header)
+}
+
+/// Tool arguments and results are shown on one line, cut to this many characters.
+const TOOL_PREVIEW: usize = 80;
+
+fn part_lines(
+    role: Role,
+    part: &Part,
+    width: usize,
+    thinking: bool,
+    lines: &mut Vec<Line<'static>>,
+) {
+    let dim = Style::new().fg(Color::DarkGray);
+    match part.kind {
+        PartKind::Text if role == Role::User => {
+            for line in part.text.lines() {
+                lines.extend(wrap::wrap(&[Span::raw(line.to_string())], width, &[], &[]));
+            }
+        }
+        PartKind::Text => lines.extend(markdown::render(&part.text, width)),
+        PartKind::Thinking if thinking => {
+            let style = dim.add_modifier(Modifier::ITALIC);
+            lines.push(Line::styled("▾ thinking", style));
+            let bar = [Span::styled("┊ ", dim)];
+            for line in part.text.lines() {
+                let spans = [Span::styled(line.to_string(), style)];
+                lines.extend(wrap::wrap(&spans, width, &bar, &bar));
+            }
+        }
+        PartKind::Thinking => {
+            let words = part.text.split_whitespace().count();
+            lines.push(Line::styled(
+                format!("▸ thinking ({words} words) · t unfolds"),
+                dim.add_modifier(Modifier::ITALIC),
+            ));
+        }
+        PartKind::ToolCall => {
+            let name = part.name.as_deref().unwrap_or("tool");
+            let spans = [
+                Span::styled(format!("⚙ {name}"), Color::Yellow),
+                Span::styled(format!("({})", preview(&part.text)), dim),
+            ];
+            lines.extend(wrap::wrap(&spans, width, &[], &[Span::raw("  ")]));
+        }
+        PartKind::ToolResult => {
+            let more = part.text.lines().count().saturating_sub(1);
+            let mut spans = vec![Span::styled(format!("↳ {}", preview(&part.text)), dim)];
+            if more > 0 {
+                spans.push(Span::styled(format!(" (+{more} lines)"), dim));
+            }
+            lines.extend(wrap::wrap(&spans, width, &[], &[Span::raw("  ")]));
+        }
+    }
+}
+
+/// The first line of `text`, cut to [`TOOL_PREVIEW`] characters.
+fn preview(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default().trim();
+    match first.char_indices().nth(TOOL_PREVIEW) {
+        Some((at, _)) => format!("{}…", &first[..at]),
+        None => first.to_string(),
+    }
+}
+
+/// Marks every ASCII-case-insensitive occurrence of `query` in `line`.
+pub fn highlight(line: Line<'static>, query: &str) -> Line<'static> {
+    if query.is_empty() {
+        return line;
+    }
+    let mark = Style::new().bg(Color::Yellow).fg(Color::Black);
+    let mut spans = Vec::with_capacity(line.spans.len());
+    for span in line.spans {
+        let text = span.content.as_ref();
+        let mut start = 0;
+        while let Some(at) = find(&text[start..], query) {
+            let at = start + at;
+            if at > start {
+                spans.push(Span::styled(text[start..at].to_string(), span.style));
+            }
+            let end = at + query.len();
+            spans.push(Span::styled(
+                text[at..end].to_string(),
+                span.style.patch(mark),
+            ));
+            start = end;
+        }
+        if start == 0 {
+            spans.push(span);
+        } else if start < text.len() {
+            spans.push(Span::styled(text[start..].to_string(), span.style));
+        }
+    }
+    Line::from(spans).style(line.style)
+}
+
+/// Where `needle` first occurs in `haystack`, ignoring ASCII case.
+pub fn find(haystack: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    let (hay, pin) = (haystack.as_bytes(), needle.as_bytes());
+    (0..=hay.len() - pin.len()).find(|&i| {
+        haystack.is_char_boundary(i)
+            && haystack.is_char_boundary(i + pin.len())
+            && hay[i..i + pin.len()].eq_ignore_ascii_case(pin)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use reagent::chat::MessageUsage;
+
+    use super::*;
+
+    fn session(count: usize) -> OpenSession {
+        let mut open = OpenSession::new("s");
+        open.loaded = true;
+        open.messages = (0..count)
+            .map(|i| MessageInfo {
+                id: format!("m{i}"),
+                session: "s".into(),
+                role: Role::User,
+                status: MessageStatus::Complete,
+                parts: vec![Part::text(format!("message {i}"))],
+                error: None,
+                usage: MessageUsage::default(),
+                created_at: 0,
+            })
+            .collect();
+        open
+    }
+
+    fn texts(lines: &[Line<'_>]) -> Vec<String> {
+        lines.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_end_is_shown_until_the_user_scrolls() {
+        let open = session(10);
+        let layout = Layout::new(&open, 40, false);
+        // Each message: header, text, blank.
+        let shown = texts(&layout.visible(None, 4));
+        assert_eq!(shown, ["", "you", "message 9", ""]);
+        let up = layout.scroll(None, -2, 4);
+        assert_eq!(
+            up,
+            Some(Anchor {
+                message: 8,
+                line: 0
+            })
+        );
+        let shown = texts(&layout.visible(up, 4));
+        assert_eq!(shown, ["you", "message 8", "", "you"]);
+        assert_eq!(
+            layout.scroll(up, 2, 4),
+            None,
+            "back at the end, following it"
+        );
+    }
+
+    #[test]
+    fn scrolling_stops_at_the_first_line() {
+        let open = session(10);
+        let layout = Layout::new(&open, 40, false);
+        let top = layout.scroll(None, -1000, 4);
+        assert_eq!(top, Some(Anchor::default()));
+        assert_eq!(texts(&layout.visible(top, 2)), ["you", "message 0"]);
+        assert_eq!(
+            layout.reveal(5, 4),
+            Some(Anchor {
+                message: 5,
+                line: 0
+            })
+        );
+        assert_eq!(
+            layout.reveal(9, 4),
+            None,
+            "the last message is on the last screen"
+        );
+    }
+
+    #[test]
+    fn a_long_session_lays_out_only_what_is_seen() {
+        let open = session(10_000);
+        let layout = Layout::new(&open, 40, false);
+        let top = layout.scroll(None, -60, 20);
+        let _ = layout.visible(top, 20);
+        let laid = open.layout.0.borrow().len();
+        assert!(laid < 50, "laid out {laid} messages");
+    }
+
+    #[test]
+    fn search_marks_matches_whatever_their_case() {
+        let line = highlight(Line::raw("Loss fell; the LOSS is low"), "loss");
+        let marked: Vec<_> = line
+            .spans
+            .iter()
+            .filter(|s| s.style.bg == Some(Color::Yellow))
+            .map(|s| s.content.to_string())
+            .collect();
+        assert_eq!(marked, ["Loss", "LOSS"]);
+        assert_eq!(find("héllo wörld", "WÖ"), None, "only ASCII folds");
+        assert_eq!(find("héllo wörld", "wö"), Some(7));
+    }
+}
