@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 
 use super::border;
 use super::messages::{self, Layout as Messages};
+use super::wrap;
 use crate::app::App;
 use crate::app::state::{Focus, Mode};
 
@@ -99,9 +100,16 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect) {
     } else {
         style
     };
-    let input = Paragraph::new(format!("{}{cursor}", app.chat.input))
-        .wrap(ratatui::widgets::Wrap { trim: false })
-        .block(Block::bordered().title(hint).border_style(input_style));
+    let (width, height) = inner(input_area);
+    let typed = format!("{}{cursor}", app.chat.input);
+    let mut lines: Vec<Line<'static>> = typed
+        .split('\n')
+        .flat_map(|line| wrap::cut(&[Span::raw(line.to_string())], width, &[]))
+        .collect();
+    // A message longer than the box shows its end, where the cursor is.
+    let lines = lines.split_off(lines.len().saturating_sub(height));
+    let input =
+        Paragraph::new(lines).block(Block::bordered().title(hint).border_style(input_style));
     frame.render_widget(input, input_area);
 }
 

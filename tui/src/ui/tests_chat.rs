@@ -193,6 +193,22 @@ fn sending_a_message_returns_to_the_end() {
 }
 
 #[test]
+fn a_long_message_being_written_shows_its_end() {
+    let mut app = chat_app(Vec::new());
+    app.mode = Mode::Compose;
+    app.chat.input = (1..=6)
+        .map(|i| format!("line {i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let screen = draw(&app);
+    assert!(screen.contains("line 6█"), "{screen}");
+    assert!(
+        !screen.contains("line 3"),
+        "the top scrolled away: {screen}"
+    );
+}
+
+#[test]
 fn y_copies_the_newest_code_block() {
     let text = "old:\n```\nold()\n```\nnew:\n```sh\nmake test\nmake bench\n```\n";
     let answer = message(
