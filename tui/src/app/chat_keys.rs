@@ -37,6 +37,8 @@ pub enum ChatAction {
     Copy,
     /// Pick the open session's model.
     Models,
+    /// Title the session (palette: `rename`).
+    Rename,
     /// Fold or unfold thinking.
     Thinking,
     /// Show usage.
@@ -122,6 +124,12 @@ pub const CHAT_BINDINGS: &[Binding<ChatAction>] = &[
         help: "pick the model (of the open session, or for a new one)",
     },
     Binding {
+        keys: &[KeyCode::Char('r')],
+        label: "r",
+        action: ChatAction::Rename,
+        help: "rename the session",
+    },
+    Binding {
         keys: &[KeyCode::Char('t')],
         label: "t",
         action: ChatAction::Thinking,
@@ -189,6 +197,12 @@ fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
         ChatAction::Models => {
             app.mode = Mode::Models(ModelPicker::default());
             return vec![Effect::Providers];
+        }
+        ChatAction::Rename => {
+            let id = app.chat.open.as_ref().map(|open| open.id.as_str());
+            let session = app.chat.sessions.iter().find(|s| Some(s.id.as_str()) == id);
+            let title = session.and_then(|s| s.title.clone()).unwrap_or_default();
+            app.mode = Mode::Palette(format!("rename {title}"));
         }
         ChatAction::Thinking => {
             app.chat.thinking = !app.chat.thinking;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
     Attach, Attached, CancelChat, CreateSession, HelloReply, ListProviders, ListSessions,
-    Notification, RenameRun, ResizeRun, SendChat, SendInput, SessionHistory, SetSessionModel,
-    StopRun, Sync, UsageQuery,
+    Notification, RenameRun, RenameSession, ResizeRun, SendChat, SendInput, SessionHistory,
+    SetSessionModel, StopRun, Sync, UsageQuery,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -270,6 +270,12 @@ async fn perform(
         Effect::CancelChat(session) => {
             let reply = client.request(&CancelChat { session }).await?;
             relay(incoming, reply, |_| Replied::Done("cancelled".into()));
+        }
+        Effect::RenameSession(session, title) => {
+            let reply = client.request(&RenameSession { session, title }).await?;
+            relay(incoming, reply, |session| {
+                Replied::Done(format!("{} is now {}", session.id, session.label()))
+            });
         }
         Effect::SetModel(session, model) => {
             let reply = client.request(&SetSessionModel { session, model }).await?;

@@ -15,7 +15,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "stop",
         "stop [RUN]                stop the selected run (or RUN)",
     ),
-    ("rename", "rename NAME               name the selected run"),
+    (
+        "rename",
+        "rename NAME               name the selected run (in chat: the session)",
+    ),
     (
         "input",
         "input TEXT                type TEXT and Enter into the selected run",
@@ -80,6 +83,16 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             }
             (run, _) => vec![Effect::Stop(run.into())],
         },
+        "rename" if app.view == super::state::View::Chat => {
+            let session = app.chat.open.as_ref().map(|open| open.id.clone());
+            match session.or_else(|| app.chat.selected_session().map(|s| s.id.clone())) {
+                Some(id) => vec![Effect::RenameSession(id, rest.into())],
+                None => {
+                    app.say(need("a session"), true);
+                    Vec::new()
+                }
+            }
+        }
         "rename" => match selected {
             Some(id) => vec![Effect::Rename(id, rest.into())],
             None => {

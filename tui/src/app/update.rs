@@ -33,6 +33,8 @@ pub enum Effect {
     SendChat(String, String),
     /// Stop the answer streaming in a session.
     CancelChat(String),
+    /// Give a session a title (empty clears it).
+    RenameSession(String, String),
     /// Switch a session to another model.
     SetModel(String, String),
     /// Read the providers' models, for the model picker.

@@ -317,6 +317,22 @@ fn help_in_the_chat_view_lists_chat_keys() {
 }
 
 #[test]
+fn r_renames_the_open_session() {
+    let mut app = chat_app(Vec::new());
+    press(&mut app, KeyCode::Char('r'));
+    assert_eq!(app.mode, Mode::Palette("rename nan hunt".into()));
+    for _ in 0.."nan hunt".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "lr sweep");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::RenameSession(s, t)] if s == SESSION && t == "lr sweep"),
+        "{effects:?}"
+    );
+}
+
+#[test]
 fn a_long_conversation_shows_its_end() {
     let app = chat_app(numbered(10_000));
     let screen = draw(&app);
