@@ -57,7 +57,10 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
                 // Reap it; by now the supervisor has exited or is about to.
                 let _ = child.wait().await;
             }
-            Err(err) => follow::settle_failed(&daemon, &id, &err.message),
+            Err(err) => {
+                follow::settle_failed(&daemon, &id, &err.message);
+                crate::queue::ended(&daemon, &id);
+            }
         }
     });
     Ok(info)
