@@ -25,9 +25,15 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
     };
     let name = spec.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("sweep-{id}"));
     let mut runs = Vec::new();
-    for point in &points {
+    let mut names = std::collections::HashSet::new();
+    for (n, point) in points.iter().enumerate() {
+        // Random search can draw the same point twice; names must stay unique.
+        let mut run_name = run_name(&name, point);
+        if !names.insert(run_name.clone()) {
+            run_name = format!("{run_name}#{}", n + 1);
+        }
         let run_spec = RunSpec {
-            name: Some(run_name(&name, point)),
+            name: Some(run_name),
             command: render(&spec.command, point),
             cwd: spec.cwd.clone(),
             env: spec.env.clone(),

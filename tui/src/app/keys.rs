@@ -46,6 +46,8 @@ pub enum Action {
     PageUp,
     /// Scroll the pane forward a page.
     PageDown,
+    /// Show or hide the GPU panel ("processors").
+    ToggleGpus,
 }
 
 /// One binding: the keys, how help shows them, and what they do.
@@ -151,6 +153,12 @@ pub const BINDINGS: &[Binding] = &[
         label: "c",
         action: Action::ToggleChat,
         help: "switch between runs and chat",
+    },
+    Binding {
+        keys: &[KeyCode::Char('p')],
+        label: "p",
+        action: Action::ToggleGpus,
+        help: "show or hide the GPU panel",
     },
     Binding {
         keys: &[KeyCode::Char('<')],
