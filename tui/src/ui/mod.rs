@@ -5,6 +5,7 @@
 //! slot in [`areas`].
 
 mod chat;
+mod gpus;
 mod overlays;
 mod pane;
 mod runs_list;
@@ -25,16 +26,28 @@ pub struct Areas {
     pub pane: Rect,
     /// The one-line status bar.
     pub status: Rect,
+    /// The GPU panel, when shown.
+    pub gpus: Option<Rect>,
 }
 
-/// Splits the screen: the runs list on the left (when shown), the pane, the status bar.
+/// Splits the screen: the runs list on the left (when shown), the pane, the GPU panel below
+/// them (when shown), the status bar.
 pub fn areas(app: &App, area: Rect) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let (main, gpus) = if app.show_gpus {
+        let height = gpus::height(&app.gpus, main.height);
+        let [main, panel] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(main);
+        (main, Some(panel))
+    } else {
+        (main, None)
+    };
     if !app.show_runs {
         return Areas {
             runs: None,
             pane: main,
             status,
+            gpus,
         };
     }
     let width = app.runs_width.min(main.width.saturating_sub(12));
@@ -44,6 +57,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         runs: Some(runs),
         pane,
         status,
+        gpus,
     }
 }
 
@@ -71,6 +85,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             chat::conversation(app, frame, areas.pane);
         }
     }
+    if let Some(panel) = areas.gpus {
+        gpus::render(app, frame, panel);
+    }
     status_bar::render(app, frame, areas.status);
     match &app.mode {
         Mode::Help => overlays::help(app, frame),
@@ -89,5 +106,7 @@ fn border(app: &App, focus: Focus) -> Style {
     }
 }
 
+#[cfg(test)]
+mod gpu_tests;
 #[cfg(test)]
 mod tests;

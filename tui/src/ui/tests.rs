@@ -9,9 +9,9 @@ use reagent::run::{RunInfo, RunStatus};
 use crate::app::App;
 use crate::app::state::{Focus, Link, Mode};
 
-const NOW: i64 = 1_800_000_000_000;
+pub(super) const NOW: i64 = 1_800_000_000_000;
 
-fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs: i64) -> RunInfo {
+pub(super) fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs: i64) -> RunInfo {
     RunInfo {
         id: id.into(),
         name: name.map(Into::into),
@@ -32,7 +32,7 @@ fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs:
     }
 }
 
-fn app_with_runs() -> App {
+pub(super) fn app_with_runs() -> App {
     let mut app = App::new("local", PrefixKey('b'), (100, 20), NOW);
     app.link = Link::Connected { clients: 2 };
     app.runs = vec![
@@ -49,7 +49,7 @@ fn app_with_runs() -> App {
     app
 }
 
-fn draw(app: &App) -> String {
+pub(super) fn draw(app: &App) -> String {
     let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
     terminal.draw(|frame| super::render(app, frame)).unwrap();
     terminal.backend().to_string()
