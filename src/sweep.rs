@@ -191,7 +191,10 @@ fn grid(parameters: &BTreeMap<String, Parameter>) -> Vec<Point> {
     points
 }
 
-fn random_point(parameters: &BTreeMap<String, Parameter>, rng: &mut SplitMix) -> Result<Point, String> {
+fn random_point(
+    parameters: &BTreeMap<String, Parameter>,
+    rng: &mut SplitMix,
+) -> Result<Point, String> {
     let mut point = Vec::new();
     for (name, param) in parameters {
         let value = if param.values.is_empty() {
@@ -264,12 +267,23 @@ mod tests {
     fn spec(params: &[(&str, &[&str])]) -> SweepSpec {
         SweepSpec {
             name: Some("s".into()),
-            command: vec!["train".into(), "--lr".into(), "{lr}".into(), "--bs={bs}".into()],
+            command: vec![
+                "train".into(),
+                "--lr".into(),
+                "{lr}".into(),
+                "--bs={bs}".into(),
+            ],
             parameters: params
                 .iter()
                 .map(|(name, values)| {
                     let values = values.iter().map(|v| v.to_string()).collect();
-                    (name.to_string(), Parameter { values, ..Default::default() })
+                    (
+                        name.to_string(),
+                        Parameter {
+                            values,
+                            ..Default::default()
+                        },
+                    )
                 })
                 .collect(),
             ..Default::default()
@@ -281,7 +295,10 @@ mod tests {
         let spec = spec(&[("lr", &["1e-3", "1e-4"]), ("bs", &["32", "64"])]);
         let points = expand(&spec).unwrap();
         assert_eq!(points.len(), 4);
-        let commands: Vec<String> = points.iter().map(|p| render(&spec.command, p).join(" ")).collect();
+        let commands: Vec<String> = points
+            .iter()
+            .map(|p| render(&spec.command, p).join(" "))
+            .collect();
         assert!(commands.contains(&"train --lr 1e-3 --bs=32".to_string()));
         assert!(commands.contains(&"train --lr 1e-4 --bs=64".to_string()));
         assert_eq!(run_name("s", &points[0]), "s-bs=32,lr=1e-3");

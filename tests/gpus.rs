@@ -19,18 +19,32 @@ fn without_a_driver_gpus_says_why_and_gpu_runs_are_refused() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("needs 1 GPU but there are none"));
     let id = env.start(&["true"]);
-    assert_eq!(env.run(&["wait", &id]).status.code(), Some(0), "everything else works");
+    assert_eq!(
+        env.run(&["wait", &id]).status.code(),
+        Some(0),
+        "everything else works"
+    );
 }
 
 #[test]
 fn fake_gpus_are_named_and_flagged_fake() {
     let env = Env::new();
-    let out = env.cmd(&["daemon", "start"]).env("REAGENT_FAKE_GPUS", "2").output().expect("start");
+    let out = env
+        .cmd(&["daemon", "start"])
+        .env("REAGENT_FAKE_GPUS", "2")
+        .output()
+        .expect("start");
     assert!(out.status.success());
-    wait_until("two fake GPUs", || env.ok(&["gpus"]).contains("Fake GPU 1 [FAKE]"));
+    wait_until("two fake GPUs", || {
+        env.ok(&["gpus"]).contains("Fake GPU 1 [FAKE]")
+    });
     let report: Value = serde_json::from_str(&env.ok(&["gpus", "--json"])).expect("json");
     assert_eq!(report["source"], "fake");
     assert_eq!(report["gpus"][0]["fake"], true);
     assert_eq!(report["gpus"][0]["mem_total_mib"], 81920);
-    assert!(report["history"][0].as_array().is_some_and(|h| !h.is_empty()));
+    assert!(
+        report["history"][0]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    );
 }

@@ -8,8 +8,16 @@ use serde_json::Value;
 
 /// Starts the daemon with `n` fake GPUs and waits until it has sampled them.
 fn with_fake_gpus(env: &Env, n: usize) {
-    let out = env.cmd(&["daemon", "start"]).env("REAGENT_FAKE_GPUS", n.to_string()).output().expect("start");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .cmd(&["daemon", "start"])
+        .env("REAGENT_FAKE_GPUS", n.to_string())
+        .output()
+        .expect("start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_until("the fake GPUs to be sampled", || {
         let report: Value = serde_json::from_str(&env.ok(&["gpus", "--json"])).expect("gpus json");
         report["gpus"].as_array().is_some_and(|g| g.len() == n)
@@ -19,7 +27,9 @@ fn with_fake_gpus(env: &Env, n: usize) {
 const ECHO_CUDA: &str = "echo cuda=[$CUDA_VISIBLE_DEVICES]; sleep 2";
 
 fn ms(run: &Value, key: &str) -> i64 {
-    run[key].as_i64().unwrap_or_else(|| panic!("{key} missing in {run}"))
+    run[key]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{key} missing in {run}"))
 }
 
 #[test]
@@ -27,12 +37,18 @@ fn two_runs_share_two_gpus_and_the_third_waits_for_one() {
     let env = Env::new();
     with_fake_gpus(&env, 2);
     let ids: Vec<String> = (0..3)
-        .map(|_| env.ok(&["run", "--gpus", "1", "--", "sh", "-c", ECHO_CUDA]).trim().to_string())
+        .map(|_| {
+            env.ok(&["run", "--gpus", "1", "--", "sh", "-c", ECHO_CUDA])
+                .trim()
+                .to_string()
+        })
         .collect();
     wait_until("the third run to be queued with a reason", || {
         let run = env.get(&ids[2]);
         run["status"] == "queued"
-            && run["reason"].as_str().is_some_and(|r| r.contains("waiting for 1 GPU: 0 of 2 free"))
+            && run["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("waiting for 1 GPU: 0 of 2 free"))
     });
     let queue = env.ok(&["queue"]);
     assert!(queue.contains("waiting for 1 GPU"), "{queue}");
@@ -56,7 +72,10 @@ fn two_runs_share_two_gpus_and_the_third_waits_for_one() {
         ms(&runs[0], "started_at").max(ms(&runs[1], "started_at")) < first_end,
         "the first two ran at the same time"
     );
-    assert!(ms(&runs[2], "started_at") >= first_end, "the third started only after one ended");
+    assert!(
+        ms(&runs[2], "started_at") >= first_end,
+        "the third started only after one ended"
+    );
     assert!(env.ok(&["queue"]).contains("the queue is empty"));
 }
 
@@ -64,21 +83,51 @@ fn two_runs_share_two_gpus_and_the_third_waits_for_one() {
 fn the_queue_and_assignments_survive_a_daemon_restart() {
     let env = Env::new();
     with_fake_gpus(&env, 1);
-    let holder = env.ok(&["run", "--gpus", "1", "--", "sleep", "60"]).trim().to_string();
+    let holder = env
+        .ok(&["run", "--gpus", "1", "--", "sleep", "60"])
+        .trim()
+        .to_string();
     wait_until("the holder to run", || env.status_of(&holder) == "running");
     let waiter = env
-        .ok(&["run", "--gpu-ids", "0", "--priority", "3", "--", "sh", "-c", "echo cuda=[$CUDA_VISIBLE_DEVICES]"])
+        .ok(&[
+            "run",
+            "--gpu-ids",
+            "0",
+            "--priority",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "echo cuda=[$CUDA_VISIBLE_DEVICES]",
+        ])
         .trim()
         .to_string();
     wait_until("the waiter to wait", || {
-        env.get(&waiter)["reason"].as_str().is_some_and(|r| r.contains("waiting for GPU 0"))
+        env.get(&waiter)["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("waiting for GPU 0"))
     });
     env.kill_daemon();
     with_fake_gpus(&env, 1);
-    let queue: Vec<Value> = serde_json::from_str(&env.ok(&["queue", "--json"])).expect("queue json");
-    let entry = |id: &str| queue.iter().find(|e| e["run"] == id).cloned().expect("in the queue");
-    assert_eq!(entry(&holder)["assigned"], serde_json::json!([0]), "assignment kept");
-    assert!(entry(&waiter)["waiting"].as_str().is_some_and(|w| w.contains("GPU 0")));
+    let queue: Vec<Value> =
+        serde_json::from_str(&env.ok(&["queue", "--json"])).expect("queue json");
+    let entry = |id: &str| {
+        queue
+            .iter()
+            .find(|e| e["run"] == id)
+            .cloned()
+            .expect("in the queue")
+    };
+    assert_eq!(
+        entry(&holder)["assigned"],
+        serde_json::json!([0]),
+        "assignment kept"
+    );
+    assert!(
+        entry(&waiter)["waiting"]
+            .as_str()
+            .is_some_and(|w| w.contains("GPU 0"))
+    );
     assert_eq!(entry(&waiter)["priority"], 3);
     assert_eq!(env.status_of(&waiter), "queued");
     env.ok(&["stop", &holder, "--grace", "1"]);
@@ -92,7 +141,19 @@ fn a_run_that_dies_of_cuda_out_of_memory_is_requeued_as_a_new_run() {
     with_fake_gpus(&env, 1);
     let script = "echo 'RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB'; exit 1";
     let first = env
-        .ok(&["run", "--gpus", "1", "--retry-gpu", "1", "--name", "oom", "--", "sh", "-c", script])
+        .ok(&[
+            "run",
+            "--gpus",
+            "1",
+            "--retry-gpu",
+            "1",
+            "--name",
+            "oom",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
         .trim()
         .to_string();
     wait_until("the retry to have failed too", || {
@@ -100,15 +161,34 @@ fn a_run_that_dies_of_cuda_out_of_memory_is_requeued_as_a_new_run() {
         runs.len() == 2 && runs.iter().all(|r| r["status"] == "failed")
     });
     let runs = env.runs();
-    let retry = runs.iter().find(|r| r["id"] != first.as_str()).expect("a second attempt");
-    let reason = env.get(&first)["reason"].as_str().unwrap_or_default().to_string();
-    assert!(reason.contains(&format!("retried as {}", retry["id"].as_str().unwrap_or_default())), "{reason}");
+    let retry = runs
+        .iter()
+        .find(|r| r["id"] != first.as_str())
+        .expect("a second attempt");
+    let reason = env.get(&first)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains(&format!(
+            "retried as {}",
+            retry["id"].as_str().unwrap_or_default()
+        )),
+        "{reason}"
+    );
     assert_eq!(retry["name"], "oom");
     assert_eq!(retry["command"], env.get(&first)["command"]);
     // One retry only: the second attempt's failure is final.
     assert!(env.ok(&["queue"]).contains("the queue is empty"));
 
-    let plain = env.ok(&["run", "--", "sh", "-c", script]).trim().to_string();
+    let plain = env
+        .ok(&["run", "--", "sh", "-c", script])
+        .trim()
+        .to_string();
     assert_eq!(env.run(&["wait", &plain]).status.code(), Some(1));
-    assert_eq!(env.runs().len(), 4 - 1, "runs without --gpus are never requeued");
+    assert_eq!(
+        env.runs().len(),
+        4 - 1,
+        "runs without --gpus are never requeued"
+    );
 }

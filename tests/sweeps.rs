@@ -7,8 +7,14 @@ use common::{Env, wait_until};
 use serde_json::Value;
 
 fn sweep_runs(env: &Env, sweep: &str) -> Vec<Value> {
-    let info: Value = serde_json::from_str(&env.ok(&["sweep", "show", sweep, "--json"])).expect("json");
-    let ids: Vec<String> = info["runs"].as_array().expect("runs").iter().map(|r| r.as_str().unwrap_or_default().to_string()).collect();
+    let info: Value =
+        serde_json::from_str(&env.ok(&["sweep", "show", sweep, "--json"])).expect("json");
+    let ids: Vec<String> = info["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r.as_str().unwrap_or_default().to_string())
+        .collect();
     ids.iter().map(|id| env.get(id)).collect()
 }
 
@@ -16,30 +22,62 @@ fn sweep_runs(env: &Env, sweep: &str) -> Vec<Value> {
 fn a_two_by_two_grid_runs_four_runs_two_at_a_time() {
     let env = Env::new();
     let out = env.ok(&[
-        "sweep", "--name", "g", "--grid", "lr=1e-3,1e-4", "--grid", "bs=32,64", "--parallel", "2", "--json", "--",
-        "sh", "-c", "echo args lr={lr} bs={bs}; sleep 1",
+        "sweep",
+        "--name",
+        "g",
+        "--grid",
+        "lr=1e-3,1e-4",
+        "--grid",
+        "bs=32,64",
+        "--parallel",
+        "2",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "echo args lr={lr} bs={bs}; sleep 1",
     ]);
     let info: Value = serde_json::from_str(&out).expect("sweep json");
     let id = info["id"].as_str().expect("id").to_string();
     wait_until("every run to finish", || {
-        sweep_runs(&env, &id).iter().all(|r| r["status"] == "finished")
+        sweep_runs(&env, &id)
+            .iter()
+            .all(|r| r["status"] == "finished")
     });
     let runs = sweep_runs(&env, &id);
     assert_eq!(runs.len(), 4);
-    let mut names: Vec<String> = runs.iter().map(|r| r["name"].as_str().unwrap_or_default().to_string()).collect();
+    let mut names: Vec<String> = runs
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect();
     names.sort();
-    assert_eq!(names, ["g-bs=32,lr=1e-3", "g-bs=32,lr=1e-4", "g-bs=64,lr=1e-3", "g-bs=64,lr=1e-4"]);
+    assert_eq!(
+        names,
+        [
+            "g-bs=32,lr=1e-3",
+            "g-bs=32,lr=1e-4",
+            "g-bs=64,lr=1e-3",
+            "g-bs=64,lr=1e-4"
+        ]
+    );
     for run in &runs {
         let name = run["name"].as_str().unwrap_or_default();
-        let (bs, lr) = name["g-bs=".len()..].split_once(",lr=").expect("name has both");
+        let (bs, lr) = name["g-bs=".len()..]
+            .split_once(",lr=")
+            .expect("name has both");
         let log = env.ok(&["logs", run["id"].as_str().unwrap_or_default()]);
-        assert!(log.contains(&format!("args lr={lr} bs={bs}")), "{name}: {log}");
+        assert!(
+            log.contains(&format!("args lr={lr} bs={bs}")),
+            "{name}: {log}"
+        );
     }
     for run in &runs {
         let start = run["started_at"].as_i64().expect("started");
         let at_once = runs
             .iter()
-            .filter(|r| r["started_at"].as_i64() <= Some(start) && r["ended_at"].as_i64() > Some(start))
+            .filter(|r| {
+                r["started_at"].as_i64() <= Some(start) && r["ended_at"].as_i64() > Some(start)
+            })
             .count();
         assert!(at_once <= 2, "{at_once} runs at once");
     }
@@ -57,7 +95,10 @@ fn stopping_a_sweep_stops_its_runs_and_empties_its_queue() {
     )
     .expect("write the sweep file");
     let out = env.ok(&["sweep", file.to_str().expect("utf-8 path"), "--json"]);
-    let id = serde_json::from_str::<Value>(&out).expect("json")["id"].as_str().expect("id").to_string();
+    let id = serde_json::from_str::<Value>(&out).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     wait_until("one run to run and two to wait", || {
         let runs = sweep_runs(&env, &id);
         runs.iter().filter(|r| r["status"] == "running").count() == 1
@@ -66,7 +107,9 @@ fn stopping_a_sweep_stops_its_runs_and_empties_its_queue() {
     assert!(env.ok(&["queue"]).contains("sweep long runs 1 at once"));
     env.ok(&["sweep", "stop", "long"]);
     wait_until("every run to be stopped", || {
-        sweep_runs(&env, &id).iter().all(|r| r["status"] == "stopped")
+        sweep_runs(&env, &id)
+            .iter()
+            .all(|r| r["status"] == "stopped")
     });
     assert!(env.ok(&["queue"]).contains("the queue is empty"));
     assert!(env.ok(&["sweeps"]).contains("stopped"));

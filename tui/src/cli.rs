@@ -328,13 +328,24 @@ mod tests {
     #[test]
     fn sweep_takes_a_file_grids_or_a_subcommand() {
         let cli = Cli::try_parse_from([
-            "reagent", "sweep", "--grid", "lr=1,2", "--parallel", "2", "--", "echo", "{lr}",
+            "reagent",
+            "sweep",
+            "--grid",
+            "lr=1,2",
+            "--parallel",
+            "2",
+            "--",
+            "echo",
+            "{lr}",
         ])
         .unwrap();
         let Some(Command::Sweep(sweep)) = cli.command else {
             panic!("not a sweep")
         };
-        assert_eq!((sweep.grid, sweep.parallel, sweep.command.len()), (vec!["lr=1,2".to_string()], Some(2), 2));
+        assert_eq!(
+            (sweep.grid, sweep.parallel, sweep.command.len()),
+            (vec!["lr=1,2".to_string()], Some(2), 2)
+        );
         let cli = Cli::try_parse_from(["reagent", "sweep", "stop", "ab12"]).unwrap();
         let Some(Command::Sweep(sweep)) = cli.command else {
             panic!("not a sweep")

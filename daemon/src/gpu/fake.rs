@@ -32,7 +32,11 @@ impl GpuSource for FakeSource {
             .map(|index| {
                 // A triangle wave per GPU, phase-shifted, so sparklines have something to draw.
                 let phase = (self.tick + index * 13) % 40;
-                let util = if phase < 20 { phase * 5 } else { (40 - phase) * 5 };
+                let util = if phase < 20 {
+                    phase * 5
+                } else {
+                    (40 - phase) * 5
+                };
                 GpuInfo {
                     index,
                     name: format!("Fake GPU {index}"),

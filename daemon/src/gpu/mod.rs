@@ -34,7 +34,9 @@ pub fn open_source() -> (Option<Box<dyn GpuSource>>, Option<String>) {
             Ok(count) if count <= 64 => (Some(Box::new(fake::FakeSource::new(count))), None),
             _ => (
                 None,
-                Some(format!("{FAKE_ENV}={text:?} is not a GPU count from 0 to 64")),
+                Some(format!(
+                    "{FAKE_ENV}={text:?} is not a GPU count from 0 to 64"
+                )),
             ),
         };
     }

@@ -44,7 +44,9 @@ const MIB: u64 = 1024 * 1024;
 /// only a device without a name or memory reading is an error.
 pub fn read_device(index: u32, device: &impl DeviceApi) -> CallResult<GpuInfo> {
     let (used, total) = device.memory()?;
-    let (sm_clock_mhz, mem_clock_mhz) = device.clocks().map_or((None, None), |(sm, mem)| (Some(sm), Some(mem)));
+    let (sm_clock_mhz, mem_clock_mhz) = device
+        .clocks()
+        .map_or((None, None), |(sm, mem)| (Some(sm), Some(mem)));
     let processes = device
         .processes()
         .unwrap_or_default()
@@ -65,7 +67,10 @@ pub fn read_device(index: u32, device: &impl DeviceApi) -> CallResult<GpuInfo> {
         mem_total_mib: total / MIB,
         temp_c: device.temperature().ok(),
         power_w: device.power_mw().ok().map(|mw| f64::from(mw) / 1000.0),
-        power_limit_w: device.power_limit_mw().ok().map(|mw| f64::from(mw) / 1000.0),
+        power_limit_w: device
+            .power_limit_mw()
+            .ok()
+            .map(|mw| f64::from(mw) / 1000.0),
         fan_pct: device.fan().ok(),
         sm_clock_mhz,
         mem_clock_mhz,
@@ -82,10 +87,14 @@ impl DeviceApi for nvml_wrapper::Device<'_> {
         nvml_wrapper::Device::uuid(self).map_err(|e| e.to_string())
     }
     fn utilization(&self) -> CallResult<u32> {
-        self.utilization_rates().map(|u| u.gpu).map_err(|e| e.to_string())
+        self.utilization_rates()
+            .map(|u| u.gpu)
+            .map_err(|e| e.to_string())
     }
     fn memory(&self) -> CallResult<(u64, u64)> {
-        self.memory_info().map(|m| (m.used, m.total)).map_err(|e| e.to_string())
+        self.memory_info()
+            .map(|m| (m.used, m.total))
+            .map_err(|e| e.to_string())
     }
     fn temperature(&self) -> CallResult<u32> {
         nvml_wrapper::Device::temperature(self, TemperatureSensor::Gpu).map_err(|e| e.to_string())
@@ -105,7 +114,9 @@ impl DeviceApi for nvml_wrapper::Device<'_> {
         Ok((sm, mem))
     }
     fn processes(&self) -> CallResult<Vec<(u32, Option<u64>)>> {
-        let processes = self.running_compute_processes().map_err(|e| e.to_string())?;
+        let processes = self
+            .running_compute_processes()
+            .map_err(|e| e.to_string())?;
         Ok(processes
             .into_iter()
             .map(|p| match p.used_gpu_memory {
@@ -124,7 +135,9 @@ pub struct NvmlSource {
 impl NvmlSource {
     /// Loads NVML; the error is the loader's reason, for the user.
     pub fn open() -> Result<Self, String> {
-        Nvml::init().map(|nvml| Self { nvml }).map_err(|err| err.to_string())
+        Nvml::init()
+            .map(|nvml| Self { nvml })
+            .map_err(|err| err.to_string())
     }
 }
 
@@ -212,10 +225,16 @@ mod tests {
         assert_eq!(gpu.name, "NVIDIA A100-SXM4-80GB");
         assert!(!gpu.fake);
         assert_eq!(gpu.util_pct, Some(43));
-        assert_eq!((gpu.mem_used_mib, gpu.mem_total_mib), (12 * 1024, 80 * 1024));
+        assert_eq!(
+            (gpu.mem_used_mib, gpu.mem_total_mib),
+            (12 * 1024, 80 * 1024)
+        );
         assert_eq!(gpu.power_w, Some(251.5));
         assert_eq!(gpu.power_limit_w, Some(400.0));
-        assert_eq!((gpu.sm_clock_mhz, gpu.mem_clock_mhz), (Some(1410), Some(1593)));
+        assert_eq!(
+            (gpu.sm_clock_mhz, gpu.mem_clock_mhz),
+            (Some(1410), Some(1593))
+        );
         assert_eq!(gpu.processes[0].used_mib, Some(2048));
         assert_eq!(gpu.processes[1].used_mib, None);
     }
@@ -229,7 +248,11 @@ mod tests {
             no_memory: true,
             ..Default::default()
         };
-        assert!(read_device(0, &broken).unwrap_err().contains("not available"));
+        assert!(
+            read_device(0, &broken)
+                .unwrap_err()
+                .contains("not available")
+        );
     }
 
     #[test]

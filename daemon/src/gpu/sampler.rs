@@ -34,7 +34,10 @@ pub async fn run(daemon: Arc<Daemon>) {
         ticks.tick().await;
         let reader = source.clone();
         let read = tokio::task::spawn_blocking(move || {
-            reader.lock().unwrap_or_else(PoisonError::into_inner).sample()
+            reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sample()
         })
         .await;
         match read {

@@ -109,11 +109,14 @@ pub fn parse_processes(text: &str) -> HashMap<String, Vec<GpuProcess>> {
         if let [uuid, pid, used] = fields[..]
             && let Some(pid) = number(pid)
         {
-            by_uuid.entry(uuid.to_string()).or_default().push(GpuProcess {
-                pid,
-                used_mib: number(used),
-                run: None,
-            });
+            by_uuid
+                .entry(uuid.to_string())
+                .or_default()
+                .push(GpuProcess {
+                    pid,
+                    used_mib: number(used),
+                    run: None,
+                });
         }
     }
     by_uuid

@@ -24,7 +24,10 @@ pub fn queue(state: &State) -> Vec<QueueEntry> {
                 waiting: if job.started {
                     None
                 } else {
-                    Some(run.and_then(|r| r.reason.clone()).unwrap_or_else(|| "queued".into()))
+                    Some(
+                        run.and_then(|r| r.reason.clone())
+                            .unwrap_or_else(|| "queued".into()),
+                    )
                 },
             }
         })

@@ -43,7 +43,10 @@ pub fn plan(
     labels: &HashMap<String, String>,
 ) -> Vec<Decision> {
     let label = |run: &str| labels.get(run).cloned().unwrap_or_else(|| run.to_string());
-    let mut taken: HashSet<u32> = jobs.iter().flat_map(|j| j.assigned.iter().copied()).collect();
+    let mut taken: HashSet<u32> = jobs
+        .iter()
+        .flat_map(|j| j.assigned.iter().copied())
+        .collect();
     let mut active: HashMap<&str, u32> = HashMap::new();
     for job in jobs.iter().filter(|j| j.started) {
         if let Some(sweep) = &job.sweep {
@@ -84,7 +87,10 @@ pub fn plan(
             if missing.is_empty() {
                 Ok(job.request.ids.clone())
             } else {
-                Err(format!("waiting for {wanted}: {} not free", describe_missing(&missing, gpus)))
+                Err(format!(
+                    "waiting for {wanted}: {} not free",
+                    describe_missing(&missing, gpus)
+                ))
             }
         } else if let Some(ahead) = &blocked_by
             && job.request.count > 0
@@ -97,7 +103,11 @@ pub fn plan(
             Err(if gpus.is_empty() {
                 format!("waiting for {wanted}: no GPUs seen yet")
             } else {
-                format!("waiting for {wanted}: {} of {} free", free.len(), gpus.len())
+                format!(
+                    "waiting for {wanted}: {} of {} free",
+                    free.len(),
+                    gpus.len()
+                )
             })
         };
         match chosen {
@@ -155,7 +165,10 @@ mod tests {
     fn job(run: &str, count: u32, priority: i32) -> Job {
         Job {
             run: run.into(),
-            request: GpuRequest { count, ids: Vec::new() },
+            request: GpuRequest {
+                count,
+                ids: Vec::new(),
+            },
             priority,
             retries_left: 0,
             sweep: None,
@@ -169,7 +182,10 @@ mod tests {
     }
 
     fn start(run: &str, gpus: &[u32]) -> Decision {
-        Decision::Start { run: run.into(), gpus: gpus.to_vec() }
+        Decision::Start {
+            run: run.into(),
+            gpus: gpus.to_vec(),
+        }
     }
 
     #[test]
@@ -181,7 +197,10 @@ mod tests {
         assert_eq!(decisions[1], start("b", &[1]));
         assert_eq!(
             decisions[2],
-            Decision::Wait { run: "c".into(), reason: "waiting for 1 GPU: 0 of 2 free".into() }
+            Decision::Wait {
+                run: "c".into(),
+                reason: "waiting for 1 GPU: 0 of 2 free".into()
+            }
         );
     }
 
@@ -190,13 +209,21 @@ mod tests {
         let gpus = [gpu(0, 0), gpu(1, 0)];
         let mut held = job("held", 1, 0);
         (held.started, held.assigned) = (true, vec![0]);
-        let jobs = [held, job("big", 2, 0), job("small", 1, 0), job("urgent", 1, 5)];
+        let jobs = [
+            held,
+            job("big", 2, 0),
+            job("small", 1, 0),
+            job("urgent", 1, 5),
+        ];
         let decisions = decide(&jobs, &gpus, None);
         assert_eq!(decisions[0], start("urgent", &[1]));
         assert!(matches!(&decisions[1], Decision::Wait { run, .. } if run == "big"));
         assert_eq!(
             decisions[2],
-            Decision::Wait { run: "small".into(), reason: "waiting for 1 GPU, behind big".into() }
+            Decision::Wait {
+                run: "small".into(),
+                reason: "waiting for 1 GPU, behind big".into()
+            }
         );
     }
 
@@ -210,9 +237,14 @@ mod tests {
         let decisions = decide(&[exact.clone(), absent], &gpus, Some(500));
         assert_eq!(
             decisions[0],
-            Decision::Wait { run: "exact".into(), reason: "waiting for GPUs 0,2: GPU 0 not free".into() }
+            Decision::Wait {
+                run: "exact".into(),
+                reason: "waiting for GPUs 0,2: GPU 0 not free".into()
+            }
         );
-        assert!(matches!(&decisions[1], Decision::Wait { reason, .. } if reason.contains("does not exist")));
+        assert!(
+            matches!(&decisions[1], Decision::Wait { reason, .. } if reason.contains("does not exist"))
+        );
         assert_eq!(decide(&[exact], &gpus, None)[0], start("exact", &[0, 2]));
 
         let mut limits = Limits::new();
@@ -223,6 +255,8 @@ mod tests {
         b.run = "b".into();
         let decisions = plan(&[a, b], &gpus, None, &limits, &HashMap::new());
         assert_eq!(decisions[0], start("a", &[]));
-        assert!(matches!(&decisions[1], Decision::Wait { reason, .. } if reason.contains("sweep lr runs 1 at once")));
+        assert!(
+            matches!(&decisions[1], Decision::Wait { reason, .. } if reason.contains("sweep lr runs 1 at once"))
+        );
     }
 }

@@ -29,7 +29,11 @@ const TAIL_BYTES: usize = 64 * 1024;
 /// Records a run as queued with its needs, then lets the queue decide.
 pub fn submit(daemon: &Arc<Daemon>, submit: SubmitRun) -> Result<RunInfo, RpcError> {
     check_request(&daemon.state(), &submit)?;
-    let run = crate::runs::create(daemon, submit.spec, &format!("queued for {}", submit.gpus.describe()))?;
+    let run = crate::runs::create(
+        daemon,
+        submit.spec,
+        &format!("queued for {}", submit.gpus.describe()),
+    )?;
     let job = Job {
         run: run.id.clone(),
         request: submit.gpus,
@@ -58,14 +62,20 @@ fn check_request(state: &State, submit: &SubmitRun) -> Result<(), RpcError> {
     ids.sort_unstable();
     ids.dedup();
     if ids.len() != request.ids.len() {
-        return invalid(format!("`gpus.ids`: {} names a GPU twice", join_ids(&request.ids)));
+        return invalid(format!(
+            "`gpus.ids`: {} names a GPU twice",
+            join_ids(&request.ids)
+        ));
     }
     if request.wanted() == 0 {
         return Ok(());
     }
     let report = &state.gpus.report;
     if let Some(reason) = &report.unavailable {
-        return invalid(format!("this run needs {} but there are none: {reason}", request.describe()));
+        return invalid(format!(
+            "this run needs {} but there are none: {reason}",
+            request.describe()
+        ));
     }
     if report.ts > 0 && request.ids.is_empty() && request.wanted() > report.gpus.len() {
         return invalid(format!(
@@ -93,7 +103,9 @@ pub fn schedule(daemon: &Arc<Daemon>) {
                     starts.push((run, gpus));
                 }
                 Decision::Wait { run, reason } => {
-                    let stale = state.run(&run).is_some_and(|r| r.reason.as_ref() != Some(&reason));
+                    let stale = state
+                        .run(&run)
+                        .is_some_and(|r| r.reason.as_ref() != Some(&reason));
                     if stale && let Err(err) = state.update_run(&run, |r| r.reason = Some(reason)) {
                         tracing::warn!(run = %run, "cannot record why it waits: {err}");
                     }
@@ -123,7 +135,13 @@ fn decide(state: &State, free_below_mib: Option<u64>) -> Vec<Decision> {
         .iter()
         .map(|s| (s.id.clone(), (s.name.clone(), s.parallel)))
         .collect();
-    plan(jobs, &state.gpus.report.gpus, free_below_mib, &limits, &labels)
+    plan(
+        jobs,
+        &state.gpus.report.gpus,
+        free_below_mib,
+        &limits,
+        &labels,
+    )
 }
 
 fn mark_started(state: &mut State, run: &str, gpus: &[u32]) -> Result<(), RpcError> {
@@ -223,7 +241,11 @@ fn retry(daemon: &Arc<Daemon>, run: &RunInfo, job: &Job) -> Result<(), RpcError>
     )?;
     tracing::info!(run = %run.id, retry = %new.id, left, "CUDA busy or out of memory: requeued as a new run");
     let mut state = daemon.state();
-    let note = format!("{}; CUDA busy or out of memory, retried as {}", run.reason.as_deref().unwrap_or("failed"), new.id);
+    let note = format!(
+        "{}; CUDA busy or out of memory, retried as {}",
+        run.reason.as_deref().unwrap_or("failed"),
+        new.id
+    );
     state.update_run(&run.id, |r| r.reason = Some(note))?;
     if let Some(sweep) = &job.sweep
         && let Ok(info) = state.resolve_sweep(sweep)
@@ -245,7 +267,11 @@ pub fn adopt(daemon: &Arc<Daemon>) {
             .jobs()
             .iter()
             .filter(|job| job.started)
-            .filter(|job| state.run(&job.run).is_some_and(|r| r.status == RunStatus::Queued))
+            .filter(|job| {
+                state
+                    .run(&job.run)
+                    .is_some_and(|r| r.status == RunStatus::Queued)
+            })
             .cloned()
             .collect();
         let (queue, store) = state.queue_mut();

@@ -23,7 +23,11 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
         }
         id
     };
-    let name = spec.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("sweep-{id}"));
+    let name = spec
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("sweep-{id}"));
     let mut runs = Vec::new();
     let mut names = std::collections::HashSet::new();
     for (n, point) in points.iter().enumerate() {
@@ -44,7 +48,10 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
             daemon,
             Job {
                 run: run.id.clone(),
-                request: GpuRequest { count: spec.gpus, ids: Vec::new() },
+                request: GpuRequest {
+                    count: spec.gpus,
+                    ids: Vec::new(),
+                },
                 priority: spec.priority,
                 retries_left: 0,
                 sweep: Some(id.clone()),
@@ -78,7 +85,9 @@ pub fn stop(daemon: &Arc<Daemon>, query: &str) -> Result<SweepInfo, RpcError> {
     let info = state.save_sweep(info)?;
     let grace_ms = (daemon.config.runs.stop_grace_secs.clamp(0.0, 86_400.0) * 1000.0) as u64;
     for id in &info.runs {
-        let Some(run) = state.run(id).cloned() else { continue };
+        let Some(run) = state.run(id).cloned() else {
+            continue;
+        };
         if run.status == RunStatus::Queued {
             let (queue, store) = state.queue_mut();
             queue.remove(store, id).map_err(crate::runs::internal)?;

@@ -37,7 +37,11 @@ pub fn create(daemon: &Arc<Daemon>, spec: RunSpec, reason: &str) -> Result<RunIn
     record(daemon, spec, Some(reason.to_string()))
 }
 
-fn record(daemon: &Arc<Daemon>, spec: RunSpec, reason: Option<String>) -> Result<RunInfo, RpcError> {
+fn record(
+    daemon: &Arc<Daemon>,
+    spec: RunSpec,
+    reason: Option<String>,
+) -> Result<RunInfo, RpcError> {
     let launch = validate(daemon, spec.clone())?;
     let mut state = daemon.state();
     if let Some(name) = &spec.name {

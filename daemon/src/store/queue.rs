@@ -10,8 +10,12 @@ use crate::queue::Job;
 impl Store {
     /// Every queued job, in the order they were queued.
     pub fn load_jobs(&self) -> anyhow::Result<Vec<Job>> {
-        let mut stmt = self.conn.prepare("SELECT run, job FROM queue ORDER BY rowid")?;
-        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run, job FROM queue ORDER BY rowid")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
         let mut jobs = Vec::new();
         for row in rows {
             let (run, text) = row?;
@@ -34,13 +38,16 @@ impl Store {
 
     /// Forgets a run's job.
     pub fn delete_job(&self, run: &str) -> anyhow::Result<()> {
-        self.conn.execute("DELETE FROM queue WHERE run = ?1", [run])?;
+        self.conn
+            .execute("DELETE FROM queue WHERE run = ?1", [run])?;
         Ok(())
     }
 
     /// Every sweep, oldest first.
     pub fn load_sweeps(&self) -> anyhow::Result<Vec<SweepInfo>> {
-        let mut stmt = self.conn.prepare("SELECT info FROM sweeps ORDER BY rowid")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT info FROM sweeps ORDER BY rowid")?;
         let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
         let mut sweeps = Vec::new();
         for row in rows {

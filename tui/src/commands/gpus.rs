@@ -26,7 +26,11 @@ fn describe(report: &GpuReport) -> String {
     if report.gpus.is_empty() {
         return "no GPUs seen (yet)\n".into();
     }
-    let mut rows = vec![["GPU", "NAME", "UTIL", "MEMORY", "TEMP", "POWER", "RUNS"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["GPU", "NAME", "UTIL", "MEMORY", "TEMP", "POWER", "RUNS"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for gpu in &report.gpus {
         rows.push(row(gpu));
     }
@@ -39,7 +43,11 @@ fn row(gpu: &GpuInfo) -> Vec<String> {
     runs.extend(gpu.assigned_to.clone());
     runs.sort();
     runs.dedup();
-    let name = if gpu.fake { format!("{} [FAKE]", gpu.name) } else { gpu.name.clone() };
+    let name = if gpu.fake {
+        format!("{} [FAKE]", gpu.name)
+    } else {
+        gpu.name.clone()
+    };
     vec![
         gpu.index.to_string(),
         name,
@@ -51,7 +59,11 @@ fn row(gpu: &GpuInfo) -> Vec<String> {
             (Some(w), None) => format!("{w:.0} W"),
             _ => "-".into(),
         },
-        if runs.is_empty() { "-".into() } else { runs.join(",") },
+        if runs.is_empty() {
+            "-".into()
+        } else {
+            runs.join(",")
+        },
     ]
 }
 
@@ -70,7 +82,11 @@ pub async fn queue(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn queue_table(entries: &[QueueEntry]) -> String {
-    let mut rows = vec![["RUN", "NAME", "PRIO", "WANTS", "STATE"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["RUN", "NAME", "PRIO", "WANTS", "STATE"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for entry in entries {
         let state = match &entry.waiting {
             Some(reason) => reason.clone(),
@@ -101,7 +117,10 @@ mod tests {
         let entries = [QueueEntry {
             run: "ab12cd34".into(),
             label: "train".into(),
-            request: GpuRequest { count: 1, ids: Vec::new() },
+            request: GpuRequest {
+                count: 1,
+                ids: Vec::new(),
+            },
             priority: 0,
             retries_left: 0,
             sweep: None,
@@ -109,6 +128,12 @@ mod tests {
             waiting: Some("waiting for 1 GPU: 0 of 2 free".into()),
         }];
         let table = queue_table(&entries);
-        assert!(table.lines().nth(1).is_some_and(|l| l.ends_with("waiting for 1 GPU: 0 of 2 free")), "{table}");
+        assert!(
+            table
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.ends_with("waiting for 1 GPU: 0 of 2 free")),
+            "{table}"
+        );
     }
 }

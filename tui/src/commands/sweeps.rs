@@ -31,8 +31,17 @@ pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&info)?;
             } else {
-                let limit = if info.parallel == 0 { "no limit".into() } else { format!("{} at once", info.parallel) };
-                println!("sweep {} ({}): {} runs, {limit}", info.name, info.id, info.runs.len());
+                let limit = if info.parallel == 0 {
+                    "no limit".into()
+                } else {
+                    format!("{} at once", info.parallel)
+                };
+                println!(
+                    "sweep {} ({}): {} runs, {limit}",
+                    info.name,
+                    info.id,
+                    info.runs.len()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -49,8 +58,18 @@ fn spec_from(cmd: SweepCmd) -> anyhow::Result<SweepSpec> {
         let Some((name, values)) = grid.split_once('=') else {
             bail!("--grid {grid}: expected NAME=V1,V2,…");
         };
-        let values = values.split(',').filter(|v| !v.is_empty()).map(String::from).collect();
-        spec.parameters.insert(name.to_string(), Parameter { values, ..Default::default() });
+        let values = values
+            .split(',')
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect();
+        spec.parameters.insert(
+            name.to_string(),
+            Parameter {
+                values,
+                ..Default::default()
+            },
+        );
     }
     if !cmd.command.is_empty() {
         spec.command = cmd.command;
@@ -70,7 +89,8 @@ fn spec_from(cmd: SweepCmd) -> anyhow::Result<SweepSpec> {
 
 /// Reads a TOML sweep file; parameter values may be numbers or strings.
 fn read_file(path: &Path) -> anyhow::Result<SweepSpec> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_file(&text).with_context(|| format!("{} is not a usable sweep file", path.display()))
 }
 
@@ -104,9 +124,18 @@ pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let runs = client.call(&ListRuns {}).await?;
-    let mut rows = vec![["ID", "NAME", "PROGRESS", "STATE"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["ID", "NAME", "PROGRESS", "STATE"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for sweep in &sweeps {
-        rows.push(vec![sweep.id.clone(), sweep.name.clone(), progress(sweep, &runs), state(sweep, &runs)]);
+        rows.push(vec![
+            sweep.id.clone(),
+            sweep.name.clone(),
+            progress(sweep, &runs),
+            state(sweep, &runs),
+        ]);
     }
     print!("{}", aligned(&rows));
     Ok(ExitCode::SUCCESS)
@@ -114,13 +143,23 @@ pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
 
 async fn show(ctx: &Ctx, sweep: &str, json: bool) -> anyhow::Result<ExitCode> {
     let (client, _) = ctx.connect().await?;
-    let info = client.call(&SweepRef { sweep: sweep.into() }).await?;
+    let info = client
+        .call(&SweepRef {
+            sweep: sweep.into(),
+        })
+        .await?;
     if json {
         print_json(&info)?;
         return Ok(ExitCode::SUCCESS);
     }
     let runs = client.call(&ListRuns {}).await?;
-    println!("sweep {} ({}): {} · {}", info.name, info.id, progress(&info, &runs), state(&info, &runs));
+    println!(
+        "sweep {} ({}): {} · {}",
+        info.name,
+        info.id,
+        progress(&info, &runs),
+        state(&info, &runs)
+    );
     println!("command: {}", info.command.join(" "));
     let mine: Vec<RunInfo> = info
         .runs
@@ -135,7 +174,10 @@ async fn show(ctx: &Ctx, sweep: &str, json: bool) -> anyhow::Result<ExitCode> {
 pub fn progress(sweep: &SweepInfo, runs: &[RunInfo]) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for id in &sweep.runs {
-        let status = runs.iter().find(|r| &r.id == id).map_or(RunStatus::Lost, |r| r.status);
+        let status = runs
+            .iter()
+            .find(|r| &r.id == id)
+            .map_or(RunStatus::Lost, |r| r.status);
         let bucket = match status {
             RunStatus::Finished => "done",
             RunStatus::Queued => "queued",
@@ -196,7 +238,8 @@ mod tests {
         assert_eq!(spec.method, Method::Random);
         assert_eq!(spec.parameters["bs"].values, ["32", "64"]);
         assert_eq!(spec.parameters["lr"].distribution, Distribution::LogUniform);
-        let err = parse_file("command = [\"x\"]\nparameters = {}\nmethod = \"bayes\"\n").unwrap_err();
+        let err =
+            parse_file("command = [\"x\"]\nparameters = {}\nmethod = \"bayes\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("bayes"), "{err:#}");
     }
 }

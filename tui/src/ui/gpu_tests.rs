@@ -36,7 +36,11 @@ fn with_gpus(source: GpuSourceKind, gpus: Vec<GpuInfo>, size: (u16, u16)) -> App
     app.show_gpus = true;
     let history = gpus
         .iter()
-        .map(|g| (0..30u32).map(|t| ((t * 7 + g.index * 11) % 100) as u8).collect())
+        .map(|g| {
+            (0..30u32)
+                .map(|t| ((t * 7 + g.index * 11) % 100) as u8)
+                .collect()
+        })
         .collect();
     app.gpus = GpuReport {
         source,
@@ -68,7 +72,13 @@ fn eight_fake_gpus_are_marked_fake() {
     let mut gpus: Vec<GpuInfo> = (0..8).map(|i| gpu(i, i * 13, true)).collect();
     gpus[1].assigned_to = Some("e5f6a7b8".into());
     let mut app = with_gpus(GpuSourceKind::Fake, gpus, (130, 26));
-    app.runs.push(run("0badf00d", Some("sweep-lr=1e-3"), RunStatus::Queued, None, 0));
+    app.runs.push(run(
+        "0badf00d",
+        Some("sweep-lr=1e-3"),
+        RunStatus::Queued,
+        None,
+        0,
+    ));
     app.runs[3].started_at = None;
     app.runs[3].reason = Some("waiting for 1 GPU: 0 of 8 free".into());
     app.runs_width = 72;
@@ -82,8 +92,15 @@ fn eight_fake_gpus_are_marked_fake() {
         stopped: false,
     });
     let screen = draw(&app);
-    assert_eq!(screen.matches("FAKE").count(), 10, "each row, the title and the status bar");
-    assert!(screen.contains("waiting for 1 GPU"), "queued reason in the runs list");
+    assert_eq!(
+        screen.matches("FAKE").count(),
+        10,
+        "each row, the title and the status bar"
+    );
+    assert!(
+        screen.contains("waiting for 1 GPU"),
+        "queued reason in the runs list"
+    );
     assert!(screen.contains("Runs (4) · sweep lr 1/2"), "sweep progress");
     insta::assert_snapshot!(screen);
 }
@@ -111,7 +128,10 @@ fn samples_extend_the_history_and_p_toggles_the_panel() {
     }
     assert_eq!(app.gpus.history, vec![vec![10, 20, 30]]);
     assert!(!app.show_gpus);
-    crate::app::update::on_key(&mut app, KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE));
+    crate::app::update::on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE),
+    );
     assert!(app.show_gpus);
     assert!(draw(&app).contains("GPUs (1) · FAKE"));
 }

@@ -65,7 +65,13 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .gpus
         .iter()
         .enumerate()
-        .map(|(i, gpu)| row(app, gpu, report.history.get(i).map_or(&[][..], Vec::as_slice)))
+        .map(|(i, gpu)| {
+            row(
+                app,
+                gpu,
+                report.history.get(i).map_or(&[][..], Vec::as_slice),
+            )
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
@@ -96,7 +102,10 @@ fn row<'a>(app: &App, gpu: &'a GpuInfo, history: &[u8]) -> Line<'a> {
     vec![
         Span::raw(format!("{:>2} {name:<18.18} ", gpu.index)),
         Span::styled(bar(f64::from(util) / 100.0), util_color),
-        Span::raw(format!(" {:>4} ", opt(gpu.util_pct.map(|u| format!("{u}%"))))),
+        Span::raw(format!(
+            " {:>4} ",
+            opt(gpu.util_pct.map(|u| format!("{u}%")))
+        )),
         Span::styled(bar(gpu.mem_fraction()), Color::Cyan),
         Span::raw(format!(
             " {:>5.1}/{:.0}G {:>5} {power:>9} ",
@@ -118,7 +127,11 @@ fn bar(fraction: f64) -> String {
 
 /// The runs using a GPU (handed it by the queue, or with a process on it), by label.
 fn users(app: &App, gpu: &GpuInfo) -> String {
-    let mut ids: Vec<&str> = gpu.processes.iter().filter_map(|p| p.run.as_deref()).collect();
+    let mut ids: Vec<&str> = gpu
+        .processes
+        .iter()
+        .filter_map(|p| p.run.as_deref())
+        .collect();
     ids.extend(gpu.assigned_to.as_deref());
     ids.sort_unstable();
     ids.dedup();
@@ -142,7 +155,11 @@ pub fn compact(report: &GpuReport) -> Option<String> {
     let util: u32 = gpus.iter().filter_map(|g| g.util_pct).sum::<u32>() / gpus.len() as u32;
     let used: u64 = gpus.iter().map(|g| g.mem_used_mib).sum();
     let total: u64 = gpus.iter().map(|g| g.mem_total_mib).sum();
-    let fake = if gpus.iter().any(|g| g.fake) { "FAKE " } else { "" };
+    let fake = if gpus.iter().any(|g| g.fake) {
+        "FAKE "
+    } else {
+        ""
+    };
     Some(format!(
         "{fake}GPU×{} {util}% {:.0}/{:.0}G",
         gpus.len(),
