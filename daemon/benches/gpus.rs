@@ -41,11 +41,11 @@ fn main() -> ExitCode {
 
 fn bench() -> anyhow::Result<bool> {
     let quick = support::quick();
-    let samples = if quick { 2_000 } else { 20_000 };
+    let budget_ns = if quick { 0.3e9 } else { 2e9 };
     let idle = Duration::from_secs(if quick { 5 } else { 10 });
     let mut table = Table::default();
 
-    let baseline = per_iteration_ns(samples, |_| {
+    let baseline = per_iteration_ns(budget_ns, |_| {
         let line = encode_notification(&Notification::Event(event(EventKind::Clients {
             attached: 1,
         })));
@@ -53,7 +53,7 @@ fn bench() -> anyhow::Result<bool> {
     })?;
     let mut source = FakeSource::new(GPUS);
     let mut board = GpuBoard::new(reagent::gpu::GpuSourceKind::Fake, None, 120);
-    let sample = per_iteration_ns(samples, |_| {
+    let sample = per_iteration_ns(budget_ns, |_| {
         let gpus = source.sample().unwrap_or_default();
         board.record(now_ms(), gpus);
         let report = &board.report;
@@ -66,7 +66,7 @@ fn bench() -> anyhow::Result<bool> {
     })?;
     table.info(
         "empty event encode (baseline)",
-        format!("{:.1} µs", baseline / 1000.0),
+        format!("{:.2} µs", baseline / 1000.0),
     );
     table.check(
         &format!("sample {GPUS} fake GPUs + encode"),
@@ -81,13 +81,14 @@ fn bench() -> anyhow::Result<bool> {
 
     let without = idle_core(&[], idle)?;
     let with = idle_core(&[(FAKE_ENV, "8")], idle)?;
+    let resolution = format!("(ticks of 10 ms over {} s)", idle.as_secs());
     table.info(
         "idle daemon, no GPUs (baseline)",
-        format!("{:.3}% of a core", without * 100.0),
+        format!("{:.2}% of a core {resolution}", without * 100.0),
     );
     table.check(
         "idle daemon, 8 fake GPUs sampled each second",
-        format!("{:.3}% of a core", with * 100.0),
+        format!("{:.2}% of a core {resolution}", with * 100.0),
         "< 1% of a core".into(),
         with < MAX_IDLE_CORE,
     );
@@ -109,17 +110,24 @@ fn thread_cpu_ns() -> anyhow::Result<f64> {
     Ok(first.parse::<f64>()?)
 }
 
-/// CPU nanoseconds per call of `work`, over `n` calls (the results are kept alive so the
-/// work cannot be optimised away).
-fn per_iteration_ns(n: usize, mut work: impl FnMut(usize) -> usize) -> anyhow::Result<f64> {
+/// CPU nanoseconds per call of `work`, calling it until `budget_ns` of CPU went by (the
+/// kernel updates a thread's CPU time at scheduler ticks, so short loops would read 0). The
+/// results are kept alive so the work cannot be optimised away.
+fn per_iteration_ns(budget_ns: f64, mut work: impl FnMut(usize) -> usize) -> anyhow::Result<f64> {
     let start = thread_cpu_ns()?;
     let mut sink = 0usize;
-    for i in 0..n {
-        sink = sink.wrapping_add(work(i));
+    let mut calls = 0usize;
+    loop {
+        for _ in 0..100 {
+            sink = sink.wrapping_add(work(calls));
+            calls += 1;
+        }
+        let spent = thread_cpu_ns()? - start;
+        if spent >= budget_ns {
+            std::hint::black_box(sink);
+            return Ok(spent / calls as f64);
+        }
     }
-    let spent = thread_cpu_ns()? - start;
-    std::hint::black_box(sink);
-    Ok(spent / n as f64)
 }
 
 /// The fraction of one core a fresh daemon uses while idle over `window`.

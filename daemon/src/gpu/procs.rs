@@ -8,11 +8,11 @@ const MAX_DEPTH: usize = 64;
 
 /// The run whose process tree holds `pid`, given each live run's job pid and a way to find a
 /// process's parent.
-pub fn owner<'a>(
+pub fn owner(
     pid: u32,
-    runs: &'a HashMap<u32, String>,
+    runs: &HashMap<u32, String>,
     parent: impl Fn(u32) -> Option<u32>,
-) -> Option<&'a String> {
+) -> Option<&String> {
     let mut current = pid;
     for _ in 0..MAX_DEPTH {
         if let Some(run) = runs.get(&current) {
