@@ -192,3 +192,28 @@ fn a_run_that_dies_of_cuda_out_of_memory_is_requeued_as_a_new_run() {
         "runs without --gpus are never requeued"
     );
 }
+
+#[test]
+fn a_queued_run_says_why_when_the_gpus_are_gone_after_a_restart() {
+    let env = Env::new();
+    with_fake_gpus(&env, 1);
+    env.ok(&["run", "--gpus", "1", "--", "sleep", "60"]);
+    let waiter = env
+        .ok(&["run", "--gpus", "1", "--", "true"])
+        .trim()
+        .to_string();
+    wait_until("the waiter to wait", || {
+        env.get(&waiter)["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("0 of 1 free"))
+    });
+    env.kill_daemon();
+    // The next daemon has no fake GPUs, and this machine has no driver.
+    env.ok(&["daemon", "start"]);
+    wait_until("the reason to name the missing driver", || {
+        env.get(&waiter)["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no GPUs: no GPU driver"))
+    });
+    assert_eq!(env.status_of(&waiter), "queued");
+}

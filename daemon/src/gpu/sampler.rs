@@ -24,7 +24,11 @@ pub async fn run(daemon: Arc<Daemon>) {
     }
     let capacity = daemon.config.gpus.history;
     daemon.state().gpus = GpuBoard::new(kind, unavailable, capacity);
-    let Some(source) = source else { return };
+    let Some(source) = source else {
+        // Runs queued for GPUs (from before a restart, say) now say why none come.
+        crate::queue::schedule(&daemon);
+        return;
+    };
     let source = Arc::new(Mutex::new(source));
     let period = Duration::from_secs_f64(daemon.config.gpus.sample_secs.clamp(0.05, 3600.0));
     let mut ticks = tokio::time::interval(period);

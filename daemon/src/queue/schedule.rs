@@ -135,13 +135,17 @@ fn decide(state: &State, free_below_mib: Option<u64>) -> Vec<Decision> {
         .iter()
         .map(|s| (s.id.clone(), (s.name.clone(), s.parallel)))
         .collect();
-    plan(
-        jobs,
-        &state.gpus.report.gpus,
-        free_below_mib,
-        &limits,
-        &labels,
-    )
+    let gpus = &state.gpus.report.gpus;
+    let mut decisions = plan(jobs, gpus, free_below_mib, &limits, &labels);
+    // Say why no GPUs were seen when the daemon knows (no driver …).
+    if let Some(why) = &state.gpus.report.unavailable {
+        for decision in &mut decisions {
+            if let Decision::Wait { reason, .. } = decision {
+                *reason = reason.replace("no GPUs seen yet", &format!("no GPUs: {why}"));
+            }
+        }
+    }
+    decisions
 }
 
 fn mark_started(state: &mut State, run: &str, gpus: &[u32]) -> Result<(), RpcError> {
