@@ -23,6 +23,8 @@ pub struct Config {
     pub tui: TuiConfig,
     /// Chat defaults.
     pub chat: ChatConfig,
+    /// GPU sampling and the GPU queue.
+    pub gpus: GpusConfig,
     /// LLM providers by name (`[providers.NAME]`). With none, `OPENAI_API_KEY` and
     /// `ANTHROPIC_API_KEY` in the daemon's environment enable the public endpoints.
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -46,6 +48,29 @@ impl Default for ChatConfig {
             default_model: None,
             max_tokens: 4096,
             retry_secs: 30.0,
+        }
+    }
+}
+
+/// `[gpus]`: sampling and when the queue counts a GPU as free.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GpusConfig {
+    /// Seconds between samples.
+    pub sample_secs: f64,
+    /// Samples of utilisation kept per GPU for sparklines.
+    pub history: usize,
+    /// A GPU no reagent run holds counts as free only while it uses less memory than this
+    /// (MiB); absent means any GPU no reagent run holds is free.
+    pub free_below_mib: Option<u64>,
+}
+
+impl Default for GpusConfig {
+    fn default() -> Self {
+        Self {
+            sample_secs: 1.0,
+            history: 120,
+            free_below_mib: None,
         }
     }
 }

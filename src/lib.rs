@@ -9,9 +9,11 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod gpu;
 pub mod paths;
 pub mod protocol;
 pub mod run;
+pub mod sweep;
 pub mod time;
 pub mod transport;
 

@@ -17,7 +17,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::chat::{MessageInfo, PartKind, ProviderInfo, SessionInfo, UsageReport};
+use crate::gpu::{GpuInfo, GpuReport, GpuSourceKind, ListGpus, ListQueue, QueueEntry, SubmitRun};
 use crate::run::{RunInfo, RunSpec};
+use crate::sweep::{ListSweeps, SweepInfo, SweepRef, SweepSpec};
 
 /// Bumped on every incompatible change; `hello` refuses a mismatch.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -122,6 +124,27 @@ methods! {
     "session.fork" => ForkSession(ForkSession) -> SessionInfo;
     /// Tokens and cost per session and per day.
     "usage.report" => UsageQuery(UsageQuery) -> UsageReport;
+    /// The GPUs now, their recent utilisation, and why there are none when there are none.
+    "gpus.list" => ListGpus(ListGpus) -> GpuReport;
+    /// Start a run that needs GPUs (or has a priority): it waits in the queue for them.
+    "run.submit" => SubmitRun(SubmitRun) -> RunInfo;
+    /// Runs waiting for GPUs (and why) and runs holding GPUs.
+    "queue.list" => ListQueue(ListQueue) -> Vec<QueueEntry>;
+    /// Expand a sweep into queued runs.
+    "sweep.start" => StartSweep(SweepSpec) -> SweepInfo;
+    /// Every sweep, oldest first.
+    "sweeps.list" => ListSweeps(ListSweeps) -> Vec<SweepInfo>;
+    /// One sweep.
+    "sweep.show" => ShowSweep(SweepRef) -> SweepInfo;
+    /// Stop a sweep's running runs and drop its queued ones.
+    "sweep.stop" => StopSweep(StopSweep) -> SweepInfo;
+}
+
+/// `sweep.stop` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopSweep {
+    /// Sweep id, name or unique id prefix.
+    pub sweep: String,
 }
 
 /// `usage.report` params (none).
@@ -261,6 +284,16 @@ pub struct Snapshot {
     pub runs: Vec<RunInfo>,
     /// Clients attached (said `hello`) right now.
     pub clients: u32,
+    /// The GPUs as last sampled.
+    #[serde(default = "no_gpus")]
+    pub gpus: GpuReport,
+    /// Every sweep, oldest first.
+    #[serde(default)]
+    pub sweeps: Vec<SweepInfo>,
+}
+
+fn no_gpus() -> GpuReport {
+    GpuReport::empty(GpuSourceKind::None, None)
 }
 
 /// Who the daemon is.
@@ -466,6 +499,20 @@ pub enum EventKind {
         offset: usize,
         /// The text to append.
         text: String,
+    },
+    /// A GPU sample that differs from the last. Not kept for replay (one a second).
+    Gpus {
+        /// Where readings come from.
+        source: GpuSourceKind,
+        /// Why there are no readings, if so.
+        unavailable: Option<String>,
+        /// Every GPU now.
+        gpus: Vec<GpuInfo>,
+    },
+    /// A sweep was created or changed.
+    Sweep {
+        /// The sweep.
+        sweep: SweepInfo,
     },
 }
 

@@ -2,11 +2,13 @@
 //! and serves every client over one Unix socket. See `docs/architecture.md`.
 
 pub mod chat;
+pub mod gpu;
 pub mod handlers;
 pub mod llm;
 pub mod lock;
 pub mod logging;
 pub mod outbox;
+pub mod queue;
 pub mod runs;
 pub mod server;
 pub mod state;
@@ -88,6 +90,7 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
         let _ = writeln!(std::io::stdout(), "ready");
     }
     tokio::spawn(on_signals(daemon.clone()));
+    tokio::spawn(gpu::sampler::run(daemon.clone()));
     server::serve(daemon.clone(), listener).await;
     tracing::info!("shutting down; runs keep going under their supervisors");
     say_goodbye(&daemon).await;

@@ -14,6 +14,7 @@ use reagent::config::Config;
 use reagent::paths::Paths;
 use reagent::protocol::{DaemonInfo, Event, EventKind, Notification, RpcError, Snapshot, codes};
 use reagent::run::RunInfo;
+use reagent::sweep::SweepInfo;
 use reagent::time::now_ms;
 use tokio::sync::{mpsc, watch};
 
@@ -56,6 +57,12 @@ pub struct State {
     sessions: Vec<SessionInfo>,
     /// Answers being written right now, by message id: the truth until they end.
     streaming: HashMap<String, MessageInfo>,
+    /// The GPUs as last sampled, with their history.
+    pub gpus: crate::gpu::GpuBoard,
+    /// Runs waiting for (or holding) GPUs or a sweep slot.
+    pub queue: crate::queue::Queue,
+    /// Every sweep, oldest first.
+    sweeps: Vec<SweepInfo>,
 }
 
 /// A run whose job may still produce output.
@@ -76,6 +83,8 @@ impl Daemon {
             tracing::info!("{interrupted} answer(s) were cut off when the daemon last stopped");
         }
         let sessions = store.load_sessions()?;
+        let queue = crate::queue::Queue::load(&store)?;
+        let sweeps = store.load_sweeps()?;
         let seq = store.last_seq()?;
         let index = runs
             .iter()
@@ -100,6 +109,13 @@ impl Daemon {
             history: config.daemon.event_history.max(1),
             sessions,
             streaming: HashMap::new(),
+            gpus: crate::gpu::GpuBoard::new(
+                reagent::gpu::GpuSourceKind::None,
+                None,
+                config.gpus.history,
+            ),
+            queue,
+            sweeps,
         };
         let chat = crate::chat::Chat::new(&config)?;
         Ok(Arc::new(Self {
@@ -358,7 +374,56 @@ impl State {
             seq: self.seq,
             runs: self.runs.clone(),
             clients: self.clients(),
+            gpus: self.gpus.full_report(),
+            sweeps: self.sweeps.clone(),
         }
+    }
+
+    /// The queue with the database its rows go to.
+    pub fn queue_mut(&mut self) -> (&mut crate::queue::Queue, &Store) {
+        (&mut self.queue, &self.store)
+    }
+
+    /// The database, for the queue's own rows.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every sweep, oldest first.
+    pub fn sweeps(&self) -> &[SweepInfo] {
+        &self.sweeps
+    }
+
+    /// Finds a sweep by id, name or unique id prefix.
+    pub fn resolve_sweep(&self, query: &str) -> Result<&SweepInfo, RpcError> {
+        resolve(&self.sweeps, query, "sweep", |s| (&s.id, Some(&s.name)))
+    }
+
+    /// Commits a new or changed sweep, then broadcasts it.
+    pub fn save_sweep(&mut self, sweep: SweepInfo) -> Result<SweepInfo, RpcError> {
+        self.emit(EventKind::Sweep {
+            sweep: sweep.clone(),
+        })?;
+        match self.sweeps.iter_mut().find(|s| s.id == sweep.id) {
+            Some(existing) => *existing = sweep.clone(),
+            None => self.sweeps.push(sweep.clone()),
+        }
+        Ok(sweep)
+    }
+
+    /// Broadcasts the last GPU sample; like deltas, it is not kept for replay.
+    pub fn broadcast_gpus(&mut self) {
+        let report = &self.gpus.report;
+        let kind = EventKind::Gpus {
+            source: report.source,
+            unavailable: report.unavailable.clone(),
+            gpus: report.gpus.clone(),
+        };
+        self.broadcast(Event {
+            seq: self.seq + 1,
+            ts: now_ms(),
+            kind,
+        });
     }
 
     /// The latest seq.

@@ -130,6 +130,76 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The GPUs now (or why there are none), and which runs use them.
+    Gpus {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs waiting for GPUs or a sweep slot (and why), and runs holding GPUs.
+    Queue {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Expand a parameter sweep into queued runs; or show or stop one.
+    Sweep(SweepCmd),
+    /// List sweeps and their progress.
+    Sweeps {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `reagent sweep [FILE] [--grid K=V1,V2]... [--parallel N] [--gpus N] -- CMD {K}...`
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepCmd {
+    /// Show or stop a sweep.
+    #[command(subcommand)]
+    pub action: Option<SweepAction>,
+    /// A sweep file (TOML): name, command, method, count, parallel, gpus, [parameters.K].
+    pub file: Option<PathBuf>,
+    /// A grid parameter and its values, `lr=1e-3,1e-4` (repeatable); `{lr}` in the command.
+    #[arg(long, value_name = "K=V1,V2")]
+    pub grid: Vec<String>,
+    /// At most this many of the sweep's runs at once (default: no limit).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
+    /// GPUs each run needs.
+    #[arg(long, value_name = "N")]
+    pub gpus: Option<u32>,
+    /// The sweep's name (runs are named NAME-k=v,...).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Queue priority of its runs.
+    #[arg(long)]
+    pub priority: Option<i32>,
+    /// Print the sweep as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The command template (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `reagent sweep show|stop`
+#[derive(Subcommand, Debug)]
+pub enum SweepAction {
+    /// A sweep's runs and their state.
+    Show {
+        /// Sweep id, name or unique id prefix.
+        sweep: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a sweep's running runs and drop its queued ones.
+    Stop {
+        /// Sweep id, name or unique id prefix.
+        sweep: String,
+    },
 }
 
 /// `reagent session …`
@@ -217,6 +287,18 @@ pub struct RunArgs {
     /// Print the new run as JSON instead of its id.
     #[arg(long)]
     pub json: bool,
+    /// Wait in the queue until this many GPUs are free; start with CUDA_VISIBLE_DEVICES set.
+    #[arg(long, value_name = "N", conflicts_with = "gpu_ids")]
+    pub gpus: Option<u32>,
+    /// Wait for exactly these GPUs, e.g. `0,3`.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub gpu_ids: Vec<u32>,
+    /// Queue priority: higher starts first (FIFO within a priority).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub priority: Option<i32>,
+    /// Requeue up to N times when the job dies of CUDA busy / out of memory.
+    #[arg(long, value_name = "N")]
+    pub retry_gpu: Option<u32>,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -248,6 +330,39 @@ mod tests {
         };
         assert_eq!(args.command, ["sh", "-c", "x"]);
         assert_eq!(args.env, [("A".to_string(), "1=2".to_string())]);
+    }
+
+    #[test]
+    fn sweep_takes_a_file_grids_or_a_subcommand() {
+        let cli = Cli::try_parse_from([
+            "reagent",
+            "sweep",
+            "--grid",
+            "lr=1,2",
+            "--parallel",
+            "2",
+            "--",
+            "echo",
+            "{lr}",
+        ])
+        .unwrap();
+        let Some(Command::Sweep(sweep)) = cli.command else {
+            panic!("not a sweep")
+        };
+        assert_eq!(
+            (sweep.grid, sweep.parallel, sweep.command.len()),
+            (vec!["lr=1,2".to_string()], Some(2), 2)
+        );
+        let cli = Cli::try_parse_from(["reagent", "sweep", "stop", "ab12"]).unwrap();
+        let Some(Command::Sweep(sweep)) = cli.command else {
+            panic!("not a sweep")
+        };
+        assert!(matches!(sweep.action, Some(SweepAction::Stop { .. })));
+        let cli = Cli::try_parse_from(["reagent", "sweep", "lr.toml"]).unwrap();
+        let Some(Command::Sweep(sweep)) = cli.command else {
+            panic!("not a sweep")
+        };
+        assert_eq!(sweep.file, Some(PathBuf::from("lr.toml")));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod chat;
 mod daemon;
+mod gpus;
 mod runs;
 
 use std::collections::HashSet;
@@ -88,6 +89,13 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
                 format!("cannot total the usage: {err:#}"),
             )
         })),
+        Request::ListGpus(_) => now(Ok(conn.daemon.state().gpus.full_report())),
+        Request::SubmitRun(submit) => now(crate::queue::submit(&conn.daemon, submit)),
+        Request::ListQueue(_) => now(Ok(gpus::queue(&conn.daemon.state()))),
+        Request::StartSweep(spec) => now(crate::queue::sweeps::start(&conn.daemon, spec)),
+        Request::ListSweeps(_) => now(Ok(conn.daemon.state().sweeps().to_vec())),
+        Request::ShowSweep(show) => now(conn.daemon.state().resolve_sweep(&show.sweep).cloned()),
+        Request::StopSweep(stop) => now(crate::queue::sweeps::stop(&conn.daemon, &stop.sweep)),
     }
 }
 

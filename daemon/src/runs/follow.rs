@@ -37,6 +37,7 @@ pub async fn follow(
     }
     catch_up(&pane, &log).await;
     settle(&daemon, &id, &dir);
+    crate::queue::ended(&daemon, &id);
 }
 
 async fn listen(

@@ -38,6 +38,10 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
     let run_dir = daemon.paths.run_dir(id);
     let run = {
         let mut state = daemon.state();
+        // A queued run can be ended (its sweep stopped) between the queue's decision and here.
+        if let Some(ended) = state.run(id).filter(|run| run.status.is_terminal()) {
+            return Ok(ended.clone());
+        }
         let run = state.update_run(id, |run| run.status = RunStatus::Launching)?;
         let (live, control) = make_live(&run);
         state.set_live(id, live.clone());
@@ -57,7 +61,10 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
                 // Reap it; by now the supervisor has exited or is about to.
                 let _ = child.wait().await;
             }
-            Err(err) => follow::settle_failed(&daemon, &id, &err.message),
+            Err(err) => {
+                follow::settle_failed(&daemon, &id, &err.message);
+                crate::queue::ended(&daemon, &id);
+            }
         }
     });
     Ok(info)

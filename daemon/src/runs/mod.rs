@@ -27,6 +27,21 @@ const SCREEN_TAIL: u64 = 256 * 1024;
 
 /// Validates a spec, records the run as queued, and launches it.
 pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
+    let run = record(daemon, spec, None)?;
+    launch::launch(daemon, &run.id)
+}
+
+/// Validates a spec and records the run as queued (with `reason` saying for what), without
+/// launching it: the queue launches it when its turn comes.
+pub fn create(daemon: &Arc<Daemon>, spec: RunSpec, reason: &str) -> Result<RunInfo, RpcError> {
+    record(daemon, spec, Some(reason.to_string()))
+}
+
+fn record(
+    daemon: &Arc<Daemon>,
+    spec: RunSpec,
+    reason: Option<String>,
+) -> Result<RunInfo, RpcError> {
     let launch = validate(daemon, spec.clone())?;
     let mut state = daemon.state();
     if let Some(name) = &spec.name {
@@ -50,7 +65,7 @@ pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
         status: RunStatus::Queued,
         exit_code: None,
         signal: None,
-        reason: None,
+        reason,
         pid: None,
         cols: launch.cols,
         rows: launch.rows,
@@ -61,9 +76,7 @@ pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
     };
     // The spec goes to disk before the run is recorded, so a restart can always launch it.
     launch::write_spec(&daemon.paths.run_dir(&id), &launch).map_err(internal)?;
-    state.save_run(run)?;
-    drop(state);
-    launch::launch(daemon, &id)
+    state.save_run(run)
 }
 
 fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
@@ -144,6 +157,9 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
         .collect();
     for run in pending {
         if run.status == RunStatus::Queued {
+            if daemon.state().queue.job(&run.id).is_some() {
+                continue; // the queue launches it when its turn comes
+            }
             if let Err(err) = launch::launch(daemon, &run.id) {
                 tracing::warn!(run = %run.id, "cannot launch queued run: {err}");
             }
@@ -164,6 +180,7 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
             live.pane,
         ));
     }
+    crate::queue::adopt(daemon);
 }
 
 /// The screen of an ended run, rebuilt from the end of its log.

@@ -13,6 +13,7 @@ use reagent::run::{RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 mod chat;
+mod queue;
 
 /// Schema changes, in order; entry N brings the schema to `user_version` N + 1.
 const MIGRATIONS: &[&str] = &[
@@ -60,6 +61,16 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX messages_by_session ON messages (session, created_at);
+"#,
+    r#"
+    CREATE TABLE queue (
+        run TEXT PRIMARY KEY,
+        job TEXT NOT NULL
+    );
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        info TEXT NOT NULL
+    );
 "#,
 ];
 
@@ -172,7 +183,8 @@ impl Store {
             EventKind::Session { session } => chat::upsert_session(&tx, session)?,
             EventKind::Message { message } => chat::upsert_message(&tx, message)?,
             EventKind::SessionDeleted { id } => chat::delete_session(&tx, id)?,
-            EventKind::Clients { .. } | EventKind::Delta { .. } => {}
+            EventKind::Sweep { sweep } => queue::upsert_sweep(&tx, sweep)?,
+            EventKind::Clients { .. } | EventKind::Delta { .. } | EventKind::Gpus { .. } => {}
         }
         tx.execute(
             "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",

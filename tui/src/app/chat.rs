@@ -173,7 +173,10 @@ impl ChatState {
                 };
                 append(message, *part, *part_kind, *offset, text)
             }),
-            EventKind::Run { .. } | EventKind::Clients { .. } => true,
+            EventKind::Run { .. }
+            | EventKind::Clients { .. }
+            | EventKind::Gpus { .. }
+            | EventKind::Sweep { .. } => true,
         }
     }
 

@@ -46,6 +46,8 @@ pub enum Action {
     PageUp,
     /// Scroll the pane forward a page.
     PageDown,
+    /// Show or hide the GPU panel ("processors").
+    ToggleGpus,
 }
 
 /// One binding: the keys, how help shows them, and what they do (an [`Action`], or a
@@ -154,6 +156,12 @@ pub const BINDINGS: &[Binding] = &[
         help: "switch between runs and chat",
     },
     Binding {
+        keys: &[KeyCode::Char('p')],
+        label: "p",
+        action: Action::ToggleGpus,
+        help: "show or hide the GPU panel",
+    },
+    Binding {
         keys: &[KeyCode::Char('<')],
         label: "<",
         action: Action::Narrower,
@@ -216,6 +224,7 @@ impl Action {
                 | Action::FocusPrev
                 | Action::ToggleRuns
                 | Action::ToggleChat
+                | Action::ToggleGpus
                 | Action::Wider
                 | Action::Narrower
         )

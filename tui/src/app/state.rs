@@ -4,8 +4,10 @@
 use std::collections::VecDeque;
 
 use reagent::config::PrefixKey;
+use reagent::gpu::{GpuReport, GpuSourceKind};
 use reagent::protocol::{Attached, Event, EventKind, HelloReply, Output, Snapshot, Sync};
 use reagent::run::{RunInfo, RunStatus};
+use reagent::sweep::SweepInfo;
 
 /// Which panel has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +195,16 @@ pub struct App {
     pub view: View,
     /// Chat sessions and the open conversation.
     pub chat: super::chat::ChatState,
+    /// The GPUs as last sampled, with utilisation history for sparklines.
+    pub gpus: GpuReport,
+    /// Whether the GPU panel is shown.
+    pub show_gpus: bool,
+    /// Every sweep, oldest first.
+    pub sweeps: Vec<SweepInfo>,
 }
+
+/// Utilisation samples kept per GPU for sparklines.
+const GPU_HISTORY: usize = 120;
 
 impl App {
     /// An empty cockpit.
@@ -216,6 +227,9 @@ impl App {
             quit: false,
             view: View::Runs,
             chat: super::chat::ChatState::default(),
+            gpus: GpuReport::empty(GpuSourceKind::None, None),
+            show_gpus: false,
+            sweeps: Vec::new(),
         }
     }
 
@@ -239,9 +253,17 @@ impl App {
     /// Applies the handshake: a snapshot replaces the state, missed events are replayed.
     pub fn synced(&mut self, reply: HelloReply) {
         match reply.sync {
-            Sync::Snapshot(Snapshot { seq, runs, clients }) => {
+            Sync::Snapshot(Snapshot {
+                seq,
+                runs,
+                clients,
+                gpus,
+                sweeps,
+            }) => {
                 let selected_id = self.selected_run().map(|r| r.id.clone());
                 self.runs = runs;
+                self.gpus = gpus;
+                self.sweeps = sweeps;
                 self.seq = seq;
                 self.link = Link::Connected { clients };
                 self.reselect(selected_id.as_deref());
@@ -268,9 +290,40 @@ impl App {
         match event.kind {
             EventKind::Run { run } => self.upsert(run),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
+            EventKind::Gpus {
+                source,
+                unavailable,
+                gpus,
+            } => self.gpus_sampled(event.ts, source, unavailable, gpus),
+            EventKind::Sweep { sweep } => match self.sweeps.iter_mut().find(|s| s.id == sweep.id) {
+                Some(existing) => *existing = sweep,
+                None => self.sweeps.push(sweep),
+            },
             chat => return self.chat.apply(&chat),
         }
         true
+    }
+
+    /// Takes a GPU sample and extends each GPU's utilisation history.
+    pub fn gpus_sampled(
+        &mut self,
+        ts: i64,
+        source: GpuSourceKind,
+        unavailable: Option<String>,
+        gpus: Vec<reagent::gpu::GpuInfo>,
+    ) {
+        let history = &mut self.gpus.history;
+        history.resize_with(gpus.len(), Vec::new);
+        for (samples, gpu) in history.iter_mut().zip(&gpus) {
+            if samples.len() >= GPU_HISTORY {
+                samples.remove(0);
+            }
+            samples.push(gpu.util_pct.map_or(0, |u| u.min(100) as u8));
+        }
+        self.gpus.source = source;
+        self.gpus.unavailable = unavailable;
+        self.gpus.gpus = gpus;
+        self.gpus.ts = ts;
     }
 
     fn upsert(&mut self, run: RunInfo) {

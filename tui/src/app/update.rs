@@ -200,6 +200,7 @@ pub(super) fn act(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Wider => app.runs_width = (app.runs_width + 4).min(app.size.0.saturating_sub(20)),
         Action::Narrower => app.runs_width = app.runs_width.saturating_sub(4).max(24),
+        Action::ToggleGpus => app.show_gpus = !app.show_gpus,
     }
     Vec::new()
 }

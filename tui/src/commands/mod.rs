@@ -3,9 +3,11 @@
 mod attach;
 mod chat;
 mod daemon;
+mod gpus;
 mod logs;
 mod proxy;
 mod runs;
+mod sweeps;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Providers { check, json } => chat::providers(&ctx, check, json).await,
         Command::Usage { json } => chat::usage(&ctx, json).await,
         Command::Session { action } => chat::session(&ctx, action).await,
+        Command::Gpus { json } => gpus::gpus(&ctx, json).await,
+        Command::Queue { json } => gpus::queue(&ctx, json).await,
+        Command::Sweep(sweep) => sweeps::sweep(&ctx, sweep).await,
+        Command::Sweeps { json } => sweeps::list(&ctx, json).await,
     }
 }
 
@@ -67,4 +73,31 @@ impl Ctx {
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Rows as aligned columns (the last column is not padded), one line each.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|col| {
+            rows.iter()
+                .filter_map(|row| row.get(col))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let last = row.len().saturating_sub(1);
+        for (col, cell) in row.iter().enumerate() {
+            if col == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[col]));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }

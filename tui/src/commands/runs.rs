@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use reagent::gpu::{GpuRequest, SubmitRun};
 use reagent::protocol::{Blob, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
 use reagent::run::{RunInfo, RunSpec};
 use reagent::time::{format_duration_ms, now_ms};
@@ -23,7 +24,24 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         size: None,
     };
     let (client, _) = ctx.connect().await?;
-    let run = client.call(&spec).await?;
+    let queued = args.gpus.is_some()
+        || !args.gpu_ids.is_empty()
+        || args.priority.is_some()
+        || args.retry_gpu.is_some();
+    let run = if queued {
+        let submit = SubmitRun {
+            spec,
+            gpus: GpuRequest {
+                count: args.gpus.unwrap_or(0),
+                ids: args.gpu_ids,
+            },
+            priority: args.priority.unwrap_or(0),
+            retry_gpu: args.retry_gpu.unwrap_or(0),
+        };
+        client.call(&submit).await?
+    } else {
+        client.call(&spec).await?
+    };
     if args.json {
         print_json(&run)?;
     } else {
@@ -45,7 +63,7 @@ pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The runs as an aligned table, one line per run.
-fn table(runs: &[RunInfo], now: i64) -> String {
+pub fn table(runs: &[RunInfo], now: i64) -> String {
     let mut rows = vec![["ID", "NAME", "STATUS", "EXIT", "RUNTIME", "COMMAND"].map(String::from)];
     for run in runs {
         let exit = match (run.exit_code, run.signal) {

@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod chat_popups;
+mod gpus;
 mod highlight;
 pub mod markdown;
 pub mod messages;
@@ -30,16 +31,28 @@ pub struct Areas {
     pub pane: Rect,
     /// The one-line status bar.
     pub status: Rect,
+    /// The GPU panel, when shown.
+    pub gpus: Option<Rect>,
 }
 
-/// Splits the screen: the runs list on the left (when shown), the pane, the status bar.
+/// Splits the screen: the runs list on the left (when shown), the pane, the GPU panel below
+/// them (when shown), the status bar.
 pub fn areas(app: &App, area: Rect) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let (main, gpus) = if app.show_gpus {
+        let height = gpus::height(&app.gpus, main.height);
+        let [main, panel] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(main);
+        (main, Some(panel))
+    } else {
+        (main, None)
+    };
     if !app.show_runs {
         return Areas {
             runs: None,
             pane: main,
             status,
+            gpus,
         };
     }
     let width = app.runs_width.min(main.width.saturating_sub(12));
@@ -49,6 +62,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         runs: Some(runs),
         pane,
         status,
+        gpus,
     }
 }
 
@@ -76,6 +90,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             chat::conversation(app, frame, areas.pane);
         }
     }
+    if let Some(panel) = areas.gpus {
+        gpus::render(app, frame, panel);
+    }
     status_bar::render(app, frame, areas.status);
     match &app.mode {
         Mode::Help => overlays::help(app, frame),
@@ -97,6 +114,8 @@ fn border(app: &App, focus: Focus) -> Style {
     }
 }
 
+#[cfg(test)]
+mod gpu_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -35,9 +35,14 @@ fn row(run: &RunInfo, now: i64) -> Row<'static> {
         .runtime_ms(now)
         .map(format_duration_ms)
         .unwrap_or_default();
+    // A queued run says what it waits for (GPUs, its sweep's slot) next to its name.
+    let label = match (&run.reason, run.status) {
+        (Some(reason), RunStatus::Queued) => format!("{} · {reason}", run.label()),
+        _ => run.label().to_string(),
+    };
     Row::new([
         Cell::from(symbol).style(Style::new().fg(color)),
-        Cell::from(run.label().to_string()),
+        Cell::from(label),
         Cell::from(run.status.as_str()).style(Style::new().fg(color)),
         Cell::from(exit),
         Cell::from(runtime),
@@ -46,7 +51,10 @@ fn row(run: &RunInfo, now: i64) -> Row<'static> {
 
 /// Draws the list with the selected run highlighted.
 pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let title = format!(" Runs ({}) ", app.runs.len());
+    let mut title = format!(" Runs ({}) ", app.runs.len());
+    if let Some(progress) = sweep_progress(app) {
+        title.push_str(&format!("· {progress} "));
+    }
     let block = Block::bordered()
         .title(title)
         .border_style(border(app, Focus::Runs));
@@ -85,4 +93,21 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .row_highlight_style(highlight);
     let mut state = TableState::default().with_selected(Some(app.selected - first));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// `sweep lr 2/4` for the newest sweep that still has runs to go, counting finished runs.
+fn sweep_progress(app: &App) -> Option<String> {
+    let status = |id: &String| app.runs.iter().find(|r| &r.id == id).map(|r| r.status);
+    let sweep = app.sweeps.iter().rev().find(|sweep| {
+        sweep
+            .runs
+            .iter()
+            .any(|id| status(id).is_some_and(|s| !s.is_terminal()))
+    })?;
+    let done = sweep
+        .runs
+        .iter()
+        .filter(|id| status(id) == Some(RunStatus::Finished))
+        .count();
+    Some(format!("sweep {} {done}/{}", sweep.name, sweep.runs.len()))
 }

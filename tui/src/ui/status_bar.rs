@@ -41,6 +41,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Style::new()
     };
     spans.push(Span::styled(format!("· {failed} failed "), failed_style));
+    if let Some(gpus) = super::gpus::compact(&app.gpus) {
+        spans.push(Span::styled(format!("│ {gpus} "), Color::Cyan));
+    }
     spans.push(Span::raw("│ "));
     if app.view == View::Chat {
         spans.extend(chat_usage(app));

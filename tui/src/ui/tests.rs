@@ -11,7 +11,13 @@ use crate::app::state::{Focus, Link, Mode};
 
 pub(super) const NOW: i64 = 1_800_000_000_000;
 
-fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs: i64) -> RunInfo {
+pub(super) fn run(
+    id: &str,
+    name: Option<&str>,
+    status: RunStatus,
+    exit: Option<i32>,
+    secs: i64,
+) -> RunInfo {
     RunInfo {
         id: id.into(),
         name: name.map(Into::into),

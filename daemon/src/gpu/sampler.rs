@@ -1,0 +1,94 @@
+//! The sampling loop: read the source off the async workers, map processes to runs, record
+//! the sample, broadcast it when it changed, and let the queue look again when GPUs appeared
+//! or their memory moved (both can free a GPU for a waiting run).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use reagent::gpu::{GpuInfo, GpuSourceKind};
+use reagent::time::now_ms;
+
+use super::{GpuBoard, procs};
+use crate::state::Daemon;
+
+/// Opens the source, records why there is none, and samples until the daemon exits.
+pub async fn run(daemon: Arc<Daemon>) {
+    let (source, unavailable) = tokio::task::spawn_blocking(super::open_source)
+        .await
+        .unwrap_or_else(|_| (None, Some("the GPU probe panicked".into())));
+    let kind = source.as_ref().map_or(GpuSourceKind::None, |s| s.kind());
+    match &unavailable {
+        Some(reason) => tracing::warn!("GPUs unavailable: {reason}"),
+        None => tracing::info!(source = ?kind, "sampling GPUs"),
+    }
+    let capacity = daemon.config.gpus.history;
+    daemon.state().gpus = GpuBoard::new(kind, unavailable, capacity);
+    let Some(source) = source else {
+        // Runs queued for GPUs (from before a restart, say) now say why none come.
+        crate::queue::schedule(&daemon);
+        return;
+    };
+    let source = Arc::new(Mutex::new(source));
+    let period = Duration::from_secs_f64(daemon.config.gpus.sample_secs.clamp(0.05, 3600.0));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        let reader = source.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sample()
+        })
+        .await;
+        match read {
+            Ok(Ok(gpus)) => {
+                failing = false;
+                sampled(&daemon, gpus);
+            }
+            Ok(Err(err)) if !failing => {
+                failing = true;
+                tracing::warn!("cannot read the GPUs: {err:#}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Maps processes to runs, marks assignments, records and broadcasts one sample.
+pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
+    let (pids, assigned) = {
+        let state = daemon.state();
+        let pids: HashMap<u32, String> = state
+            .runs()
+            .iter()
+            .filter(|r| !r.status.is_terminal())
+            .filter_map(|r| Some((r.pid?, r.id.clone())))
+            .collect();
+        (pids, state.queue.assignments())
+    };
+    if !pids.is_empty() {
+        for process in gpus.iter_mut().flat_map(|g| g.processes.iter_mut()) {
+            process.run = procs::owner(process.pid, &pids, procs::parent_of).cloned();
+        }
+    }
+    for gpu in &mut gpus {
+        gpu.assigned_to = assigned.get(&gpu.index).cloned();
+    }
+    let waiting = {
+        let mut state = daemon.state();
+        let before: Vec<u32> = state.gpus.report.gpus.iter().map(|g| g.index).collect();
+        let appeared = before.len() != gpus.len();
+        if state.gpus.record(now_ms(), gpus) {
+            state.broadcast_gpus();
+        }
+        let waits = state.queue.has_waiting();
+        waits && (appeared || daemon.config.gpus.free_below_mib.is_some())
+    };
+    if waiting {
+        crate::queue::schedule(daemon);
+    }
+}

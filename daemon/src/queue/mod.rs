@@ -1,0 +1,94 @@
+//! The queue: runs that wait for GPUs or for a slot in their sweep, and the GPUs handed out.
+//!
+//! A [`Job`] is kept (in memory and in the `queue` table) from submission until its run ends,
+//! so both waiting runs and GPU assignments survive a daemon restart. Deciding who starts is
+//! the pure [`plan`]; [`schedule`] applies it under the state lock and launches outside it.
+//! It runs on events only — a submission, a run's end, a sweep change, a GPU sample that could
+//! free a GPU — never on a timer.
+
+mod plan;
+mod schedule;
+pub mod sweeps;
+
+use std::collections::HashMap;
+
+use reagent::gpu::GpuRequest;
+use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
+pub use plan::{Decision, plan};
+pub use schedule::{adopt, ended, schedule, submit};
+
+/// One run the queue looks after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The run's id.
+    pub run: String,
+    /// The GPUs it needs.
+    pub request: GpuRequest,
+    /// Higher starts first.
+    pub priority: i32,
+    /// Requeues left for CUDA busy / out-of-memory deaths.
+    pub retries_left: u32,
+    /// The sweep it belongs to.
+    pub sweep: Option<String>,
+    /// Whether it was handed what it needs and launched.
+    pub started: bool,
+    /// The GPUs it holds while started.
+    pub assigned: Vec<u32>,
+}
+
+/// Every job, in submission order.
+#[derive(Debug, Default)]
+pub struct Queue {
+    jobs: Vec<Job>,
+}
+
+impl Queue {
+    /// The jobs the store kept.
+    pub fn load(store: &Store) -> anyhow::Result<Self> {
+        Ok(Self {
+            jobs: store.load_jobs()?,
+        })
+    }
+
+    /// Every job, in submission order.
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+
+    /// A run's job.
+    pub fn job(&self, run: &str) -> Option<&Job> {
+        self.jobs.iter().find(|job| job.run == run)
+    }
+
+    /// Which run holds each GPU.
+    pub fn assignments(&self) -> HashMap<u32, String> {
+        self.jobs
+            .iter()
+            .flat_map(|job| job.assigned.iter().map(|&gpu| (gpu, job.run.clone())))
+            .collect()
+    }
+
+    /// Whether any job waits.
+    pub fn has_waiting(&self) -> bool {
+        self.jobs.iter().any(|job| !job.started)
+    }
+
+    /// Adds or replaces a job, store first.
+    pub fn put(&mut self, store: &Store, job: Job) -> anyhow::Result<()> {
+        store.save_job(&job)?;
+        match self.jobs.iter_mut().find(|j| j.run == job.run) {
+            Some(existing) => *existing = job,
+            None => self.jobs.push(job),
+        }
+        Ok(())
+    }
+
+    /// Removes a run's job, store first.
+    pub fn remove(&mut self, store: &Store, run: &str) -> anyhow::Result<Option<Job>> {
+        store.delete_job(run)?;
+        let index = self.jobs.iter().position(|job| job.run == run);
+        Ok(index.map(|i| self.jobs.remove(i)))
+    }
+}

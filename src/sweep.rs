@@ -1,0 +1,343 @@
+//! Sweeps: one command template expanded over parameter values into many runs.
+//!
+//! The expansion is pure (and seeded for random search), so the daemon and tests agree on
+//! exactly which runs a spec makes: grid search takes the cartesian product of every
+//! parameter's `values`; random search draws `count` points, each parameter from its `values`
+//! or between `min` and `max` (`uniform` or `log_uniform`), in the spirit of W&B sweep configs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How points are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Every combination of values.
+    #[default]
+    Grid,
+    /// `count` random points.
+    Random,
+}
+
+/// How a range is sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    /// Evenly between min and max.
+    #[default]
+    Uniform,
+    /// Evenly in log space (learning rates).
+    LogUniform,
+}
+
+/// One parameter: a list of values, or a range for random search.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    /// The values, as they go into the command.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Range start (random search).
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Range end (random search).
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// How the range is sampled.
+    #[serde(default)]
+    pub distribution: Distribution,
+}
+
+/// `sweep.start` params, and what a sweep file deserializes into.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The sweep's name; run names are `NAME-k=v,k=v`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The command; `{param}` is replaced by the parameter's value.
+    pub command: Vec<String>,
+    /// Grid or random.
+    #[serde(default)]
+    pub method: Method,
+    /// Points for random search.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Seed for random search (the time when absent).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Parameters by name, in name order.
+    pub parameters: BTreeMap<String, Parameter>,
+    /// At most this many of its runs at once (0 = no limit).
+    #[serde(default)]
+    pub parallel: u32,
+    /// GPUs each run needs.
+    #[serde(default)]
+    pub gpus: u32,
+    /// Queue priority of its runs.
+    #[serde(default)]
+    pub priority: i32,
+    /// Working directory of its runs.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment of its runs.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+}
+
+/// A sweep as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepInfo {
+    /// Short unique id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The command template.
+    pub command: Vec<String>,
+    /// At most this many runs at once (0 = no limit).
+    pub parallel: u32,
+    /// Its runs' ids, in expansion order.
+    pub runs: Vec<String>,
+    /// When it was created (Unix ms).
+    pub created_at: i64,
+    /// Whether a user stopped it.
+    pub stopped: bool,
+}
+
+/// `sweeps.list` params (none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListSweeps {}
+
+/// `sweep.show` and `sweep.stop` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepRef {
+    /// Sweep id, name or unique id prefix.
+    pub sweep: String,
+}
+
+/// One point: parameter values by name, in name order.
+pub type Point = Vec<(String, String)>;
+
+/// The points a spec makes, or what is wrong with it.
+pub fn expand(spec: &SweepSpec) -> Result<Vec<Point>, String> {
+    if spec.command.first().is_none_or(String::is_empty) {
+        return Err("`command` is empty: give the command to sweep after `--`".into());
+    }
+    if spec.parameters.is_empty() {
+        return Err("no parameters: give at least one, e.g. --grid lr=1e-3,1e-4".into());
+    }
+    for (name, param) in &spec.parameters {
+        if name.is_empty() || name.contains(['{', '}', '=', ',']) {
+            return Err(format!("`{name}` is not a usable parameter name"));
+        }
+        let range = param.min.is_some() || param.max.is_some();
+        if param.values.is_empty() && !range {
+            return Err(format!("parameter `{name}` has no values and no min/max"));
+        }
+        if range && spec.method == Method::Grid && param.values.is_empty() {
+            return Err(format!(
+                "parameter `{name}`: a grid needs `values`; min/max need method = \"random\""
+            ));
+        }
+    }
+    let points = match spec.method {
+        Method::Grid => grid(&spec.parameters),
+        Method::Random => {
+            let count = spec.count.filter(|&c| c > 0).ok_or_else(|| {
+                "random search needs `count` (how many runs), e.g. count = 8".to_string()
+            })?;
+            let seed = spec.seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+            let mut rng = SplitMix(seed);
+            (0..count)
+                .map(|_| random_point(&spec.parameters, &mut rng))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    if points.len() > MAX_POINTS {
+        return Err(format!(
+            "the sweep would make {} runs; at most {MAX_POINTS} are allowed",
+            points.len()
+        ));
+    }
+    Ok(points)
+}
+
+/// The most runs one sweep may make: a typo in a grid should not queue a million runs.
+pub const MAX_POINTS: usize = 10_000;
+
+fn grid(parameters: &BTreeMap<String, Parameter>) -> Vec<Point> {
+    let mut points: Vec<Point> = vec![Vec::new()];
+    for (name, param) in parameters {
+        points = points
+            .into_iter()
+            .flat_map(|point| {
+                param.values.iter().map(move |value| {
+                    let mut next = point.clone();
+                    next.push((name.clone(), value.clone()));
+                    next
+                })
+            })
+            .collect();
+        if points.len() > MAX_POINTS {
+            break;
+        }
+    }
+    points
+}
+
+fn random_point(
+    parameters: &BTreeMap<String, Parameter>,
+    rng: &mut SplitMix,
+) -> Result<Point, String> {
+    let mut point = Vec::new();
+    for (name, param) in parameters {
+        let value = if param.values.is_empty() {
+            let (Some(min), Some(max)) = (param.min, param.max) else {
+                return Err(format!("parameter `{name}` needs both min and max"));
+            };
+            if min > max {
+                return Err(format!("parameter `{name}`: min {min} is above max {max}"));
+            }
+            let u = rng.unit();
+            let x = match param.distribution {
+                Distribution::Uniform => min + u * (max - min),
+                Distribution::LogUniform => {
+                    if min <= 0.0 {
+                        return Err(format!("parameter `{name}`: log_uniform needs min > 0"));
+                    }
+                    (min.ln() + u * (max.ln() - min.ln())).exp()
+                }
+            };
+            format!("{x:.4e}")
+        } else {
+            let i = (rng.next() % param.values.len() as u64) as usize;
+            param.values[i].clone()
+        };
+        point.push((name.clone(), value));
+    }
+    Ok(point)
+}
+
+/// The command with `{name}` replaced by the point's values.
+pub fn render(command: &[String], point: &Point) -> Vec<String> {
+    command
+        .iter()
+        .map(|arg| {
+            point.iter().fold(arg.clone(), |arg, (name, value)| {
+                arg.replace(&format!("{{{name}}}"), value)
+            })
+        })
+        .collect()
+}
+
+/// `sweepname-lr=1e-3,bs=32`
+pub fn run_name(sweep: &str, point: &Point) -> String {
+    let values: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{sweep}-{}", values.join(","))
+}
+
+/// A small, seeded generator (SplitMix64): enough for picking sweep points reproducibly.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(params: &[(&str, &[&str])]) -> SweepSpec {
+        SweepSpec {
+            name: Some("s".into()),
+            command: vec![
+                "train".into(),
+                "--lr".into(),
+                "{lr}".into(),
+                "--bs={bs}".into(),
+            ],
+            parameters: params
+                .iter()
+                .map(|(name, values)| {
+                    let values = values.iter().map(|v| v.to_string()).collect();
+                    (
+                        name.to_string(),
+                        Parameter {
+                            values,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_grid_is_the_cartesian_product_with_templated_commands_and_names() {
+        let spec = spec(&[("lr", &["1e-3", "1e-4"]), ("bs", &["32", "64"])]);
+        let points = expand(&spec).unwrap();
+        assert_eq!(points.len(), 4);
+        let commands: Vec<String> = points
+            .iter()
+            .map(|p| render(&spec.command, p).join(" "))
+            .collect();
+        assert!(commands.contains(&"train --lr 1e-3 --bs=32".to_string()));
+        assert!(commands.contains(&"train --lr 1e-4 --bs=64".to_string()));
+        assert_eq!(run_name("s", &points[0]), "s-bs=32,lr=1e-3");
+    }
+
+    #[test]
+    fn random_search_is_seeded_and_stays_in_range() {
+        let mut spec = spec(&[("bs", &["32", "64"])]);
+        spec.method = Method::Random;
+        spec.count = Some(20);
+        spec.seed = Some(7);
+        spec.parameters.insert(
+            "lr".into(),
+            Parameter {
+                min: Some(1e-5),
+                max: Some(1e-2),
+                distribution: Distribution::LogUniform,
+                ..Default::default()
+            },
+        );
+        let points = expand(&spec).unwrap();
+        assert_eq!(points.len(), 20);
+        assert_eq!(points, expand(&spec).unwrap(), "same seed, same points");
+        for point in &points {
+            let lr: f64 = point[1].1.parse().unwrap();
+            assert!((1e-5..=1e-2).contains(&lr), "{lr}");
+        }
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        let err = |spec: &SweepSpec| expand(spec).unwrap_err();
+        assert!(err(&spec(&[])).contains("no parameters"));
+        assert!(err(&spec(&[("lr", &[])])).contains("`lr` has no values"));
+        let mut random = spec(&[("lr", &["1"])]);
+        random.method = Method::Random;
+        assert!(err(&random).contains("count"));
+        let mut empty = spec(&[("lr", &["1"])]);
+        empty.command.clear();
+        assert!(err(&empty).contains("`command` is empty"));
+    }
+}

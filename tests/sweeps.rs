@@ -1,0 +1,116 @@
+//! Sweeps: a grid expands into runs with the right arguments, at most `parallel` at once;
+//! stopping a sweep stops its runs and empties its queue.
+
+mod common;
+
+use common::{Env, wait_until};
+use serde_json::Value;
+
+fn sweep_runs(env: &Env, sweep: &str) -> Vec<Value> {
+    let info: Value =
+        serde_json::from_str(&env.ok(&["sweep", "show", sweep, "--json"])).expect("json");
+    let ids: Vec<String> = info["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r.as_str().unwrap_or_default().to_string())
+        .collect();
+    ids.iter().map(|id| env.get(id)).collect()
+}
+
+#[test]
+fn a_two_by_two_grid_runs_four_runs_two_at_a_time() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "sweep",
+        "--name",
+        "g",
+        "--grid",
+        "lr=1e-3,1e-4",
+        "--grid",
+        "bs=32,64",
+        "--parallel",
+        "2",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "echo args lr={lr} bs={bs}; sleep 1",
+    ]);
+    let info: Value = serde_json::from_str(&out).expect("sweep json");
+    let id = info["id"].as_str().expect("id").to_string();
+    wait_until("every run to finish", || {
+        sweep_runs(&env, &id)
+            .iter()
+            .all(|r| r["status"] == "finished")
+    });
+    let runs = sweep_runs(&env, &id);
+    assert_eq!(runs.len(), 4);
+    let mut names: Vec<String> = runs
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "g-bs=32,lr=1e-3",
+            "g-bs=32,lr=1e-4",
+            "g-bs=64,lr=1e-3",
+            "g-bs=64,lr=1e-4"
+        ]
+    );
+    for run in &runs {
+        let name = run["name"].as_str().unwrap_or_default();
+        let (bs, lr) = name["g-bs=".len()..]
+            .split_once(",lr=")
+            .expect("name has both");
+        let log = env.ok(&["logs", run["id"].as_str().unwrap_or_default()]);
+        assert!(
+            log.contains(&format!("args lr={lr} bs={bs}")),
+            "{name}: {log}"
+        );
+    }
+    for run in &runs {
+        let start = run["started_at"].as_i64().expect("started");
+        let at_once = runs
+            .iter()
+            .filter(|r| {
+                r["started_at"].as_i64() <= Some(start) && r["ended_at"].as_i64() > Some(start)
+            })
+            .count();
+        assert!(at_once <= 2, "{at_once} runs at once");
+    }
+    let list = env.ok(&["sweeps"]);
+    assert!(list.contains("4/4 done") && list.contains("done"), "{list}");
+}
+
+#[test]
+fn stopping_a_sweep_stops_its_runs_and_empties_its_queue() {
+    let env = Env::new();
+    let file = env.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"long\"\ncommand = [\"sleep\", \"{secs}\"]\nmethod = \"random\"\ncount = 3\nseed = 1\nparallel = 1\n[parameters.secs]\nvalues = [60, 61]\n",
+    )
+    .expect("write the sweep file");
+    let out = env.ok(&["sweep", file.to_str().expect("utf-8 path"), "--json"]);
+    let id = serde_json::from_str::<Value>(&out).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    wait_until("one run to run and two to wait", || {
+        let runs = sweep_runs(&env, &id);
+        runs.iter().filter(|r| r["status"] == "running").count() == 1
+            && runs.iter().filter(|r| r["status"] == "queued").count() == 2
+    });
+    assert!(env.ok(&["queue"]).contains("sweep long runs 1 at once"));
+    env.ok(&["sweep", "stop", "long"]);
+    wait_until("every run to be stopped", || {
+        sweep_runs(&env, &id)
+            .iter()
+            .all(|r| r["status"] == "stopped")
+    });
+    assert!(env.ok(&["queue"]).contains("the queue is empty"));
+    assert!(env.ok(&["sweeps"]).contains("stopped"));
+}

@@ -1,0 +1,169 @@
+//! The GPU panel (`p`): a row per GPU with utilisation and memory gauges, temperature, power,
+//! a utilisation sparkline and the runs using it; the reason when there are no GPUs; and the
+//! compact summary the status bar shows.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use reagent::gpu::{GpuInfo, GpuReport, GpuSourceKind};
+
+use crate::app::App;
+
+/// Cells of each gauge.
+const GAUGE: usize = 10;
+/// Samples the sparkline shows.
+const SPARK: usize = 24;
+const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Rows the panel wants on a screen with `room` rows to spare.
+pub fn height(report: &GpuReport, room: u16) -> u16 {
+    // Without GPUs, two lines for the reason (it names the library that failed to load).
+    let rows = u16::try_from(report.gpus.len()).unwrap_or(u16::MAX).max(2);
+    (rows + 2).min(room / 2).max(3)
+}
+
+/// Draws the panel.
+pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let report = &app.gpus;
+    let fake = report.gpus.iter().any(|g| g.fake);
+    let source = match report.source {
+        GpuSourceKind::Nvml => "nvml",
+        GpuSourceKind::NvidiaSmi => "nvidia-smi",
+        GpuSourceKind::Fake => "FAKE",
+        GpuSourceKind::None => "none",
+    };
+    let title = Line::from(vec![
+        Span::raw(format!(" GPUs ({}) · ", report.gpus.len())),
+        Span::styled(
+            source,
+            if fake {
+                Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            },
+        ),
+        Span::raw(" "),
+    ]);
+    let block = Block::bordered()
+        .title(title)
+        .border_style(Style::new().fg(Color::DarkGray));
+    if report.gpus.is_empty() {
+        let text = match &report.unavailable {
+            Some(reason) => format!("No GPUs: {reason}"),
+            None => "No GPU readings yet.".into(),
+        };
+        let paragraph = Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .style(Style::new().fg(Color::DarkGray))
+            .block(block);
+        frame.render_widget(paragraph, area);
+        return;
+    }
+    let lines: Vec<Line<'_>> = report
+        .gpus
+        .iter()
+        .enumerate()
+        .map(|(i, gpu)| {
+            row(
+                app,
+                gpu,
+                report.history.get(i).map_or(&[][..], Vec::as_slice),
+            )
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn row<'a>(app: &App, gpu: &'a GpuInfo, history: &[u8]) -> Line<'a> {
+    let util = gpu.util_pct.unwrap_or(0);
+    let util_color = match util {
+        0..=49 => Color::Green,
+        50..=84 => Color::Yellow,
+        _ => Color::Red,
+    };
+    let name = if gpu.fake {
+        format!("{} FAKE", gpu.name)
+    } else {
+        gpu.name.clone()
+    };
+    let opt = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+    let power = match (gpu.power_w, gpu.power_limit_w) {
+        (Some(w), Some(limit)) => format!("{w:>3.0}/{limit:.0}W"),
+        (Some(w), None) => format!("{w:.0}W"),
+        _ => "-".into(),
+    };
+    let start = history.len().saturating_sub(SPARK);
+    let spark: String = history[start..]
+        .iter()
+        .map(|&u| LEVELS[usize::from(u.min(100)) * (LEVELS.len() - 1) / 100])
+        .collect();
+    vec![
+        Span::raw(format!("{:>2} {name:<18.18} ", gpu.index)),
+        Span::styled(bar(f64::from(util) / 100.0), util_color),
+        Span::raw(format!(
+            " {:>4} ",
+            opt(gpu.util_pct.map(|u| format!("{u}%")))
+        )),
+        Span::styled(bar(gpu.mem_fraction()), Color::Cyan),
+        Span::raw(format!(
+            " {:>5.1}/{:.0}G {:>5} {power:>9} ",
+            gpu.mem_used_mib as f64 / 1024.0,
+            gpu.mem_total_mib as f64 / 1024.0,
+            opt(gpu.temp_c.map(|t| format!("{t}°C"))),
+        )),
+        Span::styled(format!("{spark:<SPARK$}"), util_color),
+        Span::raw(format!(" {}", users(app, gpu))),
+    ]
+    .into()
+}
+
+/// A gauge of `GAUGE` cells.
+fn bar(fraction: f64) -> String {
+    let filled = (fraction.clamp(0.0, 1.0) * GAUGE as f64).round() as usize;
+    format!("{}{}", "█".repeat(filled), "░".repeat(GAUGE - filled))
+}
+
+/// The runs using a GPU (handed it by the queue, or with a process on it), by label.
+fn users(app: &App, gpu: &GpuInfo) -> String {
+    let mut ids: Vec<&str> = gpu
+        .processes
+        .iter()
+        .filter_map(|p| p.run.as_deref())
+        .collect();
+    ids.extend(gpu.assigned_to.as_deref());
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .map(|id| {
+            app.runs
+                .iter()
+                .find(|r| r.id == *id)
+                .map_or(*id, |r| r.label())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GPU×2 43% 12/160G` (with FAKE in front for fake GPUs), or nothing without GPUs.
+pub fn compact(report: &GpuReport) -> Option<String> {
+    let gpus = &report.gpus;
+    if gpus.is_empty() {
+        return None;
+    }
+    let util: u32 = gpus.iter().filter_map(|g| g.util_pct).sum::<u32>() / gpus.len() as u32;
+    let used: u64 = gpus.iter().map(|g| g.mem_used_mib).sum();
+    let total: u64 = gpus.iter().map(|g| g.mem_total_mib).sum();
+    let fake = if gpus.iter().any(|g| g.fake) {
+        "FAKE "
+    } else {
+        ""
+    };
+    Some(format!(
+        "{fake}GPU×{} {util}% {:.0}/{:.0}G",
+        gpus.len(),
+        used as f64 / 1024.0,
+        total as f64 / 1024.0
+    ))
+}
