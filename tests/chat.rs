@@ -22,16 +22,7 @@ fn chat_env(mock: &MockLlm) -> Env {
     std::fs::write(env.path().join("config.toml"), config).expect("write config");
     // The daemon is started by the first command and inherits this variable; clients never
     // need it.
-    let out = env
-        .cmd(&["daemon", "start"])
-        .env("MOCK_KEY", KEY)
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.start_daemon(&[("MOCK_KEY", KEY)]);
     env
 }
 
@@ -438,16 +429,12 @@ fn the_cockpit_starts_a_session_and_shows_the_answer_as_it_streams() {
     tui.wait_for("Hello, world! \u{e9}");
     tui.wait_for("first token");
     tui.send(b"\x1b");
-    wait_until("compose mode to end", || {
-        !tui.contents().contains("Enter sends")
-    });
+    tui.wait_gone("Enter sends");
     // The usage panel totals what the answer cost; any key closes it.
     tui.send(b"u");
     tui.wait_for("Per day (UTC)");
     tui.send(b"x");
-    wait_until("the usage panel to close", || {
-        !tui.contents().contains("Per day (UTC)")
-    });
+    tui.wait_gone("Per day (UTC)");
     // The model picker lists the configured models and switches the session.
     tui.send(b"M");
     tui.wait_for("● mock/ok");

@@ -35,9 +35,7 @@ fn start_a_run_from_the_palette_type_into_it_and_detach() {
     tui.send(CTRL_B);
     tui.wait_for("cockpit keys");
     tui.send(b"d");
-    wait_until("the pane to lose the keyboard", || {
-        !tui.contents().contains("[typing]")
-    });
+    tui.wait_gone("[typing]");
     assert!(
         tui.contents().contains("got:hello"),
         "the pane still shows the job"
@@ -46,9 +44,7 @@ fn start_a_run_from_the_palette_type_into_it_and_detach() {
     tui.send(b"?");
     tui.wait_for("quit the client");
     tui.send(b"x");
-    wait_until("help to close", || {
-        !tui.contents().contains("quit the client")
-    });
+    tui.wait_gone("quit the client");
 
     tui.send(b"q");
     assert!(tui.wait_exit(), "q quits cleanly");

@@ -29,12 +29,7 @@ fn without_a_driver_gpus_says_why_and_gpu_runs_are_refused() {
 #[test]
 fn fake_gpus_are_named_and_flagged_fake() {
     let env = Env::new();
-    let out = env
-        .cmd(&["daemon", "start"])
-        .env("REAGENT_FAKE_GPUS", "2")
-        .output()
-        .expect("start");
-    assert!(out.status.success());
+    env.start_daemon(&[("REAGENT_FAKE_GPUS", "2")]);
     wait_until("two fake GPUs", || {
         env.ok(&["gpus"]).contains("Fake GPU 1 [FAKE]")
     });
@@ -52,21 +47,14 @@ fn fake_gpus_are_named_and_flagged_fake() {
 #[test]
 fn the_cockpit_summarises_fake_gpus_and_p_shows_the_panel() {
     let env = Env::new();
-    let out = env
-        .cmd(&["daemon", "start"])
-        .env("REAGENT_FAKE_GPUS", "2")
-        .output()
-        .expect("start");
-    assert!(out.status.success());
+    env.start_daemon(&[("REAGENT_FAKE_GPUS", "2")]);
     let mut tui = common::pty::PtyClient::start(&env, &[], 140, 30);
     tui.wait_for("FAKE GPU×2");
     tui.send(b"p");
     tui.wait_for("GPUs (2) · FAKE");
     tui.wait_for("Fake GPU 1 FAKE");
     tui.send(b"p");
-    wait_until("the panel to close", || {
-        !tui.contents().contains("GPUs (2)")
-    });
+    tui.wait_gone("GPUs (2)");
     tui.send(b"q");
     assert!(tui.wait_exit());
 }

@@ -8,16 +8,7 @@ use serde_json::Value;
 
 /// Starts the daemon with `n` fake GPUs and waits until it has sampled them.
 fn with_fake_gpus(env: &Env, n: usize) {
-    let out = env
-        .cmd(&["daemon", "start"])
-        .env("REAGENT_FAKE_GPUS", n.to_string())
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.start_daemon(&[("REAGENT_FAKE_GPUS", &n.to_string())]);
     wait_until("the fake GPUs to be sampled", || {
         let report: Value = serde_json::from_str(&env.ok(&["gpus", "--json"])).expect("gpus json");
         report["gpus"].as_array().is_some_and(|g| g.len() == n)

@@ -112,6 +112,19 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Starts the daemon with extra environment variables (a provider key, fake GPUs: what
+    /// only the daemon may see) and asserts it came up.
+    pub fn start_daemon(&self, vars: &[(&str, &str)]) {
+        let mut cmd = self.cmd(&["daemon", "start"]);
+        cmd.envs(vars.iter().copied());
+        let out = cmd.output().expect("start the daemon");
+        assert!(
+            out.status.success(),
+            "the daemon did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts a run and returns its id.
     pub fn start(&self, command: &[&str]) -> String {
         let mut args = vec!["run", "--"];

@@ -86,6 +86,14 @@ impl PtyClient {
         }
     }
 
+    /// Waits until the screen no longer shows `text` (an overlay closed, a mode ended).
+    pub fn wait_gone(&self, text: &str) {
+        let gone = || !self.contents().contains(text);
+        if !within_timeout(gone) {
+            panic!("the screen still shows {text:?}:\n{}", self.contents());
+        }
+    }
+
     /// Types bytes as a person would.
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("type into the pty");
