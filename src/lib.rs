@@ -12,6 +12,7 @@ pub mod error;
 pub mod paths;
 pub mod protocol;
 pub mod run;
+pub mod series;
 pub mod time;
 pub mod transport;
 
