@@ -58,7 +58,10 @@ impl Series {
         while len.is_multiple_of(FANOUT) {
             let block = len / FANOUT - 1;
             let (start, end) = (block * FANOUT, len);
-            let mut ext = Extremes { min: NONE, max: NONE };
+            let mut ext = Extremes {
+                min: NONE,
+                max: NONE,
+            };
             if level == 0 {
                 for i in start..end {
                     self.visit(&mut ext, index(i));
@@ -140,7 +143,10 @@ impl Series {
 
     /// The extremes of the points `start..end`, using whole blocks wherever they fit.
     fn extremes(&self, mut start: usize, mut end: usize) -> Option<Extremes> {
-        let mut ext = Extremes { min: NONE, max: NONE };
+        let mut ext = Extremes {
+            min: NONE,
+            max: NONE,
+        };
         let mut level = 0;
         while start < end {
             // Peel the unaligned ends at this level, then climb to the next one.
@@ -215,7 +221,9 @@ mod tests {
 
     /// The same reduction done the slow way, point by point.
     fn naive(s: &Series, window: Window, columns: usize) -> Vec<(f64, f64)> {
-        let Some((last, _)) = s.last() else { return Vec::new() };
+        let Some((last, _)) = s.last() else {
+            return Vec::new();
+        };
         let first = s.steps[0];
         let x0 = match window {
             Window::All => first,
@@ -263,7 +271,9 @@ mod tests {
         let mut s = Series::new();
         let mut x: u64 = 12345;
         for i in 0..n {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = match x >> 60 {
                 0 => f64::NAN,
                 1 => f64::INFINITY,
@@ -290,7 +300,10 @@ mod tests {
         }
         assert_eq!(s.len(), 3);
         assert_eq!(s.last(), Some((2.0, 2.0)));
-        assert_eq!(s.downsample(Window::All, 80), vec![(0.0, 3.0), (1.0, 1.0), (2.0, 2.0)]);
+        assert_eq!(
+            s.downsample(Window::All, 80),
+            vec![(0.0, 3.0), (1.0, 1.0), (2.0, 2.0)]
+        );
     }
 
     #[test]
@@ -298,7 +311,11 @@ mod tests {
         for n in [1, 63, 64, 65, 4095, 4096, 4097, 300_000] {
             let s = wiggly(n);
             for columns in [1, 7, 80, 200] {
-                for window in [Window::All, Window::LastSteps(1000.0), Window::LastSteps(5.0)] {
+                for window in [
+                    Window::All,
+                    Window::LastSteps(1000.0),
+                    Window::LastSteps(5.0),
+                ] {
                     assert_eq!(
                         s.downsample(window, columns),
                         naive(&s, window, columns),
@@ -317,7 +334,10 @@ mod tests {
         }
         let points = s.downsample(Window::All, 100);
         assert!(points.len() <= 200);
-        assert!(points.contains(&(777_777.0, 50.0)), "the spike is lost: {points:?}");
+        assert!(
+            points.contains(&(777_777.0, 50.0)),
+            "the spike is lost: {points:?}"
+        );
     }
 
     #[test]
