@@ -1,13 +1,17 @@
 //! The reagent daemon: it owns runs (through their supervisors), the store and the event bus,
 //! and serves every client over one Unix socket. See `docs/architecture.md`.
 
+pub mod alerts;
 pub mod chat;
 pub mod handlers;
 pub mod llm;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod runs;
+pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use reagent::alert::AlertInfo;
 use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo};
 use reagent::config::Config;
 use reagent::paths::Paths;
@@ -33,8 +34,12 @@ pub struct Daemon {
     state: Mutex<State>,
     /// Chat: providers, the HTTP client, per-session answering tasks.
     pub chat: crate::chat::Chat,
+    /// Word of alerts and run endings to Slack, Telegram, the desktop.
+    pub notify: crate::notify::Notifier,
     /// Fires when the daemon should exit.
     pub shutdown: tokio::sync::Notify,
+    /// Every run's metric series, and the tasks tailing live runs' metrics files.
+    pub metrics: crate::metrics::Registry,
 }
 
 /// The mutable part; see the module docs for the locking rule.
@@ -56,6 +61,8 @@ pub struct State {
     sessions: Vec<SessionInfo>,
     /// Answers being written right now, by message id: the truth until they end.
     streaming: HashMap<String, MessageInfo>,
+    /// Every alert, oldest first.
+    alerts: Vec<AlertInfo>,
 }
 
 /// A run whose job may still produce output.
@@ -76,6 +83,7 @@ impl Daemon {
             tracing::info!("{interrupted} answer(s) were cut off when the daemon last stopped");
         }
         let sessions = store.load_sessions()?;
+        let alerts = store.load_alerts()?;
         let seq = store.last_seq()?;
         let index = runs
             .iter()
@@ -100,15 +108,19 @@ impl Daemon {
             history: config.daemon.event_history.max(1),
             sessions,
             streaming: HashMap::new(),
+            alerts,
         };
         let chat = crate::chat::Chat::new(&config)?;
+        let notify = crate::notify::Notifier::from_config(&config)?;
         Ok(Arc::new(Self {
             chat,
+            notify,
             paths,
             config,
             info,
             state: Mutex::new(state),
             shutdown: tokio::sync::Notify::new(),
+            metrics: crate::metrics::Registry::default(),
         }))
     }
 
@@ -221,6 +233,43 @@ impl State {
             );
         }
         self.changed.send_replace(self.seq);
+    }
+
+    /// Broadcasts an event that is not kept for replay (metrics ticks): it gets a `seq`, so
+    /// clients keep their order, but a client that missed it re-reads what it shows.
+    pub fn broadcast_ephemeral(&mut self, kind: EventKind) {
+        self.broadcast(Event {
+            seq: self.seq + 1,
+            ts: now_ms(),
+            kind,
+        });
+    }
+
+    /// The store, for rows that are not events (metrics progress).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every alert, oldest first.
+    pub fn alerts(&self) -> &[AlertInfo] {
+        &self.alerts
+    }
+
+    /// Finds an alert by id or unique id prefix.
+    pub fn resolve_alert(&self, query: &str) -> Result<&AlertInfo, RpcError> {
+        resolve(&self.alerts, query, "alert", |a| (&a.id, None))
+    }
+
+    /// Commits a new or answered alert, then broadcasts it.
+    pub fn save_alert(&mut self, alert: AlertInfo) -> Result<AlertInfo, RpcError> {
+        self.emit(EventKind::Alert {
+            alert: alert.clone(),
+        })?;
+        match self.alerts.iter_mut().find(|a| a.id == alert.id) {
+            Some(existing) => *existing = alert.clone(),
+            None => self.alerts.push(alert.clone()),
+        }
+        Ok(alert)
     }
 
     /// Every chat session, oldest first.

@@ -11,11 +11,10 @@ use serde_json::Value;
 
 use super::runs::internal_json;
 use super::{Conn, Reply};
-use crate::state::short_id;
+use crate::state::{Daemon, short_id};
 
-/// Creates a session on the named (or default) model.
-pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcError> {
-    let daemon = &conn.daemon;
+/// Creates a session on the named (or default) model (also for an alert answered `chat`).
+pub fn create(daemon: &Daemon, create: CreateSession) -> Result<SessionInfo, RpcError> {
     let model = create
         .model
         .or_else(|| daemon.chat.providers.default_model(&daemon.config));

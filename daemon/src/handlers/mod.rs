@@ -1,8 +1,10 @@
 //! Request handlers: one exhaustive `match` over [`Request`], one file per method family.
 //! Adding a method to the protocol fails to compile until it is handled here.
 
+mod alerts;
 mod chat;
 mod daemon;
+mod metrics;
 mod runs;
 
 use std::collections::HashSet;
@@ -73,7 +75,7 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::Detach(detach) => now(runs::detach(conn, detach)),
         Request::WaitRun(wait) => runs::wait(conn, id, wait),
         Request::ListSessions(_) => now(Ok(conn.daemon.state().sessions().to_vec())),
-        Request::CreateSession(create) => now(chat::create(conn, create)),
+        Request::CreateSession(create) => now(chat::create(&conn.daemon, create)),
         Request::SessionHistory(history) => chat::history(conn, id, history),
         Request::SendChat(send) => now(chat::send(conn, send)),
         Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
@@ -87,6 +89,10 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
                 format!("cannot total the usage: {err:#}"),
             )
         })),
+        Request::ListMetrics(list) => now(metrics::list(conn, list)),
+        Request::QueryMetrics(query) => now(metrics::query(conn, query)),
+        Request::ListAlerts(list) => now(alerts::list(conn, list)),
+        Request::RespondAlert(respond) => now(alerts::respond(conn, respond)),
     }
 }
 

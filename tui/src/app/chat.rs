@@ -102,7 +102,10 @@ impl ChatState {
                 };
                 append(message, *part, *part_kind, *offset, text)
             }),
-            EventKind::Run { .. } | EventKind::Clients { .. } => true,
+            EventKind::Run { .. }
+            | EventKind::Clients { .. }
+            | EventKind::Metrics { .. }
+            | EventKind::Alert { .. } => true,
         }
     }
 

@@ -21,6 +21,7 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         cwd: Some(cwd),
         env: args.env,
         size: None,
+        ..RunSpec::default()
     };
     let (client, _) = ctx.connect().await?;
     let run = client.call(&spec).await?;

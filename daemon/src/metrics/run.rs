@@ -1,0 +1,252 @@
+//! One run's metrics in memory: its series, their files, its alert rules, and how far its
+//! metrics file was read. Feeding it lines is the hot path of ingest: no allocation per line
+//! once its series exist.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use reagent::metrics::{Latest, MetricSummary, Sample};
+use reagent::series::Series;
+
+use super::files::{self, SeriesFiles};
+use super::parse::{Malformed, parse_line};
+use crate::alerts::rules::{Draft, Engine};
+use crate::store::IngestRecord;
+
+/// More series than this in one run is a script writing ids as keys; the rest are ignored.
+const MAX_SERIES: usize = 1000;
+/// Recent raw lines kept for the judge and for chats about an alert.
+const RECENT_LINES: usize = 50;
+/// Longest line kept among the recent ones.
+const RECENT_BYTES: usize = 2048;
+
+/// A line the feeder skipped, for the caller's (rate-limited) log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// Its line number in the metrics file (1-based, counted across rotations).
+    pub line: u64,
+    /// Why.
+    pub why: Malformed,
+}
+
+/// One run's series and ingest state.
+pub struct RunMetrics {
+    /// Where it was read from and how far.
+    pub record: IngestRecord,
+    names: Vec<String>,
+    keys: Vec<Box<[u8]>>,
+    series: Vec<Series>,
+    files: SeriesFiles,
+    /// The run's alert rules and their state.
+    pub engine: Engine,
+    /// Series with points since the last `metrics` event.
+    changed: Vec<bool>,
+    recent: VecDeque<Vec<u8>>,
+    /// Per line: (series index, value), reused.
+    scratch: Vec<(usize, f64)>,
+    /// When the newest line with a metric arrived (Unix ms).
+    pub last_metric_at: Option<i64>,
+}
+
+impl RunMetrics {
+    /// A run's metrics, loading what its series files hold up to the record.
+    pub fn load(series_dir: &Path, record: IngestRecord, engine: Engine) -> std::io::Result<Self> {
+        let loaded = files::load(series_dir, &record.lengths)?;
+        let mut run = Self {
+            record,
+            names: Vec::new(),
+            keys: Vec::new(),
+            series: Vec::new(),
+            files: SeriesFiles::new(series_dir),
+            engine,
+            changed: Vec::new(),
+            recent: VecDeque::with_capacity(RECENT_LINES),
+            scratch: Vec::new(),
+            last_metric_at: None,
+        };
+        for (name, series) in loaded {
+            run.add(&name, name.as_bytes().into())?;
+            let index = run.series.len() - 1;
+            run.series[index] = series;
+        }
+        Ok(run)
+    }
+
+    /// Feeds complete lines (each ending in `\n`); returns the bytes consumed, which stop
+    /// after the last newline. Alerts go to `alerts`, skipped lines to `skipped`.
+    pub fn feed(
+        &mut self,
+        data: &[u8],
+        now: i64,
+        alerts: &mut Vec<Draft>,
+        skipped: &mut Vec<Skipped>,
+    ) -> std::io::Result<usize> {
+        let mut consumed = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            let line = &data[consumed..end];
+            consumed = end + 1;
+            self.record.lines += 1;
+            self.line(line, now, alerts, skipped)?;
+        }
+        self.record.offset += consumed as u64;
+        Ok(consumed)
+    }
+
+    fn line(
+        &mut self,
+        line: &[u8],
+        now: i64,
+        alerts: &mut Vec<Draft>,
+        skipped: &mut Vec<Skipped>,
+    ) -> std::io::Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let mut step = None;
+        let mut fresh: Option<(Vec<u8>, f64)> = None;
+        let parsed = parse_line(line, |key, value| {
+            if key == b"step" {
+                step = Some(value);
+            } else if let Some(index) = find(&self.keys, key, scratch.len()) {
+                scratch.push((index, value));
+            } else if fresh.is_none() {
+                // New series are rare; take one per line (the next line adds the next).
+                fresh = Some((key.to_vec(), value));
+            }
+        });
+        if let Err(why) = parsed {
+            self.record.malformed += 1;
+            skipped.push(Skipped {
+                line: self.record.lines,
+                why,
+            });
+            self.scratch = scratch;
+            return Ok(());
+        }
+        if let Some((key, value)) = fresh
+            && self.series.len() < MAX_SERIES
+        {
+            self.add(&key_name(&key), key.into_boxed_slice())?;
+            scratch.push((self.series.len() - 1, value));
+        }
+        let x = step
+            .filter(|s| s.is_finite())
+            .unwrap_or(self.record.lines as f64);
+        for &(index, value) in &scratch {
+            self.series[index].push(x, value);
+            self.files.append(index, x, value)?;
+            self.changed[index] = true;
+            self.engine.observe(index, x, value, alerts);
+        }
+        if !scratch.is_empty() {
+            self.last_metric_at = Some(now);
+            self.remember(line);
+        }
+        self.scratch = scratch;
+        Ok(())
+    }
+
+    fn add(&mut self, name: &str, key: Box<[u8]>) -> std::io::Result<()> {
+        self.files.add(name)?;
+        self.engine.add_series(name);
+        self.names.push(name.to_string());
+        self.keys.push(key);
+        self.series.push(Series::new());
+        self.changed.push(false);
+        Ok(())
+    }
+
+    fn remember(&mut self, line: &[u8]) {
+        let mut kept = if self.recent.len() == RECENT_LINES {
+            self.recent.pop_front().unwrap_or_default()
+        } else {
+            Vec::with_capacity(256)
+        };
+        kept.clear();
+        kept.extend_from_slice(&line[..line.len().min(RECENT_BYTES)]);
+        self.recent.push_back(kept);
+    }
+
+    /// The record to save: offsets plus the points per series, after flushing the files so
+    /// that the points it counts are on disk.
+    pub fn checkpoint(&mut self) -> std::io::Result<IngestRecord> {
+        self.files.flush()?;
+        self.record.lengths = (self.names.iter().zip(&self.series))
+            .map(|(name, series)| (name.clone(), series.len() as u64))
+            .collect();
+        Ok(self.record.clone())
+    }
+
+    /// Total points over every series.
+    pub fn points(&self) -> u64 {
+        self.series.iter().map(|s| s.len() as u64).sum()
+    }
+
+    /// The newest value of each series that changed since the last call, and the newest step.
+    pub fn take_changes(&mut self) -> Option<(f64, Vec<Latest>)> {
+        let mut last_step = f64::NEG_INFINITY;
+        let mut latest = Vec::new();
+        for (index, changed) in self.changed.iter_mut().enumerate() {
+            if std::mem::take(changed)
+                && let Some((step, value)) = self.series[index].last()
+            {
+                last_step = last_step.max(step);
+                let name = self.names[index].clone();
+                latest.push(Latest { name, value });
+            }
+        }
+        (!latest.is_empty()).then_some((last_step, latest))
+    }
+
+    /// Every series, summarised.
+    pub fn summaries(&self) -> Vec<MetricSummary> {
+        (self.names.iter().zip(&self.series))
+            .map(|(name, series)| MetricSummary {
+                name: name.clone(),
+                points: series.len() as u64,
+                last: series.last().map(|(step, value)| Sample { step, value }),
+            })
+            .collect()
+    }
+
+    /// A series by name.
+    pub fn series(&self, name: &str) -> Option<&Series> {
+        let index = self.names.iter().position(|n| n == name)?;
+        Some(&self.series[index])
+    }
+
+    /// Every series name, in the order they appeared.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The most recent lines that carried metrics, oldest first, as text.
+    pub fn recent_lines(&self, count: usize) -> Vec<String> {
+        let skip = self.recent.len().saturating_sub(count);
+        (self.recent.iter().skip(skip))
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect()
+    }
+}
+
+/// Finds a key's series, trying first where it was on the previous line (`hint`): lines of
+/// one script repeat their keys in the same order.
+fn find(keys: &[Box<[u8]>], key: &[u8], hint: usize) -> Option<usize> {
+    if keys.get(hint).is_some_and(|k| &**k == key) {
+        return Some(hint);
+    }
+    keys.iter().position(|k| &**k == key)
+}
+
+/// The metric's name from a key's raw bytes: JSON escapes decoded when there are any.
+fn key_name(raw: &[u8]) -> String {
+    if raw.contains(&b'\\') {
+        let mut quoted = Vec::with_capacity(raw.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(raw);
+        quoted.push(b'"');
+        if let Ok(name) = serde_json::from_slice::<String>(&quoted) {
+            return name;
+        }
+    }
+    String::from_utf8_lossy(raw).into_owned()
+}
