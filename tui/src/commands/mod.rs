@@ -1,9 +1,11 @@
 //! One function per subcommand, each a thin layer over the protocol.
 
+mod alerts;
 mod attach;
 mod chat;
 mod daemon;
 mod logs;
+mod metrics;
 mod proxy;
 mod runs;
 
@@ -47,6 +49,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Providers { check, json } => chat::providers(&ctx, check, json).await,
         Command::Usage { json } => chat::usage(&ctx, json).await,
         Command::Session { action } => chat::session(&ctx, action).await,
+        Command::Metrics { run, json, follow } => metrics::metrics(&ctx, &run, json, follow).await,
+        Command::Alerts { json, all } => alerts::list(&ctx, json, all).await,
+        Command::Alert { action } => alerts::alert(&ctx, action).await,
     }
 }
 
@@ -67,4 +72,30 @@ impl Ctx {
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Rows as left-aligned columns two spaces apart; the last column is not padded.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|col| {
+            rows.iter()
+                .filter_map(|row| row.get(col))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        for (col, cell) in row.iter().enumerate() {
+            if col + 1 == row.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[col]));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -21,7 +21,8 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         cwd: Some(cwd),
         env: args.env,
         size: None,
-        ..RunSpec::default()
+        metrics: args.metrics,
+        alerts: args.alerts,
     };
     let (client, _) = ctx.connect().await?;
     let run = client.call(&spec).await?;
