@@ -258,19 +258,6 @@ fn the_key_never_leaves_the_daemon() {
     assert!(!seen.contains(KEY));
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else if path.is_file() {
-            files.push(path);
-        }
-    }
-    files
-}
-
 #[test]
 fn sessions_can_be_renamed_forked_and_deleted() {
     let mock = MockLlm::start();
