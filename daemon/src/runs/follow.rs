@@ -149,6 +149,8 @@ fn settle(daemon: &Daemon, id: &str, dir: &Path) {
             }
         }
     });
+    // Alerts and notices take the state lock themselves.
+    drop(state);
     match result {
         Ok(run) => {
             tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended");
@@ -200,6 +202,7 @@ pub fn settle_failed(daemon: &Daemon, id: &str, reason: &str) {
         run.reason = Some(reason.to_string());
         run.ended_at = Some(now_ms());
     });
+    drop(state);
     match result {
         Ok(run) => {
             daemon.notify.run_ended(&run);
