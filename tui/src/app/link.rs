@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    Attach, Attached, CancelChat, CreateSession, HelloReply, ListSessions, Notification, RenameRun,
-    ResizeRun, SendChat, SendInput, SessionHistory, StopRun, Sync,
+    AlertResponse, Attach, Attached, CancelChat, CreateSession, HelloReply, ListAlerts,
+    ListSessions, Notification, QueryMetrics, RenameRun, ResizeRun, RespondAlert, SendChat,
+    SendInput, SessionHistory, StopRun, Sync,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -47,6 +48,12 @@ pub enum Replied {
     SessionCreated(reagent::chat::SessionInfo),
     /// A session's messages.
     History(String, Vec<reagent::chat::MessageInfo>),
+    /// A chart's worth of one run's series.
+    Metrics(Box<reagent::metrics::MetricsQueryReply>),
+    /// Every alert.
+    Alerts(Vec<reagent::alert::AlertInfo>),
+    /// An alert this client answered.
+    Answered(Box<AlertResponse>),
     /// Something worked; a message for the status line.
     Done(String),
     /// Something failed; why.
@@ -265,6 +272,28 @@ async fn perform(
         Effect::CancelChat(session) => {
             let reply = client.request(&CancelChat { session }).await?;
             relay(incoming, reply, |_| Replied::Done("cancelled".into()));
+        }
+        Effect::QueryMetrics {
+            run,
+            window,
+            columns,
+        } => {
+            let query = QueryMetrics {
+                run,
+                names: Vec::new(),
+                window,
+                columns,
+            };
+            let reply = client.request(&query).await?;
+            relay(incoming, reply, |reply| Replied::Metrics(Box::new(reply)));
+        }
+        Effect::ListAlerts => {
+            let reply = client.request(&ListAlerts::default()).await?;
+            relay(incoming, reply, Replied::Alerts);
+        }
+        Effect::RespondAlert(id, choice) => {
+            let reply = client.request(&RespondAlert { id, choice }).await?;
+            relay(incoming, reply, |reply| Replied::Answered(Box::new(reply)));
         }
     }
     Ok(())

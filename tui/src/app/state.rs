@@ -40,6 +40,10 @@ pub enum View {
     Runs,
     /// Chat sessions and the open conversation.
     Chat,
+    /// Runs and line charts of their metrics.
+    Charts,
+    /// Alerts and their answers.
+    Alerts,
 }
 
 /// Destructive actions that ask first.
@@ -47,6 +51,8 @@ pub enum View {
 pub enum Confirm {
     /// Stop this run (id, label).
     Stop(String, String),
+    /// Answer this alert `stop`, stopping its run (alert id, run label).
+    StopForAlert(String, String),
 }
 
 /// The daemon connection as the user sees it.
@@ -166,6 +172,10 @@ pub struct App {
     pub view: View,
     /// Chat sessions and the open conversation.
     pub chat: super::chat::ChatState,
+    /// The charts view's settings and points.
+    pub charts: super::watch::Charts,
+    /// Every alert, for the alerts view and the status bar's badge.
+    pub alerts: super::watch::Alerts,
 }
 
 impl App {
@@ -189,6 +199,8 @@ impl App {
             quit: false,
             view: View::Runs,
             chat: super::chat::ChatState::default(),
+            charts: super::watch::Charts::default(),
+            alerts: super::watch::Alerts::default(),
         }
     }
 
@@ -241,6 +253,11 @@ impl App {
         match event.kind {
             EventKind::Run { run } => self.upsert(run),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
+            EventKind::Alert { alert } => self.alerts.upsert(alert),
+            EventKind::Metrics { run, .. } => {
+                let selected = self.selected_run().map(|r| r.id.clone());
+                self.charts.touched(&run, selected.as_deref());
+            }
             chat => return self.chat.apply(&chat),
         }
         true

@@ -4,6 +4,8 @@
 //! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
 //! slot in [`areas`].
 
+mod alerts;
+mod charts;
 mod chat;
 mod overlays;
 mod pane;
@@ -70,6 +72,16 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             }
             chat::conversation(app, frame, areas.pane);
         }
+        View::Charts => {
+            if let Some(runs) = areas.runs {
+                runs_list::render(app, frame, runs);
+            }
+            charts::render(app, frame, areas.pane);
+        }
+        View::Alerts => {
+            let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
+            alerts::render(app, frame, whole);
+        }
     }
     status_bar::render(app, frame, areas.status);
     match &app.mode {
@@ -91,3 +103,5 @@ fn border(app: &App, focus: Focus) -> Style {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;

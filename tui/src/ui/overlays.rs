@@ -83,8 +83,12 @@ pub fn palette(typed: &str, frame: &mut Frame<'_>, status: Rect) {
 
 /// A yes/no question.
 pub fn confirm(confirm: &Confirm, frame: &mut Frame<'_>) {
-    let Confirm::Stop(_, label) = confirm;
-    let question = format!("Stop {label}? SIGTERM now, SIGKILL after the grace.  y / n");
+    let question = match confirm {
+        Confirm::Stop(_, label) => {
+            format!("Stop {label}? SIGTERM now, SIGKILL after the grace.  y / n")
+        }
+        Confirm::StopForAlert(_, label) => format!("Answer the alert: stop {label}?  y / n"),
+    };
     let width = u16::try_from(question.chars().count())
         .unwrap_or(60)
         .saturating_add(4);

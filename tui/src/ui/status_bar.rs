@@ -40,6 +40,12 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Style::new()
     };
     spans.push(Span::styled(format!("· {failed} failed "), failed_style));
+    let open = app.alerts.open();
+    if open > 0 {
+        let badge = format!("│ ⚠ {open} alert{} (a) ", if open == 1 { "" } else { "s" });
+        let style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
+        spans.push(Span::styled(badge, style));
+    }
     spans.push(Span::raw("│ "));
     let prefix = app.prefix.0;
     match (&app.mode, &app.flash) {

@@ -9,9 +9,15 @@ use reagent::run::{RunInfo, RunStatus};
 use crate::app::App;
 use crate::app::state::{Focus, Link, Mode};
 
-const NOW: i64 = 1_800_000_000_000;
+pub(super) const NOW: i64 = 1_800_000_000_000;
 
-fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs: i64) -> RunInfo {
+pub(super) fn run(
+    id: &str,
+    name: Option<&str>,
+    status: RunStatus,
+    exit: Option<i32>,
+    secs: i64,
+) -> RunInfo {
     RunInfo {
         id: id.into(),
         name: name.map(Into::into),
@@ -29,10 +35,11 @@ fn run(id: &str, name: Option<&str>, status: RunStatus, exit: Option<i32>, secs:
         started_at: Some(NOW - secs * 1000),
         ended_at: status.is_terminal().then_some(NOW - 1000),
         log_path: "/x".into(),
+        wandb: None,
     }
 }
 
-fn app_with_runs() -> App {
+pub(super) fn app_with_runs() -> App {
     let mut app = App::new("local", PrefixKey('b'), (100, 20), NOW);
     app.link = Link::Connected { clients: 2 };
     app.runs = vec![
@@ -49,7 +56,7 @@ fn app_with_runs() -> App {
     app
 }
 
-fn draw(app: &App) -> String {
+pub(super) fn draw(app: &App) -> String {
     let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
     terminal.draw(|frame| super::render(app, frame)).unwrap();
     terminal.backend().to_string()
@@ -130,7 +137,7 @@ fn disconnected_keeps_the_last_state() {
 #[test]
 fn help_lists_every_key() {
     let mut app = app_with_runs();
-    app.size = (100, 32);
+    app.size = (100, 36);
     app.mode = Mode::Help;
     insta::assert_snapshot!(draw(&app));
 }
