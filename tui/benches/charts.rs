@@ -114,7 +114,7 @@ fn wiggly(n: usize) -> Series {
         x ^= x >> 7;
         x ^= x << 17;
         let noise = (x >> 11) as f64 / (1u64 << 53) as f64;
-        let spike = if x % 100_003 == 0 { 5.0 } else { 1.0 };
+        let spike = if x.is_multiple_of(100_003) { 5.0 } else { 1.0 };
         series.push(
             i as f64,
             spike * (4.0 / (1.0 + i as f64 / 1e3) + 0.1 * noise),
