@@ -146,3 +146,151 @@ fn answer(app: &mut App, choice: Choice) -> Vec<Effect> {
     app.focus = Focus::Runs;
     vec![Effect::RespondAlert(id, choice)]
 }
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
+    use reagent::config::PrefixKey;
+    use reagent::metrics::QueryWindow;
+    use reagent::protocol::{Event, EventKind};
+    use reagent::run::{RunInfo, RunStatus};
+
+    use crate::app::App;
+    use crate::app::state::{Mode, View};
+    use crate::app::update::{Effect, on_key};
+
+    fn run(id: &str) -> RunInfo {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": null, "command": ["python"], "cwd": "/", "env_keys": [],
+            "status": "running", "exit_code": null, "signal": null, "reason": null, "pid": 1,
+            "cols": 80, "rows": 24, "created_at": 0, "started_at": 0, "ended_at": null,
+            "log_path": "/x"
+        }))
+        .expect("a run")
+    }
+
+    fn app() -> App {
+        let mut app = App::new("local", PrefixKey('b'), (100, 30), 0);
+        app.runs = vec![run("aaaa"), run("bbbb")];
+        app
+    }
+
+    fn press(app: &mut App, c: char) -> Vec<Effect> {
+        on_key(app, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+
+    fn queried(effects: &[Effect]) -> Vec<(String, QueryWindow)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::QueryMetrics { run, window, .. } => Some((run.clone(), *window)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_charts_view_queries_the_selected_and_marked_runs() {
+        let mut app = app();
+        let effects = press(&mut app, 'm');
+        assert_eq!(app.view, View::Charts);
+        assert_eq!(queried(&effects), [("aaaa".into(), QueryWindow::All)]);
+        // Space marks the run for the overlay; moving on re-queries both.
+        press(&mut app, ' ');
+        let effects = press(&mut app, 'j');
+        let runs: Vec<String> = queried(&effects).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(runs, ["bbbb", "aaaa"]);
+        // Zoom asks for the last 1,000 steps; log and smoothing change only the drawing.
+        let effects = press(&mut app, 'z');
+        assert!(
+            queried(&effects)
+                .iter()
+                .all(|(_, w)| *w == QueryWindow::LastSteps(1e3))
+        );
+        assert!(press(&mut app, 'l').is_empty() && app.charts.log);
+        assert!(press(&mut app, 's').is_empty());
+        assert_eq!(
+            app.mode,
+            Mode::Normal,
+            "s smooths here, it does not stop the run"
+        );
+        assert!(app.charts.alpha() > 0.0);
+        press(&mut app, 'm');
+        assert_eq!(app.view, View::Runs);
+    }
+
+    #[test]
+    fn new_points_of_a_charted_run_make_the_charts_stale() {
+        let mut app = app();
+        let event = |seq, run: &str| Event {
+            seq,
+            ts: 0,
+            kind: EventKind::Metrics {
+                run: run.into(),
+                points: 1,
+                last_step: 1.0,
+                latest: Vec::new(),
+            },
+        };
+        app.apply_event(event(1, "bbbb"));
+        assert!(!app.charts.stale, "bbbb is neither selected nor marked");
+        app.apply_event(event(2, "aaaa"));
+        assert!(app.charts.stale);
+    }
+
+    fn alert(id: &str, status: AlertStatus) -> AlertInfo {
+        AlertInfo {
+            id: id.into(),
+            run: "aaaa".into(),
+            rule: AlertRule::Nan,
+            subject: None,
+            severity: Severity::Critical,
+            message: "loss is NaN".into(),
+            step: None,
+            choices: Choice::ALL.to_vec(),
+            status,
+            response: None,
+            session: None,
+            created_at: 0,
+            answered_at: None,
+        }
+    }
+
+    #[test]
+    fn alerts_are_answered_from_the_keyboard_and_stopping_asks_first() {
+        let mut app = app();
+        for (seq, alert) in [
+            alert("a1", AlertStatus::Answered),
+            alert("a2", AlertStatus::Open),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let kind = EventKind::Alert { alert };
+            app.apply_event(Event {
+                seq: seq as u64 + 1,
+                ts: 0,
+                kind,
+            });
+        }
+        assert_eq!(app.alerts.open(), 1, "the badge counts open alerts");
+        assert_eq!(press(&mut app, 'a'), [Effect::ListAlerts]);
+        assert!(press(&mut app, 'i').is_empty(), "a1 is answered already");
+        assert!(app.flash.as_ref().is_some_and(|f| f.error));
+        press(&mut app, 'j');
+        assert!(press(&mut app, 'x').is_empty());
+        assert!(matches!(app.mode, Mode::Confirm(_)));
+        let effects = press(&mut app, 'y');
+        assert_eq!(effects, [Effect::RespondAlert("a2".into(), Choice::Stop)]);
+        assert_eq!(
+            press(&mut app, 'c'),
+            [Effect::RespondAlert("a2".into(), Choice::Chat)]
+        );
+        assert_eq!(
+            app.view,
+            View::Alerts,
+            "c answers here, it does not switch to chat"
+        );
+    }
+}
