@@ -254,7 +254,12 @@ impl App {
             EventKind::Run { run } => self.upsert(run),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
             EventKind::Alert { alert } => self.alerts.upsert(alert),
-            EventKind::Metrics { run, .. } => {
+            EventKind::Metrics { run, latest, .. } => {
+                self.charts
+                    .sparks
+                    .entry(run.clone())
+                    .or_default()
+                    .record(&latest);
                 let selected = self.selected_run().map(|r| r.id.clone());
                 self.charts.touched(&run, selected.as_deref());
             }

@@ -154,7 +154,7 @@ mod tests {
     use reagent::config::PrefixKey;
     use reagent::metrics::QueryWindow;
     use reagent::protocol::{Event, EventKind};
-    use reagent::run::{RunInfo, RunStatus};
+    use reagent::run::RunInfo;
 
     use crate::app::App;
     use crate::app::state::{Mode, View};

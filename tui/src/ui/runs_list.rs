@@ -10,6 +10,7 @@ use reagent::time::format_duration_ms;
 use super::border;
 use crate::app::App;
 use crate::app::state::Focus;
+use crate::app::watch::SPARK_LEN;
 
 /// The symbol and colour of a status.
 pub fn badge(status: RunStatus) -> (&'static str, Color) {
@@ -24,7 +25,27 @@ pub fn badge(status: RunStatus) -> (&'static str, Color) {
     }
 }
 
-fn row(run: &RunInfo, now: i64) -> Row<'static> {
+/// A sparkline of `values` in eighth blocks, scaled to their range; non-finite values show
+/// as `!` (a NaN is the thing to notice).
+pub fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let finite = values.clone().filter(|v| v.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    values
+        .map(|v| {
+            if !v.is_finite() {
+                '!'
+            } else if hi > lo {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]
+            } else {
+                BARS[3]
+            }
+        })
+        .collect()
+}
+
+fn row(run: &RunInfo, now: i64, trend: Option<String>) -> Row<'static> {
     let (symbol, color) = badge(run.status);
     let exit = match (run.exit_code, run.signal) {
         (Some(code), _) => code.to_string(),
@@ -35,13 +56,17 @@ fn row(run: &RunInfo, now: i64) -> Row<'static> {
         .runtime_ms(now)
         .map(format_duration_ms)
         .unwrap_or_default();
-    Row::new([
+    let mut cells = vec![
         Cell::from(symbol).style(Style::new().fg(color)),
         Cell::from(run.label().to_string()),
         Cell::from(run.status.as_str()).style(Style::new().fg(color)),
         Cell::from(exit),
         Cell::from(runtime),
-    ])
+    ];
+    if let Some(trend) = trend {
+        cells.push(Cell::from(trend).style(Style::new().fg(Color::Cyan)));
+    }
+    Row::new(cells)
 }
 
 /// Draws the list with the selected run highlighted.
@@ -57,15 +82,22 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(hint, area);
         return;
     }
-    let widths = [
+    // The trend column (a sparkline of each run's main metric) appears once a run has metrics.
+    let sparks = &app.charts.sparks;
+    let trends = sparks.values().any(|s| !s.values.is_empty());
+    let mut widths = vec![
         Constraint::Length(1),
         Constraint::Min(8),
         Constraint::Length(9),
         Constraint::Length(5),
         Constraint::Length(7),
     ];
-    let header = Row::new(["", "NAME", "STATUS", "EXIT", "TIME"])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+    let mut titles = vec!["", "NAME", "STATUS", "EXIT", "TIME"];
+    if trends {
+        widths.push(Constraint::Length(SPARK_LEN as u16));
+        titles.push("TREND");
+    }
+    let header = Row::new(titles).style(Style::new().add_modifier(Modifier::BOLD));
     let highlight = if app.focus == Focus::Runs {
         Style::new().add_modifier(Modifier::REVERSED)
     } else {
@@ -79,10 +111,17 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .saturating_sub(visible / 2)
         .min(app.runs.len().saturating_sub(visible));
     let shown = &app.runs[first..(first + visible).min(app.runs.len())];
-    let table = Table::new(shown.iter().map(|run| row(run, app.now)), widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(highlight);
+    let trend = |run: &RunInfo| {
+        let spark = sparks.get(&run.id).map(|s| s.values.iter().copied());
+        trends.then(|| sparkline(spark.into_iter().flatten()))
+    };
+    let table = Table::new(
+        shown.iter().map(|run| row(run, app.now, trend(run))),
+        widths,
+    )
+    .header(header)
+    .block(block)
+    .row_highlight_style(highlight);
     let mut state = TableState::default().with_selected(Some(app.selected - first));
     frame.render_stateful_widget(table, area, &mut state);
 }

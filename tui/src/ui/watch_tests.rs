@@ -1,7 +1,8 @@
 //! Snapshot tests of the charts and alerts views.
 
 use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
-use reagent::metrics::{MetricsQueryReply, Sample, SeriesPoints};
+use reagent::metrics::{Latest, MetricsQueryReply, Sample, SeriesPoints};
+use reagent::protocol::{Event, EventKind};
 
 use super::tests::{NOW, app_with_runs, draw};
 use crate::app::App;
@@ -148,4 +149,49 @@ fn alerts_answered_with_details() {
     app.alerts.selected = 1;
     app.alerts.detail = true;
     insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn runs_list_shows_a_sparkline_of_each_runs_loss() {
+    let mut app = app_with_runs();
+    let mut seq = 0;
+    for (run, values) in [
+        ("a1b2c3d4", [4.0, 3.0, 2.5, 2.0, 1.8, 1.7, 1.65, 1.6, 1.55]),
+        (
+            "c9d0e1f2",
+            [1.0, 1.1, 1.3, 2.0, 3.0, f64::NAN, 1.0, 1.0, 1.0],
+        ),
+    ] {
+        for value in values {
+            seq += 1;
+            let latest = vec![
+                Latest {
+                    name: "lr".into(),
+                    value: 1e-4,
+                },
+                Latest {
+                    name: "loss".into(),
+                    value,
+                },
+            ];
+            app.apply_event(Event {
+                seq,
+                ts: NOW,
+                kind: EventKind::Metrics {
+                    run: run.into(),
+                    points: seq,
+                    last_step: seq as f64,
+                    latest,
+                },
+            });
+        }
+    }
+    insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn sparklines_scale_to_their_range_and_flag_nan() {
+    let line = super::runs_list::sparkline([1.0, 2.0, f64::NAN, 8.0].into_iter());
+    assert_eq!(line, "▁▂!█");
+    assert_eq!(super::runs_list::sparkline([5.0, 5.0].into_iter()), "▄▄");
 }
