@@ -4,7 +4,7 @@
 mod common;
 
 use common::mock_llm::MockLlm;
-use common::{Conn, Env, wait_until};
+use common::{Conn, Env, wait_until, walk};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-planted-never-leak-9f3b";
