@@ -83,7 +83,8 @@ pub fn chart_queries(app: &mut App) -> Vec<Effect> {
     app.charts.stale = false;
     app.charts.queried_at = app.now;
     let window = app.charts.window();
-    let columns = usize::from(app.size.0.max(20)) * 2;
+    // Two braille dots per cell; the daemon serves at most 4096 columns.
+    let columns = (usize::from(app.size.0.max(20)) * 2).min(4096);
     runs.into_iter()
         .map(|run| Effect::QueryMetrics {
             run,

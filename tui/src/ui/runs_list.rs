@@ -45,7 +45,7 @@ pub fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
         .collect()
 }
 
-fn row(run: &RunInfo, now: i64, trend: Option<String>) -> Row<'static> {
+fn row(run: &RunInfo, now: i64, marked: bool, trend: Option<String>) -> Row<'static> {
     let (symbol, color) = badge(run.status);
     let exit = match (run.exit_code, run.signal) {
         (Some(code), _) => code.to_string(),
@@ -58,7 +58,12 @@ fn row(run: &RunInfo, now: i64, trend: Option<String>) -> Row<'static> {
         .unwrap_or_default();
     let mut cells = vec![
         Cell::from(symbol).style(Style::new().fg(color)),
-        Cell::from(run.label().to_string()),
+        if marked {
+            // Overlaid in the charts view.
+            Cell::from(format!("+{}", run.label())).style(Style::new().fg(Color::Yellow))
+        } else {
+            Cell::from(run.label().to_string())
+        },
         Cell::from(run.status.as_str()).style(Style::new().fg(color)),
         Cell::from(exit),
         Cell::from(runtime),
@@ -115,13 +120,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         let spark = sparks.get(&run.id).map(|s| s.values.iter().copied());
         trends.then(|| sparkline(spark.into_iter().flatten()))
     };
-    let table = Table::new(
-        shown.iter().map(|run| row(run, app.now, trend(run))),
-        widths,
-    )
-    .header(header)
-    .block(block)
-    .row_highlight_style(highlight);
+    let marked = |run: &RunInfo| app.charts.marked.contains(&run.id);
+    let rows = shown
+        .iter()
+        .map(|run| row(run, app.now, marked(run), trend(run)));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(highlight);
     let mut state = TableState::default().with_selected(Some(app.selected - first));
     frame.render_stateful_widget(table, area, &mut state);
 }
