@@ -22,6 +22,8 @@ use rules::Draft;
 pub const TRIGGER_FILE: &str = ".alert_trigger";
 /// The most of a trigger file's text an alert carries.
 const TRIGGER_BYTES: u64 = 4096;
+/// How long an empty trigger file is given to get its text.
+const TRIGGER_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Raises an alert on a run: records it, broadcasts it and sends a notice.
 pub fn raise(daemon: &Daemon, run: &str, draft: Draft) {
@@ -71,6 +73,13 @@ pub fn check_trigger(daemon: &Daemon, run: &str, path: &Path) {
     let mut text = String::new();
     let read =
         std::io::Read::read_to_string(&mut std::io::Read::take(file, TRIGGER_BYTES), &mut text);
+    // An empty file may be one the job is still writing: give it a moment.
+    let fresh = std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .is_ok_and(|at| at.elapsed().unwrap_or_default() < TRIGGER_SETTLE);
+    if text.trim().is_empty() && fresh {
+        return;
+    }
     if let Err(err) = std::fs::remove_file(path) {
         // Leaving it would raise the same alert every quarter second.
         tracing::warn!(run = %run, "cannot remove {}: {err}; not raising it", path.display());

@@ -102,15 +102,15 @@ impl RunMetrics {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let mut step = None;
-        let mut fresh: Option<(Vec<u8>, f64)> = None;
+        // New series are rare: this only allocates on a line that brings some.
+        let mut fresh: Vec<(Vec<u8>, f64)> = Vec::new();
         let parsed = parse_line(line, |key, value| {
             if key == b"step" {
                 step = Some(value);
             } else if let Some(index) = find(&self.keys, key, scratch.len()) {
                 scratch.push((index, value));
-            } else if fresh.is_none() {
-                // New series are rare; take one per line (the next line adds the next).
-                fresh = Some((key.to_vec(), value));
+            } else {
+                fresh.push((key.to_vec(), value));
             }
         });
         if let Err(why) = parsed {
@@ -122,11 +122,17 @@ impl RunMetrics {
             self.scratch = scratch;
             return Ok(());
         }
-        if let Some((key, value)) = fresh
-            && self.series.len() < MAX_SERIES
-        {
-            self.add(&key_name(&key), key.into_boxed_slice())?;
-            scratch.push((self.series.len() - 1, value));
+        for (key, value) in fresh {
+            // A key repeated within the line is one series.
+            let index = match find(&self.keys, &key, 0) {
+                Some(index) => index,
+                None if self.series.len() < MAX_SERIES => {
+                    self.add(&key_name(&key), key.into_boxed_slice())?;
+                    self.series.len() - 1
+                }
+                None => continue,
+            };
+            scratch.push((index, value));
         }
         let x = step
             .filter(|s| s.is_finite())
