@@ -541,6 +541,8 @@ pub enum EventKind {
 }
 
 /// Daemon → client notifications.
+// Like events, they live only long enough to be encoded or applied.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
 pub enum Notification {

@@ -49,7 +49,7 @@ impl Rules {
         // Truncation is intended: the stall limit is whole milliseconds.
         #[allow(clippy::cast_possible_truncation)]
         let stall_ms =
-            (config.stall_minutes > 0.0).then(|| (config.stall_minutes * 60_000.0) as i64);
+            (config.stall_minutes > 0.0).then_some((config.stall_minutes * 60_000.0) as i64);
         Ok(Self {
             nan: config.nan,
             spike,
