@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::mock_llm::MockLlm;
 use common::{Env, wait_until};
 use serde_json::{Value, json};
 
@@ -153,4 +154,108 @@ fn thresholds_triggers_and_failures_raise_alerts() {
     let bad = env.run(&["run", "--alert", "acc >> 2", "--", "true"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`alerts`: `acc >> 2`"));
+}
+
+/// An installation whose daemon has the mock provider as `mock`, its `judge` model judging
+/// every run each second.
+fn judged_env(mock: &MockLlm) -> Env {
+    let env = Env::new();
+    let config = format!(
+        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
+         prices = {{ input = 1.0, output = 2.0 }}\n\n\
+         [chat]\ndefault_model = \"mock/ok\"\n\n\
+         [alerts.judge]\nmodel = \"mock/judge\"\ninterval_secs = 1.0\n",
+        mock.url
+    );
+    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    let out = env
+        .cmd(&["daemon", "start"])
+        .env("MOCK_KEY", "sk-test")
+        .output()
+        .expect("start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env
+}
+
+#[test]
+fn the_judge_raises_once_with_its_reason_and_chat_opens_a_seeded_session() {
+    let mock = MockLlm::start();
+    let env = judged_env(&mock);
+    let script = r#"i=0; while true; do i=$((i+1))
+            echo "{\"step\": $i, \"loss\": 0.5}" >> "$REAGENT_METRICS_FILE"; sleep 0.2
+        done"#;
+    let id = env.start(&["sh", "-c", script]);
+    wait_until("the judge's alert", || {
+        alerts(&env, false).iter().any(|a| a["rule"] == "judge")
+    });
+    let alert = alerts(&env, false)
+        .into_iter()
+        .find(|a| a["rule"] == "judge")
+        .expect("judge alert");
+    assert_eq!(alert["run"], json!(id));
+    assert_eq!(
+        alert["message"],
+        "the judge (mock/judge) says: loss is diverging"
+    );
+    // It keeps looking (new lines keep coming) but raises nothing new while that one is open.
+    let judge_session = || {
+        let sessions: Vec<Value> =
+            serde_json::from_str(&env.ok(&["sessions", "--json"])).expect("sessions --json");
+        sessions
+            .into_iter()
+            .find(|s| s["title"] == format!("judge of run {id}"))
+    };
+    let session = judge_session().expect("the judge's session");
+    wait_until("a second look", || {
+        let history: Vec<Value> = serde_json::from_str(&env.ok(&[
+            "history",
+            session["id"].as_str().unwrap_or(""),
+            "--json",
+        ]))
+        .expect("history --json");
+        history
+            .iter()
+            .filter(|m| m["role"] == "assistant" && m["status"] == "complete")
+            .count()
+            >= 2
+    });
+    assert_eq!(
+        alerts(&env, true).len(),
+        1,
+        "one judge alert while it is open"
+    );
+    // Its tokens count in usage like any chat.
+    let usage: Value = serde_json::from_str(&env.ok(&["usage", "--json"])).expect("usage --json");
+    assert!(
+        usage
+            .to_string()
+            .contains(session["id"].as_str().unwrap_or("?")),
+        "{usage}"
+    );
+
+    let alert_id = alert["id"].as_str().expect("id");
+    let chat = env.ok(&["alert", "respond", alert_id, "chat"]);
+    let chat_session = chat.trim();
+    let sessions: Vec<Value> =
+        serde_json::from_str(&env.ok(&["sessions", "--json"])).expect("sessions --json");
+    let opened = sessions
+        .iter()
+        .find(|s| s["id"] == chat_session)
+        .expect("the chat session");
+    let system = opened["system"].as_str().unwrap_or_default();
+    assert!(system.contains("loss is diverging"), "{system}");
+    assert!(system.contains("$ sh -c i=0"), "the command: {system}");
+    assert!(system.contains(r#"{"step": "#), "recent metrics: {system}");
+    assert_eq!(
+        alerts(&env, false)
+            .iter()
+            .filter(|a| a["rule"] == "judge")
+            .count(),
+        0
+    );
+    env.ok(&["stop", &id]);
 }

@@ -90,7 +90,12 @@ fn respond(
             ],
             _ => {
                 let mut pieces = vec![openai_role()];
-                pieces.extend(["Hello", ", wor", "ld! é"].map(openai_delta));
+                // The alerts judge's model sees trouble in every run.
+                let texts = match model {
+                    "judge" => ["Looking.", "\nALERT: loss ", "is diverging"],
+                    _ => ["Hello", ", wor", "ld! é"],
+                };
+                pieces.extend(texts.map(openai_delta));
                 pieces.push(
                     r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#
                         .to_string()

@@ -5,6 +5,7 @@
 //! other change, so every client has it within a second of the metric that caused it; the
 //! notifier then tells whoever the config routes alerts to.
 
+pub mod judge;
 pub mod rules;
 
 use std::path::Path;

@@ -178,6 +178,12 @@ impl Engine {
         self.stalled = stalled;
     }
 
+    /// Marks an alert raised from outside the engine (the judge) as open, so that it does not
+    /// fire again meanwhile; false when one is open already.
+    pub fn claim(&mut self, rule: AlertRule, subject: Option<&str>) -> bool {
+        self.open.insert((rule, subject.map(str::to_string)))
+    }
+
     /// Re-arms a rule once its alert was answered.
     pub fn answered(&mut self, rule: AlertRule, subject: Option<&str>) {
         self.open.remove(&(rule, subject.map(str::to_string)));

@@ -1,6 +1,8 @@
 //! `session.*` and `chat.*`: creating, reading, renaming, forking and deleting sessions, and
 //! sending or cancelling messages.
 
+use std::sync::Arc;
+
 use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
 use reagent::protocol::{
     Ack, CancelChat, CreateSession, DeleteSession, ForkSession, ListProviders, RenameSession,
@@ -62,12 +64,12 @@ pub fn history(conn: &Conn, id: Value, history: SessionHistory) -> Reply {
     Reply::Sent
 }
 
-/// Records the user's message and a queued answer, and hands the answer to the session.
-pub fn send(conn: &Conn, send: SendChat) -> Result<MessageInfo, RpcError> {
+/// Records the user's message and a queued answer, and hands the answer to the session (also
+/// for the alerts judge).
+pub fn send(daemon: &Arc<Daemon>, send: SendChat) -> Result<MessageInfo, RpcError> {
     if send.text.trim().is_empty() {
         return Err(RpcError::new(codes::INVALID_PARAMS, "`text` is empty"));
     }
-    let daemon = &conn.daemon;
     let (session, answer) = {
         let mut state = daemon.state();
         let session = state.resolve_session(&send.session)?.id.clone();

@@ -2,7 +2,7 @@
 //! Adding a method to the protocol fails to compile until it is handled here.
 
 mod alerts;
-mod chat;
+pub(crate) mod chat;
 mod daemon;
 mod metrics;
 mod runs;
@@ -77,7 +77,7 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::ListSessions(_) => now(Ok(conn.daemon.state().sessions().to_vec())),
         Request::CreateSession(create) => now(chat::create(&conn.daemon, create)),
         Request::SessionHistory(history) => chat::history(conn, id, history),
-        Request::SendChat(send) => now(chat::send(conn, send)),
+        Request::SendChat(send) => now(chat::send(&conn.daemon, send)),
         Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
         Request::ListProviders(list) => chat::providers(conn, id, list),
         Request::RenameSession(rename) => now(chat::rename(conn, rename)),

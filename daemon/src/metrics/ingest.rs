@@ -50,6 +50,7 @@ pub fn start(daemon: &Arc<Daemon>, id: &str) {
     let Some(cwd) = daemon.state().run(id).map(|run| run.cwd.clone()) else {
         return;
     };
+    crate::alerts::judge::start(daemon, id);
     let daemon = daemon.clone();
     let id = id.to_string();
     let spawned = std::thread::Builder::new()
