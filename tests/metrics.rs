@@ -160,3 +160,38 @@ fn wandb_runs_are_found_in_the_output() {
         "https://wandb.ai/me/proj/runs/ab12"
     );
 }
+
+#[test]
+fn metrics_follow_prints_new_values_until_the_run_ends() {
+    let env = Env::new();
+    let script = r#"sleep 1; for i in 1 2 3 4 5 6; do
+            echo "{\"step\": $i, \"loss\": 0.$i}" >> "$REAGENT_METRICS_FILE"; sleep 0.3
+        done"#;
+    let id = env.start(&["sh", "-c", script]);
+    let follower = env
+        .cmd(&["metrics", &id, "-f"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("reagent metrics -f");
+    let mut follower = Some(follower);
+    let mut output = None;
+    wait_until("metrics -f to end with the run", || {
+        let child = follower.as_mut().expect("child");
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            output = follower
+                .take()
+                .map(|c| c.wait_with_output().expect("output"));
+            return true;
+        }
+        false
+    });
+    let output = output.expect("output");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("metrics.jsonl"), "the summary first: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("step ") && l.contains("loss=0.")),
+        "updates: {text}"
+    );
+}

@@ -178,8 +178,8 @@ impl Engine {
         self.stalled = stalled;
     }
 
-    /// Marks an alert raised from outside the engine (the judge) as open, so that it does not
-    /// fire again meanwhile; false when one is open already.
+    /// Marks an alert as open (one the judge raised, or one still open from before a
+    /// restart), so that its rule does not fire again meanwhile; false when it was already.
     pub fn claim(&mut self, rule: AlertRule, subject: Option<&str>) -> bool {
         self.open.insert((rule, subject.map(str::to_string)))
     }

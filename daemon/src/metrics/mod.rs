@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use reagent::alert::AlertStatus;
 use reagent::metrics::{MetricsList, MetricsQueryReply, QueryWindow, SeriesPoints};
 use reagent::protocol::{QueryMetrics, RpcError, codes};
 use reagent::run::RunInfo;
@@ -57,8 +58,19 @@ impl Registry {
                 Rules::new(&daemon.config.alerts, &[])
             })
             .map_err(|why| anyhow::anyhow!("[alerts] thresholds: {why}"))?;
+        let mut engine = Engine::new(rules);
+        // Alerts still open from before a restart keep their rules quiet.
+        let open = AlertStatus::Open;
+        for alert in daemon
+            .state()
+            .alerts()
+            .iter()
+            .filter(|a| a.run == id && a.status == open)
+        {
+            engine.claim(alert.rule, alert.subject.as_deref());
+        }
         let dir = daemon.paths.run_dir(id).join(SERIES_DIR);
-        let run = RunMetrics::load(&dir, record, Engine::new(rules))?;
+        let run = RunMetrics::load(&dir, record, engine)?;
         let run = Arc::new(Mutex::new(run));
         runs.insert(id.to_string(), run.clone());
         Ok(Some(run))

@@ -65,7 +65,7 @@ impl RunMetrics {
             last_metric_at: None,
         };
         for (name, series) in loaded {
-            run.add(&name, name.as_bytes().into())?;
+            run.add(&name, key_bytes(&name))?;
             let index = run.series.len() - 1;
             run.series[index] = series;
         }
@@ -243,6 +243,16 @@ fn find(keys: &[Box<[u8]>], key: &[u8], hint: usize) -> Option<usize> {
     keys.iter().position(|k| &**k == key)
 }
 
+/// A name's key as a JSON writer would put it between the quotes (the inverse of
+/// [`key_name`]), so series loaded from files match the lines that follow.
+fn key_bytes(name: &str) -> Box<[u8]> {
+    let quoted = serde_json::to_string(name).unwrap_or_default();
+    let inner = quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or(name);
+    inner.as_bytes().into()
+}
+
 /// The metric's name from a key's raw bytes: JSON escapes decoded when there are any.
 fn key_name(raw: &[u8]) -> String {
     if raw.contains(&b'\\') {
@@ -255,4 +265,85 @@ fn key_name(raw: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(raw).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::rules::Rules;
+    use reagent::alert::AlertsConfig;
+
+    fn run(dir: &Path) -> RunMetrics {
+        let rules = Rules::new(&AlertsConfig::default(), &[]).unwrap();
+        RunMetrics::load(dir, IngestRecord::default(), Engine::new(rules)).unwrap()
+    }
+
+    #[test]
+    fn lines_become_series_and_partial_or_malformed_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut metrics = run(dir.path());
+        let (mut alerts, mut skipped) = (Vec::new(), Vec::new());
+        let data =
+            b"{\"loss\": 2, \"acc\": 0.5}\nnot json\n{\"step\": 10, \"loss\": NaN}\n{\"loss\": 1";
+        let consumed = metrics.feed(data, 7, &mut alerts, &mut skipped).unwrap();
+        assert_eq!(
+            consumed,
+            data.len() - b"{\"loss\": 1".len(),
+            "the partial line waits"
+        );
+        assert_eq!((metrics.record.lines, metrics.record.malformed), (3, 1));
+        assert_eq!(
+            skipped,
+            [Skipped {
+                line: 2,
+                why: Malformed::NotAnObject
+            }]
+        );
+        assert_eq!(
+            metrics.names(),
+            ["loss", "acc"],
+            "both keys of the first line"
+        );
+        let loss = metrics.series("loss").unwrap();
+        assert_eq!(loss.len(), 2);
+        assert_eq!(loss.last().unwrap().0, 10.0, "step when present");
+        assert_eq!(
+            metrics.series("acc").unwrap().last(),
+            Some((1.0, 0.5)),
+            "else the line number"
+        );
+        assert_eq!(alerts.len(), 1, "the NaN");
+        assert_eq!(metrics.last_metric_at, Some(7));
+        let (last_step, latest) = metrics.take_changes().unwrap();
+        assert_eq!((last_step, latest.len()), (10.0, 2));
+        assert!(metrics.take_changes().is_none(), "nothing new since");
+        assert_eq!(metrics.recent_lines(1), ["{\"step\": 10, \"loss\": NaN}"]);
+    }
+
+    #[test]
+    fn a_checkpoint_reloads_to_the_same_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut metrics = run(dir.path());
+        let (mut alerts, mut skipped) = (Vec::new(), Vec::new());
+        let data = b"{\"a\\\"b\": 1}\n{\"a\\\"b\": 2, \"c\": 3}\n";
+        metrics.feed(data, 0, &mut alerts, &mut skipped).unwrap();
+        let record = metrics.checkpoint().unwrap();
+        assert_eq!(record.offset, data.len() as u64);
+        let rules = Rules::new(&AlertsConfig::default(), &[]).unwrap();
+        let mut reloaded = RunMetrics::load(dir.path(), record, Engine::new(rules)).unwrap();
+        assert_eq!(
+            reloaded.series("a\"b").unwrap().len(),
+            2,
+            "escapes decoded in names"
+        );
+        assert_eq!(reloaded.series("c").unwrap().len(), 1);
+        let more = b"{\"a\\\"b\": 4}\n";
+        reloaded.feed(more, 0, &mut alerts, &mut skipped).unwrap();
+        assert_eq!(
+            reloaded.names(),
+            ["a\"b", "c"],
+            "the same series after a reload"
+        );
+        assert_eq!(reloaded.series("a\"b").unwrap().len(), 3);
+    }
 }

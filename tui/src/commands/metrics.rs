@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use reagent::metrics::{Latest, MetricsList};
-use reagent::protocol::{EventKind, ListMetrics, Notification};
+use reagent::protocol::{EventKind, ListMetrics, ListRuns, Notification};
 
 use super::{Ctx, aligned, print_json};
 
@@ -25,6 +25,10 @@ pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::
         return Ok(ExitCode::SUCCESS);
     }
     let id = list.run;
+    let runs = client.call(&ListRuns {}).await?;
+    if runs.iter().any(|r| r.id == id && r.status.is_terminal()) {
+        return Ok(ExitCode::SUCCESS);
+    }
     while let Some(note) = notes.recv().await {
         let Notification::Event(event) = note else {
             continue;
