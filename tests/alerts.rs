@@ -259,3 +259,17 @@ fn the_judge_raises_once_with_its_reason_and_chat_opens_a_seeded_session() {
     );
     env.ok(&["stop", &id]);
 }
+
+#[test]
+fn a_bad_threshold_in_the_config_is_refused_at_start() {
+    let env = Env::new();
+    let config = "[alerts]\nthresholds = [\"loss >> 5\"]\n";
+    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    let out = env.run(&["runs"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[alerts] thresholds: `loss >> 5`"),
+        "{stderr}"
+    );
+}

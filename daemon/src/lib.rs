@@ -82,6 +82,13 @@ fn run(options: &Options) -> anyhow::Result<()> {
 }
 
 async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result<()> {
+    // A threshold that does not parse would otherwise only show when a run starts.
+    alerts::rules::Rules::new(&config.alerts, &[]).map_err(|why| {
+        anyhow::anyhow!(
+            "{}: [alerts] thresholds: {why}",
+            paths.config_file.display()
+        )
+    })?;
     let store = store::Store::open(&paths.database(), &paths.runs_dir())?;
     let socket = paths.socket();
     let daemon = Daemon::new(paths, config, store)?;
