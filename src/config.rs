@@ -11,6 +11,10 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
+pub mod notify;
+
+pub use notify::NotifyConfig;
+
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -28,6 +32,10 @@ pub struct Config {
     /// LLM providers by name (`[providers.NAME]`). With none, `OPENAI_API_KEY` and
     /// `ANTHROPIC_API_KEY` in the daemon's environment enable the public endpoints.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Where notices of alerts and run endings go (`[notify]`).
+    pub notify: NotifyConfig,
+    /// Alert rules every run gets, and the optional LLM judge.
+    pub alerts: crate::alert::AlertsConfig,
 }
 
 /// `[chat]`: defaults for sessions.

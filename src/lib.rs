@@ -4,15 +4,18 @@
 //! it carries ([`run`]), where state lives ([`paths`]), the config file ([`config`]), the line
 //! framing ([`connection`]) and the client side of a connection ([`client`]).
 
+pub mod alert;
 pub mod chat;
 pub mod client;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod gpu;
+pub mod metrics;
 pub mod paths;
 pub mod protocol;
 pub mod run;
+pub mod series;
 pub mod sweep;
 pub mod time;
 pub mod transport;

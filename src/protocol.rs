@@ -16,8 +16,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::alert::{AlertInfo, AlertStatus, Choice};
 use crate::chat::{MessageInfo, PartKind, ProviderInfo, SessionInfo, UsageReport};
 use crate::gpu::{GpuInfo, GpuReport, GpuSourceKind, ListGpus, ListQueue, QueueEntry, SubmitRun};
+use crate::metrics::{Latest, MetricsList, MetricsQueryReply, QueryWindow};
 use crate::run::{RunInfo, RunSpec};
 use crate::sweep::{ListSweeps, SweepInfo, SweepRef, SweepSpec};
 
@@ -138,6 +140,69 @@ methods! {
     "sweep.show" => ShowSweep(SweepRef) -> SweepInfo;
     /// Stop a sweep's running runs and drop its queued ones.
     "sweep.stop" => StopSweep(StopSweep) -> SweepInfo;
+    /// A run's metric series with their counts and newest values, and its metrics file.
+    "metrics.list" => ListMetrics(ListMetrics) -> MetricsList;
+    /// A chart's worth of a run's series: downsampled to the columns asked for.
+    "metrics.query" => QueryMetrics(QueryMetrics) -> MetricsQueryReply;
+    /// Alerts, oldest first, optionally only open ones or one run's.
+    "alerts.list" => ListAlerts(ListAlerts) -> Vec<AlertInfo>;
+    /// Answer an alert: ignore it, stop its run, or open a chat about it.
+    "alert.respond" => RespondAlert(RespondAlert) -> AlertResponse;
+}
+
+/// `metrics.list` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListMetrics {
+    /// Id, name or unique id prefix.
+    pub run: String,
+}
+
+/// `metrics.query` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryMetrics {
+    /// Id, name or unique id prefix.
+    pub run: String,
+    /// The series wanted; every series when empty.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Which steps.
+    #[serde(default = "all_steps")]
+    pub window: QueryWindow,
+    /// The chart's width in columns (points come back as min and max per column).
+    pub columns: usize,
+}
+
+fn all_steps() -> QueryWindow {
+    QueryWindow::All
+}
+
+/// `alerts.list` params.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListAlerts {
+    /// Only alerts in this status.
+    #[serde(default)]
+    pub status: Option<AlertStatus>,
+    /// Only this run's (id, name or unique id prefix).
+    #[serde(default)]
+    pub run: Option<String>,
+}
+
+/// `alert.respond` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RespondAlert {
+    /// The alert's id or unique id prefix.
+    pub id: String,
+    /// The answer; must be one of the alert's choices.
+    pub choice: Choice,
+}
+
+/// `alert.respond` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertResponse {
+    /// The alert, answered.
+    pub alert: AlertInfo,
+    /// The chat session opened by `chat`.
+    pub session: Option<String>,
 }
 
 /// `sweep.stop` params.
@@ -514,9 +579,28 @@ pub enum EventKind {
         /// The sweep.
         sweep: SweepInfo,
     },
+    /// New metrics arrived for a run (coalesced to a few a second). Not kept for replay: a
+    /// client re-queries the charts it shows and takes the newest values from here.
+    Metrics {
+        /// The run's id.
+        run: String,
+        /// Points stored for the run so far, over all its series.
+        points: u64,
+        /// The newest step.
+        last_step: f64,
+        /// The newest value of each series that changed.
+        latest: Vec<Latest>,
+    },
+    /// An alert was raised or answered; the alert as it is now.
+    Alert {
+        /// The alert.
+        alert: AlertInfo,
+    },
 }
 
 /// Daemon → client notifications.
+// Like events, they live only long enough to be encoded or applied.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
 pub enum Notification {

@@ -90,6 +90,13 @@ pub struct RunSpec {
     /// PTY size as (cols, rows); the config's default when absent.
     #[serde(default)]
     pub size: Option<(u16, u16)>,
+    /// The metrics file the job writes (`REAGENT_METRICS_FILE`), relative to `cwd`;
+    /// `metrics.jsonl` in the run's folder when absent.
+    #[serde(default)]
+    pub metrics: Option<PathBuf>,
+    /// Alert rules for this run on top of the config's, as `METRIC OP VALUE` (`loss > 5`).
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 /// A run as every client sees it.
@@ -127,6 +134,9 @@ pub struct RunInfo {
     pub ended_at: Option<i64>,
     /// The log file on the daemon's machine.
     pub log_path: PathBuf,
+    /// Weights & Biases, once the job's output mentioned its run directory or page.
+    #[serde(default)]
+    pub wandb: Option<crate::metrics::WandbInfo>,
 }
 
 impl RunInfo {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::mock_llm::MockLlm;
-use common::{Conn, Env, wait_until};
+use common::{Conn, Env, wait_until, walk};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-planted-never-leak-9f3b";
@@ -247,19 +247,6 @@ fn the_key_never_leaves_the_daemon() {
         );
     }
     assert!(!seen.contains(KEY));
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else if path.is_file() {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

@@ -1,15 +1,19 @@
 //! The reagent daemon: it owns runs (through their supervisors), the store and the event bus,
 //! and serves every client over one Unix socket. See `docs/architecture.md`.
 
+pub mod alerts;
 pub mod chat;
 pub mod gpu;
 pub mod handlers;
 pub mod llm;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod queue;
 pub mod runs;
+pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -80,6 +84,13 @@ fn run(options: &Options) -> anyhow::Result<()> {
 }
 
 async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result<()> {
+    // A threshold that does not parse would otherwise only show when a run starts.
+    alerts::rules::Rules::new(&config.alerts, &[]).map_err(|why| {
+        anyhow::anyhow!(
+            "{}: [alerts] thresholds: {why}",
+            paths.config_file.display()
+        )
+    })?;
     let store = store::Store::open(&paths.database(), &paths.runs_dir())?;
     let socket = paths.socket();
     let daemon = Daemon::new(paths, config, store)?;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use reagent::alert::AlertInfo;
 use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo};
 use reagent::config::Config;
 use reagent::paths::Paths;
@@ -34,8 +35,12 @@ pub struct Daemon {
     state: Mutex<State>,
     /// Chat: providers, the HTTP client, per-session answering tasks.
     pub chat: crate::chat::Chat,
+    /// Word of alerts and run endings to Slack, Telegram, the desktop.
+    pub notify: crate::notify::Notifier,
     /// Fires when the daemon should exit.
     pub shutdown: tokio::sync::Notify,
+    /// Every run's metric series, and the tasks tailing live runs' metrics files.
+    pub metrics: crate::metrics::Registry,
 }
 
 /// The mutable part; see the module docs for the locking rule.
@@ -63,6 +68,8 @@ pub struct State {
     pub queue: crate::queue::Queue,
     /// Every sweep, oldest first.
     sweeps: Vec<SweepInfo>,
+    /// Every alert, oldest first.
+    alerts: Vec<AlertInfo>,
 }
 
 /// A run whose job may still produce output.
@@ -85,6 +92,7 @@ impl Daemon {
         let sessions = store.load_sessions()?;
         let queue = crate::queue::Queue::load(&store)?;
         let sweeps = store.load_sweeps()?;
+        let alerts = store.load_alerts()?;
         let seq = store.last_seq()?;
         let index = runs
             .iter()
@@ -116,15 +124,19 @@ impl Daemon {
             ),
             queue,
             sweeps,
+            alerts,
         };
         let chat = crate::chat::Chat::new(&config)?;
+        let notify = crate::notify::Notifier::from_config(&config)?;
         Ok(Arc::new(Self {
             chat,
+            notify,
             paths,
             config,
             info,
             state: Mutex::new(state),
             shutdown: tokio::sync::Notify::new(),
+            metrics: crate::metrics::Registry::default(),
         }))
     }
 
@@ -237,6 +249,38 @@ impl State {
             );
         }
         self.changed.send_replace(self.seq);
+    }
+
+    /// Broadcasts an event that is not kept for replay (metrics ticks): it gets a `seq`, so
+    /// clients keep their order, but a client that missed it re-reads what it shows.
+    pub fn broadcast_ephemeral(&mut self, kind: EventKind) {
+        self.broadcast(Event {
+            seq: self.seq + 1,
+            ts: now_ms(),
+            kind,
+        });
+    }
+
+    /// Every alert, oldest first.
+    pub fn alerts(&self) -> &[AlertInfo] {
+        &self.alerts
+    }
+
+    /// Finds an alert by id or unique id prefix.
+    pub fn resolve_alert(&self, query: &str) -> Result<&AlertInfo, RpcError> {
+        resolve(&self.alerts, query, "alert", |a| (&a.id, None))
+    }
+
+    /// Commits a new or answered alert, then broadcasts it.
+    pub fn save_alert(&mut self, alert: AlertInfo) -> Result<AlertInfo, RpcError> {
+        self.emit(EventKind::Alert {
+            alert: alert.clone(),
+        })?;
+        match self.alerts.iter_mut().find(|a| a.id == alert.id) {
+            Some(existing) => *existing = alert.clone(),
+            None => self.alerts.push(alert.clone()),
+        }
+        Ok(alert)
     }
 
     /// Every chat session, oldest first.
@@ -384,7 +428,7 @@ impl State {
         (&mut self.queue, &self.store)
     }
 
-    /// The database, for the queue's own rows.
+    /// The database, for rows that are not events (the queue's, metrics progress).
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -1,21 +1,12 @@
 //! A stand-in LLM provider on loopback: real HTTP, scripted streams. The model name picks the
 //! script, so one server serves every case; every request is recorded for inspection.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write as _;
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// Request line, e.g. `POST /v1/chat/completions HTTP/1.1`.
-    pub line: String,
-    /// Headers, lowercased names.
-    pub headers: Vec<(String, String)>,
-    /// The JSON body.
-    pub body: serde_json::Value,
-}
+use super::http::{self, Seen};
 
 /// The server; it lives as long as the test process.
 pub struct MockLlm {
@@ -28,68 +19,29 @@ pub struct MockLlm {
 impl MockLlm {
     /// Starts the server on a free port.
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let log = log.clone();
-                std::thread::spawn(move || serve(stream, &log));
-            }
-        });
+        let url = http::serve(move |stream| serve(stream, &log));
         Self { url, seen }
     }
 }
 
 fn serve(stream: TcpStream, log: &Mutex<Vec<Seen>>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(seen) = http::read_request(&stream) else {
         return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.trim().split_once(':') {
-            headers.push((name.trim().to_lowercase(), value.trim().to_string()));
-        }
-    }
-    let length = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let model = body["model"].as_str().unwrap_or_default().to_string();
-    let anthropic = line.contains("/v1/messages");
+    };
+    let model = seen.body["model"].as_str().unwrap_or_default().to_string();
+    let anthropic = seen.line.contains("/v1/messages");
+    let get = seen.line.starts_with("GET");
     let attempt = {
         let mut log = log.lock().expect("log");
-        log.push(Seen {
-            line: line.trim().into(),
-            headers,
-            body,
-        });
+        log.push(seen);
         log.iter()
             .filter(|s| s.body["model"] == model.as_str())
             .count()
     };
-    if line.starts_with("GET") {
-        let body = r#"{"data":[{"id":"ok"}]}"#;
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = (&stream)
-            .write_all(head.as_bytes())
-            .and_then(|()| (&stream).write_all(body.as_bytes()));
+    if get {
+        http::respond(&stream, "200 OK", r#"{"data":[{"id":"ok"}]}"#);
         return;
     }
     let _ = respond(stream, &model, anthropic, attempt);
@@ -107,12 +59,8 @@ fn respond(
             let body = format!(
                 r#"{{"error":{{"message":"Incorrect API key provided: {key}","type":"invalid_request_error"}}}}"#
             );
-            let head = format!(
-                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes())?;
-            return stream.write_all(body.as_bytes());
+            http::respond(&stream, "401 Unauthorized", &body);
+            return Ok(());
         }
         ("flaky", 1) => {
             let head = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -142,7 +90,12 @@ fn respond(
             ],
             _ => {
                 let mut pieces = vec![openai_role()];
-                pieces.extend(["Hello", ", wor", "ld! é"].map(openai_delta));
+                // The alerts judge's model sees trouble in every run.
+                let texts = match model {
+                    "judge" => ["Looking.", "\nALERT: loss ", "is diverging"],
+                    _ => ["Hello", ", wor", "ld! é"],
+                };
+                pieces.extend(texts.map(openai_delta));
                 pieces.push(
                     r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#
                         .to_string()

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod http;
+pub mod mock_hook;
 pub mod mock_llm;
 pub mod pty;
 
@@ -304,4 +306,18 @@ impl Conn {
             }
         }
     }
+}
+
+/// Every file under `dir`, recursively: to check that a secret is in none of them.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
 }

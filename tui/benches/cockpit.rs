@@ -380,6 +380,7 @@ fn run_info(i: usize) -> RunInfo {
         started_at: (status != RunStatus::Queued).then_some(NOW - secs * 1000),
         ended_at: status.is_terminal().then_some(NOW - 1000),
         log_path: "/x".into(),
+        wandb: None,
     }
 }
 

@@ -150,6 +150,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A run's metrics: each series with its point count and newest value.
+    Metrics {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// Print JSON (with -f, one line per update).
+        #[arg(long)]
+        json: bool,
+        /// Then print the newest values as they arrive, until the run ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// List open alerts (with --all, answered ones too).
+    Alerts {
+        /// Print JSON (one array of alerts).
+        #[arg(long)]
+        json: bool,
+        /// Include answered alerts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Answer an alert.
+    Alert {
+        /// What to do.
+        #[command(subcommand)]
+        action: AlertAction,
+    },
 }
 
 /// `reagent sweep [FILE] [--grid K=V1,V2]... [--parallel N] [--gpus N] -- CMD {K}...`
@@ -200,6 +226,25 @@ pub enum SweepAction {
         /// Sweep id, name or unique id prefix.
         sweep: String,
     },
+}
+
+/// `reagent alert …`
+#[derive(Subcommand, Debug)]
+pub enum AlertAction {
+    /// Answer an open alert: `ignore` closes it, `stop` stops its run, `chat` opens a chat
+    /// session about it (and prints the session's id).
+    Respond {
+        /// Alert id or unique id prefix.
+        id: String,
+        /// ignore, stop or chat.
+        #[arg(value_parser = parse_choice)]
+        choice: reagent::alert::Choice,
+    },
+}
+
+fn parse_choice(text: &str) -> Result<reagent::alert::Choice, String> {
+    reagent::alert::Choice::parse(text)
+        .ok_or_else(|| format!("expected ignore, stop or chat, got `{text}`"))
 }
 
 /// `reagent session …`
@@ -284,6 +329,13 @@ pub struct RunArgs {
     /// Extra environment variable, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// The metrics file the job writes (default: metrics.jsonl in the run's folder); the job
+    /// finds it in REAGENT_METRICS_FILE.
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
+    /// An alert rule for this run, METRIC OP VALUE such as 'loss > 5' (repeatable).
+    #[arg(long = "alert", value_name = "RULE")]
+    pub alerts: Vec<String>,
     /// Print the new run as JSON instead of its id.
     #[arg(long)]
     pub json: bool,
@@ -363,6 +415,20 @@ mod tests {
             panic!("not a sweep")
         };
         assert_eq!(sweep.file, Some(PathBuf::from("lr.toml")));
+    }
+
+    #[test]
+    fn alert_answers_are_checked_by_the_parser() {
+        let cli = Cli::try_parse_from(["reagent", "alert", "respond", "ab", "stop"]).unwrap();
+        let Some(Command::Alert {
+            action: AlertAction::Respond { id, choice },
+        }) = cli.command
+        else {
+            panic!("not an alert answer")
+        };
+        assert_eq!((id.as_str(), choice), ("ab", reagent::alert::Choice::Stop));
+        let err = Cli::try_parse_from(["reagent", "alert", "respond", "ab", "run"]).unwrap_err();
+        assert!(err.to_string().contains("ignore, stop or chat"), "{err}");
     }
 
     #[test]

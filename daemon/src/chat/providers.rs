@@ -1,37 +1,10 @@
 //! LLM providers: which APIs the daemon may call, and their keys — which stay here. A key is
 //! read once, held in a [`Secret`] that never prints, and scrubbed from any error text.
 
-use std::fmt;
-use std::os::unix::fs::MetadataExt as _;
-
 use reagent::chat::ProviderInfo;
 use reagent::config::{Config, Prices, ProviderConfig, ProviderKind};
 
-/// An API key. Its `Debug` and `Display` print a placeholder, so it cannot leak by accident.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The key itself, for the one place that needs it: the request header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of the key replaced.
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.0, "[key]")
-        }
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([key])")
-    }
-}
+pub use crate::secret::Secret;
 
 /// One provider, ready to call.
 #[derive(Debug, Clone)]
@@ -203,39 +176,17 @@ impl Provider {
 }
 
 fn load_key(name: &str, config: &ProviderConfig) -> Result<Secret, String> {
-    if let Some(var) = &config.api_key_env {
-        return std::env::var(var)
-            .map(Secret)
-            .map_err(|_| format!("provider `{name}`: the daemon's environment has no {var}"));
-    }
-    if let Some(path) = &config.api_key_file {
-        let meta = std::fs::metadata(path)
-            .map_err(|err| format!("provider `{name}`: cannot read {}: {err}", path.display()))?;
-        if meta.mode() & 0o077 != 0 {
-            return Err(format!(
-                "provider `{name}`: {} must be private (chmod 600 {})",
-                path.display(),
-                path.display()
-            ));
-        }
-        let key = std::fs::read_to_string(path)
-            .map_err(|err| format!("provider `{name}`: cannot read {}: {err}", path.display()))?;
-        return Ok(Secret(key.trim().to_string()));
-    }
-    // Local servers (vLLM, llama.cpp, Ollama) often need no key at all.
-    Ok(Secret(String::new()))
+    // Local servers (vLLM, llama.cpp, Ollama) often need no key at all: then it is empty.
+    Secret::load(
+        &format!("provider `{name}`"),
+        config.api_key_env.as_deref(),
+        config.api_key_file.as_deref(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_key_never_prints_and_is_scrubbed() {
-        let key = Secret("sk-very-secret".into());
-        assert!(!format!("{key:?}").contains("very"));
-        assert_eq!(key.scrub("bad key sk-very-secret!"), "bad key [key]!");
-    }
 
     #[test]
     fn models_split_at_the_first_slash() {

@@ -1,6 +1,8 @@
 //! `session.*` and `chat.*`: creating, reading, renaming, forking and deleting sessions, and
 //! sending or cancelling messages.
 
+use std::sync::Arc;
+
 use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
 use reagent::protocol::{
     Ack, CancelChat, CreateSession, DeleteSession, ForkSession, ListProviders, RenameSession,
@@ -11,11 +13,10 @@ use serde_json::Value;
 
 use super::runs::internal_json;
 use super::{Conn, Reply};
-use crate::state::short_id;
+use crate::state::{Daemon, short_id};
 
-/// Creates a session on the named (or default) model.
-pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcError> {
-    let daemon = &conn.daemon;
+/// Creates a session on the named (or default) model (also for an alert answered `chat`).
+pub fn create(daemon: &Daemon, create: CreateSession) -> Result<SessionInfo, RpcError> {
     let model = create
         .model
         .or_else(|| daemon.chat.providers.default_model(&daemon.config));
@@ -24,7 +25,7 @@ pub fn create(conn: &Conn, create: CreateSession) -> Result<SessionInfo, RpcErro
                        [chat] default_model";
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
     };
-    check_model(conn, &model)?;
+    check_model(daemon, &model)?;
     let cwd = create
         .cwd
         .or_else(|| std::env::current_dir().ok())
@@ -59,12 +60,12 @@ pub fn history(conn: &Conn, id: Value, history: SessionHistory) -> Reply {
     Reply::Sent
 }
 
-/// Records the user's message and a queued answer, and hands the answer to the session.
-pub fn send(conn: &Conn, send: SendChat) -> Result<MessageInfo, RpcError> {
+/// Records the user's message and a queued answer, and hands the answer to the session (also
+/// for the alerts judge).
+pub fn send(daemon: &Arc<Daemon>, send: SendChat) -> Result<MessageInfo, RpcError> {
     if send.text.trim().is_empty() {
         return Err(RpcError::new(codes::INVALID_PARAMS, "`text` is empty"));
     }
-    let daemon = &conn.daemon;
     let (session, answer) = {
         let mut state = daemon.state();
         let session = state.resolve_session(&send.session)?.id.clone();
@@ -115,7 +116,7 @@ pub fn rename(conn: &Conn, rename: RenameSession) -> Result<SessionInfo, RpcErro
 /// Moves a session to another model.
 pub fn set_model(conn: &Conn, set: SetSessionModel) -> Result<SessionInfo, RpcError> {
     let model = set.model.trim();
-    check_model(conn, model)?;
+    check_model(&conn.daemon, model)?;
     let mut state = conn.daemon.state();
     let mut session = state.resolve_session(&set.session)?.clone();
     session.model = model.to_string();
@@ -123,8 +124,8 @@ pub fn set_model(conn: &Conn, set: SetSessionModel) -> Result<SessionInfo, RpcEr
 }
 
 /// A `PROVIDER/MODEL` some configured provider can answer, or an error naming why not.
-fn check_model(conn: &Conn, model: &str) -> Result<(), RpcError> {
-    conn.daemon
+fn check_model(daemon: &Daemon, model: &str) -> Result<(), RpcError> {
+    daemon
         .chat
         .providers
         .resolve(model)

@@ -1,9 +1,11 @@
 //! Request handlers: one exhaustive `match` over [`Request`], one file per method family.
 //! Adding a method to the protocol fails to compile until it is handled here.
 
-mod chat;
+mod alerts;
+pub(crate) mod chat;
 mod daemon;
 mod gpus;
+mod metrics;
 mod runs;
 
 use std::collections::HashSet;
@@ -74,9 +76,9 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::Detach(detach) => now(runs::detach(conn, detach)),
         Request::WaitRun(wait) => runs::wait(conn, id, wait),
         Request::ListSessions(_) => now(Ok(conn.daemon.state().sessions().to_vec())),
-        Request::CreateSession(create) => now(chat::create(conn, create)),
+        Request::CreateSession(create) => now(chat::create(&conn.daemon, create)),
         Request::SessionHistory(history) => chat::history(conn, id, history),
-        Request::SendChat(send) => now(chat::send(conn, send)),
+        Request::SendChat(send) => now(chat::send(&conn.daemon, send)),
         Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
         Request::ListProviders(list) => chat::providers(conn, id, list),
         Request::RenameSession(rename) => now(chat::rename(conn, rename)),
@@ -96,6 +98,10 @@ pub fn dispatch(conn: &Conn, id: Value, request: Request) -> Reply {
         Request::ListSweeps(_) => now(Ok(conn.daemon.state().sweeps().to_vec())),
         Request::ShowSweep(show) => now(conn.daemon.state().resolve_sweep(&show.sweep).cloned()),
         Request::StopSweep(stop) => now(crate::queue::sweeps::stop(&conn.daemon, &stop.sweep)),
+        Request::ListMetrics(list) => now(metrics::list(conn, list)),
+        Request::QueryMetrics(query) => now(metrics::query(conn, query)),
+        Request::ListAlerts(list) => now(alerts::list(conn, list)),
+        Request::RespondAlert(respond) => now(alerts::respond(conn, respond)),
     }
 }
 

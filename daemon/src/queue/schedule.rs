@@ -222,13 +222,17 @@ fn died_of_contention(run: &RunInfo) -> bool {
 /// so each attempt keeps its own log and exit status.
 fn retry(daemon: &Arc<Daemon>, run: &RunInfo, job: &Job) -> Result<(), RpcError> {
     let mut spec = read_spec(&daemon.paths.run_dir(&run.id))?;
-    spec.env.retain(|(key, _)| key != CUDA_ENV);
+    // The new run gets its own GPUs and its own metrics file.
+    spec.env
+        .retain(|(key, _)| key != CUDA_ENV && key != crate::metrics::ENV);
     let again = RunSpec {
         name: run.name.clone(),
         command: spec.command,
         cwd: Some(spec.cwd),
         env: spec.env,
         size: Some((spec.cols, spec.rows)),
+        metrics: None,
+        alerts: Vec::new(),
     };
     let left = job.retries_left - 1;
     let reason = format!("queued again after GPU contention ({left} retries left)");

@@ -42,6 +42,8 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
             cwd: spec.cwd.clone(),
             env: spec.env.clone(),
             size: None,
+            metrics: None,
+            alerts: Vec::new(),
         };
         let run = crate::runs::create(daemon, run_spec, &format!("queued in sweep {name}"))?;
         super::schedule::enqueue(

@@ -74,6 +74,10 @@ async fn listen(
         };
         if written > lock(pane).offset() {
             catch_up(pane, log).await;
+            let found = lock(pane).wandb.take_new();
+            if let Some(wandb) = found {
+                record_wandb(daemon, id, wandb);
+            }
         }
     }
     forward.abort();
@@ -98,6 +102,13 @@ fn feed_from_log(pane: &Mutex<Pane>, log: &Path) -> std::io::Result<()> {
             return Ok(());
         }
         lock(pane).feed(&data);
+    }
+}
+
+/// Puts the W&B run found in the output on the run.
+fn record_wandb(daemon: &Daemon, id: &str, wandb: reagent::metrics::WandbInfo) {
+    if let Err(err) = daemon.state().update_run(id, |run| run.wandb = Some(wandb)) {
+        tracing::warn!(run = %id, "cannot record the W&B run: {err}");
     }
 }
 
@@ -139,9 +150,13 @@ fn settle(daemon: &Daemon, id: &str, dir: &Path) {
             }
         }
     });
+    // Alerts and notices take the state lock themselves.
+    drop(state);
     match result {
         Ok(run) => {
-            tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended")
+            tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended");
+            daemon.notify.run_ended(&run);
+            crate::alerts::run_ended(daemon, &run);
         }
         Err(err) => tracing::error!(run = %id, "cannot record how the run ended: {err}"),
     }
@@ -188,8 +203,13 @@ pub fn settle_failed(daemon: &Daemon, id: &str, reason: &str) {
         run.reason = Some(reason.to_string());
         run.ended_at = Some(now_ms());
     });
-    if let Err(err) = result {
-        tracing::error!(run = %id, "cannot record the failed launch: {err}");
+    drop(state);
+    match result {
+        Ok(run) => {
+            daemon.notify.run_ended(&run);
+            crate::alerts::run_ended(daemon, &run);
+        }
+        Err(err) => tracing::error!(run = %id, "cannot record the failed launch: {err}"),
     }
 }
 

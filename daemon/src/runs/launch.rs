@@ -48,6 +48,7 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
         (run, live.pane, control)
     };
     let (info, pane, control) = run;
+    crate::metrics::ingest::start(daemon, id);
     let child = spawn_supervisor(&run_dir).map_err(internal);
     let daemon = daemon.clone();
     let id = id.to_string();

@@ -42,7 +42,11 @@ fn record(
     spec: RunSpec,
     reason: Option<String>,
 ) -> Result<RunInfo, RpcError> {
-    let launch = validate(daemon, spec.clone())?;
+    let rules = crate::alerts::rules::Rules::new(&daemon.config.alerts, &spec.alerts);
+    if let Err(why) = rules {
+        return Err(invalid(format!("`alerts`: {why}")));
+    }
+    let mut launch = validate(daemon, spec.clone())?;
     let mut state = daemon.state();
     if let Some(name) = &spec.name {
         let taken = state
@@ -73,9 +77,19 @@ fn record(
         started_at: None,
         ended_at: None,
         log_path: daemon.paths.run_dir(&id).join(files::LOG),
+        wandb: None,
     };
+    let metrics = crate::metrics::file_for(daemon, &id, &launch.cwd, spec.metrics);
+    launch.env.push((
+        crate::metrics::ENV.into(),
+        metrics.to_string_lossy().into_owned(),
+    ));
     // The spec goes to disk before the run is recorded, so a restart can always launch it.
     launch::write_spec(&daemon.paths.run_dir(&id), &launch).map_err(internal)?;
+    state
+        .store()
+        .create_ingest(&id, &metrics, &spec.alerts)
+        .map_err(internal)?;
     state.save_run(run)
 }
 
@@ -173,6 +187,7 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
             lock(&live.pane).restore(start + tail.len() as u64, &tail);
         }
         daemon.state().set_live(&run.id, live.clone());
+        crate::metrics::ingest::start(daemon, &run.id);
         tokio::spawn(follow::follow(
             daemon.clone(),
             run.id.clone(),

@@ -32,6 +32,8 @@ pub struct Pane {
     /// Bytes of the log seen so far.
     offset: u64,
     subscribers: Vec<(u64, Arc<Outbox>)>,
+    /// Looks for a W&B run in the output.
+    pub wandb: crate::metrics::wandb::Detector,
 }
 
 impl Pane {
@@ -45,6 +47,7 @@ impl Pane {
             unparsed: Vec::new(),
             offset: 0,
             subscribers: Vec::new(),
+            wandb: Default::default(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Pane {
             self.subscribers
                 .retain(|(_, outbox)| outbox.push(&line) == Pushed::Queued);
         }
+        self.wandb.feed(bytes);
         self.keep(bytes);
         self.offset += bytes.len() as u64;
     }

@@ -13,7 +13,10 @@ use reagent::run::{RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 mod chat;
+mod metrics;
 mod queue;
+
+pub use metrics::IngestRecord;
 
 /// Schema changes, in order; entry N brings the schema to `user_version` N + 1.
 const MIGRATIONS: &[&str] = &[
@@ -71,6 +74,27 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY,
         info TEXT NOT NULL
     );
+"#,
+    r#"
+    ALTER TABLE runs ADD COLUMN wandb TEXT;
+    CREATE TABLE metric_files (
+        run TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        inode INTEGER NOT NULL DEFAULT 0,
+        offset INTEGER NOT NULL DEFAULT 0,
+        lines INTEGER NOT NULL DEFAULT 0,
+        malformed INTEGER NOT NULL DEFAULT 0,
+        series TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        run TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX alerts_by_run ON alerts (run, created_at);
 "#,
 ];
 
@@ -155,6 +179,9 @@ impl Store {
                 .runs_dir
                 .join(&id)
                 .join(crate::supervisor::wire::files::LOG),
+            wandb: row
+                .get::<_, Option<String>>("wandb")?
+                .and_then(|text| serde_json::from_str(&text).ok()),
             id,
         })
     }
@@ -184,7 +211,11 @@ impl Store {
             EventKind::Message { message } => chat::upsert_message(&tx, message)?,
             EventKind::SessionDeleted { id } => chat::delete_session(&tx, id)?,
             EventKind::Sweep { sweep } => queue::upsert_sweep(&tx, sweep)?,
-            EventKind::Clients { .. } | EventKind::Delta { .. } | EventKind::Gpus { .. } => {}
+            EventKind::Alert { alert } => metrics::upsert_alert(&tx, alert)?,
+            EventKind::Clients { .. }
+            | EventKind::Delta { .. }
+            | EventKind::Gpus { .. }
+            | EventKind::Metrics { .. } => {}
         }
         tx.execute(
             "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",
@@ -246,13 +277,13 @@ impl Store {
 fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<()> {
     tx.execute(
         "INSERT INTO runs (id, name, command, cwd, env_keys, status, exit_code, signal, reason,
-                           pid, cols, rows, created_at, started_at, ended_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                           pid, cols, rows, created_at, started_at, ended_at, wandb)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT(id) DO UPDATE SET
              name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
              signal = excluded.signal, reason = excluded.reason, pid = excluded.pid,
              cols = excluded.cols, rows = excluded.rows, started_at = excluded.started_at,
-             ended_at = excluded.ended_at",
+             ended_at = excluded.ended_at, wandb = excluded.wandb",
         params![
             run.id,
             run.name,
@@ -269,6 +300,7 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
             run.created_at,
             run.started_at,
             run.ended_at,
+            run.wandb.as_ref().map(serde_json::to_string).transpose()?,
         ],
     )?;
     Ok(())
@@ -296,6 +328,7 @@ mod tests {
             started_at: Some(2),
             ended_at: None,
             log_path: PathBuf::new(),
+            wandb: None,
         }
     }
 

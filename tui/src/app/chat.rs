@@ -176,7 +176,9 @@ impl ChatState {
             EventKind::Run { .. }
             | EventKind::Clients { .. }
             | EventKind::Gpus { .. }
-            | EventKind::Sweep { .. } => true,
+            | EventKind::Sweep { .. }
+            | EventKind::Metrics { .. }
+            | EventKind::Alert { .. } => true,
         }
     }
 

@@ -38,6 +38,13 @@ pub enum Action {
     ToggleRuns,
     /// Switch between runs and chat.
     ToggleChat,
+    /// Switch between runs and the metrics charts.
+    ToggleCharts,
+    /// Switch between runs and the alerts list.
+    ToggleAlerts,
+    /// A key only the charts or alerts view reads (listed here for help; those views handle
+    /// it before this table is consulted).
+    InView,
     /// Widen the runs list.
     Wider,
     /// Narrow the runs list.
@@ -162,6 +169,36 @@ pub const BINDINGS: &[Binding] = &[
         help: "show or hide the GPU panel",
     },
     Binding {
+        keys: &[KeyCode::Char('m')],
+        label: "m",
+        action: Action::ToggleCharts,
+        help: "switch between runs and metrics charts",
+    },
+    Binding {
+        keys: &[],
+        label: "[ ] l s S",
+        action: Action::InView,
+        help: "charts: metric, log scale, smoothing",
+    },
+    Binding {
+        keys: &[],
+        label: "z + - Space",
+        action: Action::InView,
+        help: "charts: zoom (last N steps), mark to overlay",
+    },
+    Binding {
+        keys: &[KeyCode::Char('a')],
+        label: "a",
+        action: Action::ToggleAlerts,
+        help: "switch between runs and alerts",
+    },
+    Binding {
+        keys: &[],
+        label: "i x c Enter",
+        action: Action::InView,
+        help: "alerts: ignore, stop the run, chat, details",
+    },
+    Binding {
         keys: &[KeyCode::Char('<')],
         label: "<",
         action: Action::Narrower,
@@ -225,6 +262,8 @@ impl Action {
                 | Action::ToggleRuns
                 | Action::ToggleChat
                 | Action::ToggleGpus
+                | Action::ToggleCharts
+                | Action::ToggleAlerts
                 | Action::Wider
                 | Action::Narrower
         )

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    Attach, Attached, CancelChat, CreateSession, HelloReply, ListProviders, ListSessions,
-    Notification, RenameRun, RenameSession, ResizeRun, SendChat, SendInput, SessionHistory,
-    SetSessionModel, StopRun, Sync, UsageQuery,
+    AlertResponse, Attach, Attached, CancelChat, CreateSession, HelloReply, ListAlerts,
+    ListProviders, ListSessions, Notification, QueryMetrics, RenameRun, RenameSession, ResizeRun,
+    RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, Sync, UsageQuery,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -52,6 +52,12 @@ pub enum Replied {
     Models(Vec<String>),
     /// Tokens and cost per day and session.
     Usage(reagent::chat::UsageReport),
+    /// A chart's worth of one run's series.
+    Metrics(Box<reagent::metrics::MetricsQueryReply>),
+    /// Every alert.
+    Alerts(Vec<reagent::alert::AlertInfo>),
+    /// An alert this client answered.
+    Answered(Box<AlertResponse>),
     /// Something worked; a message for the status line.
     Done(String),
     /// Something failed; why.
@@ -301,6 +307,28 @@ async fn perform(
         Effect::Usage => {
             let reply = client.request(&UsageQuery {}).await?;
             relay(incoming, reply, Replied::Usage);
+        }
+        Effect::QueryMetrics {
+            run,
+            window,
+            columns,
+        } => {
+            let query = QueryMetrics {
+                run,
+                names: Vec::new(),
+                window,
+                columns,
+            };
+            let reply = client.request(&query).await?;
+            relay(incoming, reply, |reply| Replied::Metrics(Box::new(reply)));
+        }
+        Effect::ListAlerts => {
+            let reply = client.request(&ListAlerts::default()).await?;
+            relay(incoming, reply, Replied::Alerts);
+        }
+        Effect::RespondAlert(id, choice) => {
+            let reply = client.request(&RespondAlert { id, choice }).await?;
+            relay(incoming, reply, |reply| Replied::Answered(Box::new(reply)));
         }
     }
     Ok(())

@@ -11,6 +11,8 @@ pub mod link;
 pub mod palette;
 pub mod state;
 pub mod update;
+pub mod watch;
+pub mod watch_keys;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -107,10 +109,26 @@ async fn event_loop(
                 terminal.draw(|frame| crate::ui::render(app, frame))?;
                 dirty = false;
             }
-            _ = clock.tick() => dirty = true,
+            _ = clock.tick() => {
+                requery_charts(app, effects);
+                dirty = true;
+            }
         }
     }
     Ok(())
+}
+
+/// Re-asks for the charts when a charted run has new points, at most 4 times a second (the
+/// clock tick catches what the limit held back).
+fn requery_charts(app: &mut App, effects: &mpsc::UnboundedSender<Effect>) {
+    let now = now_ms();
+    if app.view == state::View::Charts
+        && app.charts.stale
+        && now - app.charts.queried_at >= watch::REQUERY_MS
+    {
+        app.now = now;
+        send_all(effects, watch_keys::chart_queries(app));
+    }
 }
 
 fn send_all(effects: &mpsc::UnboundedSender<Effect>, wanted: Vec<Effect>) {
@@ -140,6 +158,7 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
         Incoming::Synced(reply) => {
             app.synced(reply);
             let _ = effects.send(Effect::Sessions);
+            let _ = effects.send(Effect::ListAlerts);
             refresh_chat(app, effects);
             true
         }
@@ -152,6 +171,7 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
             if answered && app.view == state::View::Chat {
                 let _ = effects.send(Effect::Usage);
             }
+            requery_charts(app, effects);
             false
         }
         Incoming::Note(Notification::Output(output)) => !app.output(output),
@@ -215,6 +235,30 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
         Incoming::Replied(Replied::History(session, messages)) => {
             if !app.chat.history(&session, messages) {
                 refresh_chat(app, effects);
+            }
+            false
+        }
+        Incoming::Replied(Replied::Metrics(reply)) => {
+            app.charts.data.insert(reply.run.clone(), *reply);
+            false
+        }
+        Incoming::Replied(Replied::Alerts(alerts)) => {
+            for alert in alerts {
+                app.alerts.upsert(alert);
+            }
+            false
+        }
+        Incoming::Replied(Replied::Answered(reply)) => {
+            let choice = reply.alert.response.map_or("answered", |c| c.as_str());
+            app.say(format!("alert {}: {choice}", reply.alert.id), false);
+            app.alerts.upsert(reply.alert);
+            if let Some(session) = reply.session {
+                // `chat` opened a session about the alert: show it, ready to write.
+                app.view = state::View::Chat;
+                app.chat.open(&session);
+                app.focus = state::Focus::Pane;
+                let _ = effects.send(Effect::Sessions);
+                let _ = effects.send(Effect::History(session));
             }
             false
         }

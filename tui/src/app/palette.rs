@@ -72,6 +72,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
                 cwd: None,
                 env: Vec::new(),
                 size: None,
+                ..RunSpec::default()
             };
             vec![Effect::Start(spec)]
         }

@@ -69,6 +69,10 @@ pub enum View {
     Runs,
     /// Chat sessions and the open conversation.
     Chat,
+    /// Runs and line charts of their metrics.
+    Charts,
+    /// Alerts and their answers.
+    Alerts,
 }
 
 /// Destructive actions that ask first.
@@ -76,6 +80,8 @@ pub enum View {
 pub enum Confirm {
     /// Stop this run (id, label).
     Stop(String, String),
+    /// Answer this alert `stop`, stopping its run (alert id, run label).
+    StopForAlert(String, String),
 }
 
 /// The daemon connection as the user sees it.
@@ -201,6 +207,10 @@ pub struct App {
     pub show_gpus: bool,
     /// Every sweep, oldest first.
     pub sweeps: Vec<SweepInfo>,
+    /// The charts view's settings and points.
+    pub charts: super::watch::Charts,
+    /// Every alert, for the alerts view and the status bar's badge.
+    pub alerts: super::watch::Alerts,
 }
 
 /// Utilisation samples kept per GPU for sparklines.
@@ -230,6 +240,8 @@ impl App {
             gpus: GpuReport::empty(GpuSourceKind::None, None),
             show_gpus: false,
             sweeps: Vec::new(),
+            charts: super::watch::Charts::default(),
+            alerts: super::watch::Alerts::default(),
         }
     }
 
@@ -299,6 +311,16 @@ impl App {
                 Some(existing) => *existing = sweep,
                 None => self.sweeps.push(sweep),
             },
+            EventKind::Alert { alert } => self.alerts.upsert(alert),
+            EventKind::Metrics { run, latest, .. } => {
+                self.charts
+                    .sparks
+                    .entry(run.clone())
+                    .or_default()
+                    .record(&latest);
+                let selected = self.selected_run().map(|r| r.id.clone());
+                self.charts.touched(&run, selected.as_deref());
+            }
             chat => return self.chat.apply(&chat),
         }
         true

@@ -1,6 +1,8 @@
 //! Keys change the state and ask for effects; the run loop performs the effects.
 
 use crossterm::event::{KeyCode, KeyEvent};
+use reagent::alert::Choice;
+use reagent::metrics::QueryWindow;
 use reagent::run::RunSpec;
 
 use super::chat_keys;
@@ -41,6 +43,19 @@ pub enum Effect {
     Providers,
     /// Read the usage report.
     Usage,
+    /// Ask for a chart's worth of a run's series.
+    QueryMetrics {
+        /// The run's id.
+        run: String,
+        /// Which steps.
+        window: QueryWindow,
+        /// Points wanted per series: min and max for each of this many columns.
+        columns: usize,
+    },
+    /// Read every alert.
+    ListAlerts,
+    /// Answer an alert (its id).
+    RespondAlert(String, Choice),
 }
 
 /// Handles one key in the current mode.
@@ -59,6 +74,10 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                     app.say(format!("stopping {label}"), false);
                     vec![Effect::Stop(id)]
                 }
+                (KeyCode::Char('y' | 'Y'), Confirm::StopForAlert(id, label)) => {
+                    app.say(format!("stopping {label}"), false);
+                    vec![Effect::RespondAlert(id, Choice::Stop)]
+                }
                 _ => {
                     app.say("cancelled", false);
                     Vec::new()
@@ -69,6 +88,8 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Mode::Search(query) => chat_keys::search(app, query, &key),
         Mode::Models(picker) => chat_keys::models(app, picker, &key),
         Mode::Normal if app.view == View::Chat => chat_keys::normal(app, &key),
+        Mode::Normal if app.view == View::Charts => super::watch_keys::charts_key(app, &key),
+        Mode::Normal if app.view == View::Alerts => super::watch_keys::alerts_key(app, &key),
         Mode::Normal => normal_key(app, &key),
     }
 }
@@ -136,8 +157,8 @@ fn normal_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     }
 }
 
-/// Performs a cockpit action (the chat view uses the global ones too).
-pub(super) fn act(app: &mut App, action: Action) -> Vec<Effect> {
+/// What a cockpit action does, in any view.
+pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => app.quit = true,
         Action::Help => app.mode = Mode::Help,
@@ -183,15 +204,24 @@ pub(super) fn act(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::ToggleChat => {
-            app.view = match app.view {
-                View::Runs => View::Chat,
-                View::Chat => View::Runs,
-            };
-            app.focus = Focus::Runs;
+            switch_view(app, View::Chat);
             if app.view == View::Chat {
                 return vec![Effect::Usage];
             }
         }
+        Action::ToggleCharts => {
+            switch_view(app, View::Charts);
+            if app.view == View::Charts {
+                return super::watch_keys::chart_queries(app);
+            }
+        }
+        Action::ToggleAlerts => {
+            switch_view(app, View::Alerts);
+            if app.view == View::Alerts {
+                return vec![Effect::ListAlerts];
+            }
+        }
+        Action::InView => {}
         Action::ToggleRuns => {
             app.show_runs = !app.show_runs || app.pane.is_none();
             if !app.show_runs {
@@ -203,6 +233,12 @@ pub(super) fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleGpus => app.show_gpus = !app.show_gpus,
     }
     Vec::new()
+}
+
+/// Shows `view`, or the runs when it is already shown.
+fn switch_view(app: &mut App, view: View) {
+    app.view = if app.view == view { View::Runs } else { view };
+    app.focus = Focus::Runs;
 }
 
 fn page(app: &App) -> isize {

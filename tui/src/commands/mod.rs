@@ -1,10 +1,12 @@
 //! One function per subcommand, each a thin layer over the protocol.
 
+mod alerts;
 mod attach;
 mod chat;
 mod daemon;
 mod gpus;
 mod logs;
+mod metrics;
 mod proxy;
 mod runs;
 mod sweeps;
@@ -53,6 +55,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue { json } => gpus::queue(&ctx, json).await,
         Command::Sweep(sweep) => sweeps::sweep(&ctx, sweep).await,
         Command::Sweeps { json } => sweeps::list(&ctx, json).await,
+        Command::Metrics { run, json, follow } => metrics::metrics(&ctx, &run, json, follow).await,
+        Command::Alerts { json, all } => alerts::list(&ctx, json, all).await,
+        Command::Alert { action } => alerts::alert(&ctx, action).await,
     }
 }
 

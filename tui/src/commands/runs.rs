@@ -22,6 +22,8 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         cwd: Some(cwd),
         env: args.env,
         size: None,
+        metrics: args.metrics,
+        alerts: args.alerts,
     };
     let (client, _) = ctx.connect().await?;
     let queued = args.gpus.is_some()

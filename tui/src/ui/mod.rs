@@ -4,6 +4,8 @@
 //! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
 //! slot in [`areas`].
 
+mod alerts;
+mod charts;
 pub mod chat;
 pub mod chat_popups;
 mod gpus;
@@ -89,6 +91,16 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             }
             chat::conversation(app, frame, areas.pane);
         }
+        View::Charts => {
+            if let Some(runs) = areas.runs {
+                runs_list::render(app, frame, runs);
+            }
+            charts::render(app, frame, areas.pane);
+        }
+        View::Alerts => {
+            let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
+            alerts::render(app, frame, whole);
+        }
     }
     if let Some(panel) = areas.gpus {
         gpus::render(app, frame, panel);
@@ -120,3 +132,5 @@ mod gpu_tests;
 mod tests;
 #[cfg(test)]
 mod tests_chat;
+#[cfg(test)]
+mod watch_tests;

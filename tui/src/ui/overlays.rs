@@ -115,8 +115,12 @@ fn prompt(
 
 /// A yes/no question.
 pub fn confirm(confirm: &Confirm, frame: &mut Frame<'_>) {
-    let Confirm::Stop(_, label) = confirm;
-    let question = format!("Stop {label}? SIGTERM now, SIGKILL after the grace.  y / n");
+    let question = match confirm {
+        Confirm::Stop(_, label) => {
+            format!("Stop {label}? SIGTERM now, SIGKILL after the grace.  y / n")
+        }
+        Confirm::StopForAlert(_, label) => format!("Answer the alert: stop {label}?  y / n"),
+    };
     let width = u16::try_from(question.chars().count())
         .unwrap_or(60)
         .saturating_add(4);

@@ -10,6 +10,7 @@ use reagent::time::format_duration_ms;
 use super::border;
 use crate::app::App;
 use crate::app::state::Focus;
+use crate::app::watch::SPARK_LEN;
 
 /// The symbol and colour of a status.
 pub fn badge(status: RunStatus) -> (&'static str, Color) {
@@ -24,7 +25,27 @@ pub fn badge(status: RunStatus) -> (&'static str, Color) {
     }
 }
 
-fn row(run: &RunInfo, now: i64) -> Row<'static> {
+/// A sparkline of `values` in eighth blocks, scaled to their range; non-finite values show
+/// as `!` (a NaN is the thing to notice).
+pub fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let finite = values.clone().filter(|v| v.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    values
+        .map(|v| {
+            if !v.is_finite() {
+                '!'
+            } else if hi > lo {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]
+            } else {
+                BARS[3]
+            }
+        })
+        .collect()
+}
+
+fn row(run: &RunInfo, now: i64, marked: bool, trend: Option<String>) -> Row<'static> {
     let (symbol, color) = badge(run.status);
     let exit = match (run.exit_code, run.signal) {
         (Some(code), _) => code.to_string(),
@@ -40,13 +61,22 @@ fn row(run: &RunInfo, now: i64) -> Row<'static> {
         (Some(reason), RunStatus::Queued) => format!("{} · {reason}", run.label()),
         _ => run.label().to_string(),
     };
-    Row::new([
+    let mut cells = vec![
         Cell::from(symbol).style(Style::new().fg(color)),
-        Cell::from(label),
+        if marked {
+            // Overlaid in the charts view.
+            Cell::from(format!("+{label}")).style(Style::new().fg(Color::Yellow))
+        } else {
+            Cell::from(label)
+        },
         Cell::from(run.status.as_str()).style(Style::new().fg(color)),
         Cell::from(exit),
         Cell::from(runtime),
-    ])
+    ];
+    if let Some(trend) = trend {
+        cells.push(Cell::from(trend).style(Style::new().fg(Color::Cyan)));
+    }
+    Row::new(cells)
 }
 
 /// Draws the list with the selected run highlighted.
@@ -65,15 +95,22 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(hint, area);
         return;
     }
-    let widths = [
+    // The trend column (a sparkline of each run's main metric) appears once a run has metrics.
+    let sparks = &app.charts.sparks;
+    let trends = sparks.values().any(|s| !s.values.is_empty());
+    let mut widths = vec![
         Constraint::Length(1),
         Constraint::Min(8),
         Constraint::Length(9),
         Constraint::Length(5),
         Constraint::Length(7),
     ];
-    let header = Row::new(["", "NAME", "STATUS", "EXIT", "TIME"])
-        .style(Style::new().add_modifier(Modifier::BOLD));
+    let mut titles = vec!["", "NAME", "STATUS", "EXIT", "TIME"];
+    if trends {
+        widths.push(Constraint::Length(SPARK_LEN as u16));
+        titles.push("TREND");
+    }
+    let header = Row::new(titles).style(Style::new().add_modifier(Modifier::BOLD));
     let highlight = if app.focus == Focus::Runs {
         Style::new().add_modifier(Modifier::REVERSED)
     } else {
@@ -87,7 +124,15 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .saturating_sub(visible / 2)
         .min(app.runs.len().saturating_sub(visible));
     let shown = &app.runs[first..(first + visible).min(app.runs.len())];
-    let table = Table::new(shown.iter().map(|run| row(run, app.now)), widths)
+    let trend = |run: &RunInfo| {
+        let spark = sparks.get(&run.id).map(|s| s.values.iter().copied());
+        trends.then(|| sparkline(spark.into_iter().flatten()))
+    };
+    let marked = |run: &RunInfo| app.charts.marked.contains(&run.id);
+    let rows = shown
+        .iter()
+        .map(|run| row(run, app.now, marked(run), trend(run)));
+    let table = Table::new(rows, widths)
         .header(header)
         .block(block)
         .row_highlight_style(highlight);

@@ -44,6 +44,12 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     if let Some(gpus) = super::gpus::compact(&app.gpus) {
         spans.push(Span::styled(format!("│ {gpus} "), Color::Cyan));
     }
+    let open = app.alerts.open();
+    if open > 0 {
+        let badge = format!("│ ⚠ {open} alert{} (a) ", if open == 1 { "" } else { "s" });
+        let style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
+        spans.push(Span::styled(badge, style));
+    }
     spans.push(Span::raw("│ "));
     if app.view == View::Chat {
         spans.extend(chat_usage(app));

@@ -35,6 +35,7 @@ pub(super) fn run(
         started_at: Some(NOW - secs * 1000),
         ended_at: status.is_terminal().then_some(NOW - 1000),
         log_path: "/x".into(),
+        wandb: None,
     }
 }
 
@@ -136,7 +137,7 @@ fn disconnected_keeps_the_last_state() {
 #[test]
 fn help_lists_every_key() {
     let mut app = app_with_runs();
-    app.size = (100, 32);
+    app.size = (100, 36);
     app.mode = Mode::Help;
     insta::assert_snapshot!(draw(&app));
 }

@@ -1,0 +1,131 @@
+//! `alerts.list` and `alert.respond`: reading alerts and answering them.
+
+use reagent::alert::{AlertInfo, AlertStatus, Choice};
+use reagent::protocol::{
+    AlertResponse, CreateSession, ListAlerts, RespondAlert, RpcError, StopRun, codes,
+};
+use reagent::run::RunInfo;
+use reagent::time::now_ms;
+
+use super::Conn;
+use crate::runs::logfile;
+
+/// Log bytes a chat about an alert is shown (as the terminal would show them).
+const LOG_TAIL: u64 = 16 * 1024;
+/// Rows of terminal text a chat about an alert is shown.
+const LOG_ROWS: u16 = 40;
+/// Recent metric lines a chat about an alert is shown.
+const METRIC_LINES: usize = 20;
+
+/// Alerts, oldest first, filtered by status and run.
+pub fn list(conn: &Conn, list: ListAlerts) -> Result<Vec<AlertInfo>, RpcError> {
+    let state = conn.daemon.state();
+    let run = match &list.run {
+        Some(query) => Some(state.resolve(query)?.id.clone()),
+        None => None,
+    };
+    Ok(state
+        .alerts()
+        .iter()
+        .filter(|a| list.status.is_none_or(|status| a.status == status))
+        .filter(|a| run.as_ref().is_none_or(|run| &a.run == run))
+        .cloned()
+        .collect())
+}
+
+/// Answers an open alert: `stop` stops its run, `chat` opens a session about it, and every
+/// answer closes it and re-arms its rule.
+pub fn respond(conn: &Conn, respond: RespondAlert) -> Result<AlertResponse, RpcError> {
+    let daemon = &conn.daemon;
+    let (alert, run) = {
+        let state = daemon.state();
+        let alert = state.resolve_alert(&respond.id)?.clone();
+        let run = state.run(&alert.run).cloned();
+        (alert, run)
+    };
+    if alert.status != AlertStatus::Open {
+        let message = format!("alert {} was already answered", alert.id);
+        return Err(RpcError::new(codes::INVALID_STATE, message));
+    }
+    if !alert.choices.contains(&respond.choice) {
+        let offered: Vec<&str> = alert.choices.iter().map(|c| c.as_str()).collect();
+        let message = format!(
+            "`choice`: alert {} takes {}, not {}",
+            alert.id,
+            offered.join(", "),
+            respond.choice
+        );
+        return Err(RpcError::new(codes::INVALID_PARAMS, message));
+    }
+    let Some(run) = run else {
+        return Err(RpcError::new(
+            codes::NOT_FOUND,
+            format!("no run `{}`", alert.run),
+        ));
+    };
+    let session = match respond.choice {
+        Choice::Ignore => None,
+        Choice::Stop => {
+            let stop = StopRun {
+                run: run.id.clone(),
+                grace_secs: None,
+            };
+            super::runs::stop(conn, stop)?;
+            None
+        }
+        Choice::Chat => Some(open_chat(conn, &alert, &run)?),
+    };
+    let mut answered = alert;
+    answered.status = AlertStatus::Answered;
+    answered.response = Some(respond.choice);
+    answered.session = session.clone();
+    answered.answered_at = Some(now_ms());
+    let alert = daemon.state().save_alert(answered)?;
+    crate::alerts::rearm(daemon, &alert);
+    Ok(AlertResponse { alert, session })
+}
+
+/// A chat session whose system prompt holds the alert, the run's command, what its terminal
+/// shows last and its recent metrics.
+fn open_chat(conn: &Conn, alert: &AlertInfo, run: &RunInfo) -> Result<String, RpcError> {
+    let daemon = &conn.daemon;
+    let metrics = match daemon.metrics.get(daemon, &run.id) {
+        Ok(Some(metrics)) => crate::metrics::lock(&metrics).recent_lines(METRIC_LINES),
+        _ => Vec::new(),
+    };
+    let system = format!(
+        "You help a person who watches a machine-learning run. An alert was raised on it.\n\n\
+         Alert ({severity}, rule {rule}): {message}\n\
+         Run {label}, {status}, in {cwd}\n$ {command}\n\n\
+         Its terminal shows last:\n```\n{log}\n```\n\n\
+         Its latest metrics (JSON lines):\n```\n{metrics}\n```",
+        severity = alert.severity,
+        rule = alert.rule,
+        message = alert.message,
+        label = run.label(),
+        status = run.status,
+        cwd = run.cwd.display(),
+        command = run.command_line(),
+        log = terminal_text(run),
+        metrics = metrics.join("\n"),
+    );
+    let create = CreateSession {
+        model: None,
+        system: Some(system),
+        cwd: Some(run.cwd.clone()),
+        title: Some(format!("alert {} on {}", alert.id, run.label())),
+    };
+    Ok(super::chat::create(daemon, create)?.id)
+}
+
+/// The last screenful of the run's output as plain text.
+fn terminal_text(run: &RunInfo) -> String {
+    let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
+    let start = size.saturating_sub(LOG_TAIL);
+    let Ok((tail, _)) = logfile::read_at(&run.log_path, start, LOG_TAIL as usize) else {
+        return String::new();
+    };
+    let mut parser = vt100::Parser::new(LOG_ROWS, run.cols.max(20), 0);
+    parser.process(&tail);
+    parser.screen().contents().trim_end().to_string()
+}

@@ -1,0 +1,271 @@
+//! Tailing a live run's metrics file: one thread per live run.
+//!
+//! The thread wakes on inotify events for the file's folder (through `notify`) and, in case
+//! those never come (a network filesystem, a full inotify table), every [`POLL`] anyway. Each
+//! wake reads what was appended, a [`CHUNK`] at a time, from the saved byte offset; a partial
+//! last line waits for its newline. A different inode at the path means the file was rotated:
+//! the rest of the old file is read, then the new one from 0. A file shorter than the offset
+//! was truncated: reading starts over from 0. Progress is saved at most once a second, after
+//! the series files are flushed, so a restart resumes exactly.
+//!
+//! The same wake checks the run's `.alert_trigger` file and the stall rule, and sends the
+//! coalesced `metrics` event.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use notify::Watcher as _;
+use reagent::protocol::EventKind;
+use reagent::time::now_ms;
+
+use super::lock;
+use super::run::{RunMetrics, Skipped};
+use crate::alerts;
+use crate::state::Daemon;
+
+/// How long a wake waits for inotify before looking anyway.
+const POLL: Duration = Duration::from_millis(250);
+/// Bytes read and parsed under the run's lock at once.
+const CHUNK: usize = 1 << 20;
+/// The least time between two `metrics` events of a run.
+const EVENT_EVERY: Duration = Duration::from_millis(250);
+/// The least time between two saves of the read offset.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two log lines about malformed metrics lines of a run.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Starts tailing a live run's metrics file (a no-op for runs from before metrics).
+pub fn start(daemon: &Arc<Daemon>, id: &str) {
+    let metrics = match daemon.metrics.get(daemon, id) {
+        Ok(Some(metrics)) => metrics,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::error!(run = %id, "cannot load the run's metrics: {err:#}");
+            return;
+        }
+    };
+    let Some(cwd) = daemon.state().run(id).map(|run| run.cwd.clone()) else {
+        return;
+    };
+    crate::alerts::judge::start(daemon, id);
+    let daemon = daemon.clone();
+    let id = id.to_string();
+    let spawned = std::thread::Builder::new()
+        .name(format!("metrics-{id}"))
+        .spawn(move || Tail::new(daemon, id, metrics, cwd).run());
+    if let Err(err) = spawned {
+        tracing::error!("cannot start a metrics thread: {err}");
+    }
+}
+
+struct Tail {
+    daemon: Arc<Daemon>,
+    id: String,
+    metrics: Arc<Mutex<RunMetrics>>,
+    path: PathBuf,
+    trigger: PathBuf,
+    file: Option<(File, u64)>,
+    buf: Vec<u8>,
+    last_event: Instant,
+    last_save: Instant,
+    dirty: bool,
+    last_log: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Tail {
+    fn new(daemon: Arc<Daemon>, id: String, metrics: Arc<Mutex<RunMetrics>>, cwd: PathBuf) -> Self {
+        let path = lock(&metrics).record.path.clone();
+        Self {
+            daemon,
+            id,
+            metrics,
+            path,
+            trigger: cwd.join(alerts::TRIGGER_FILE),
+            file: None,
+            buf: vec![0; CHUNK],
+            last_event: Instant::now(),
+            last_save: Instant::now(),
+            dirty: false,
+            last_log: None,
+            unlogged: 0,
+        }
+    }
+
+    fn run(mut self) {
+        let (tx, wakes) = mpsc::channel();
+        let _watcher = self.watch(tx);
+        loop {
+            let alive = self.daemon.state().live(&self.id).is_some();
+            if let Err(err) = self.read_new() {
+                tracing::warn!(run = %self.id, "cannot read {}: {err}", self.path.display());
+            }
+            alerts::check_trigger(&self.daemon, &self.id, &self.trigger);
+            self.tick(alive);
+            if !alive {
+                self.save();
+                return;
+            }
+            if wakes.recv_timeout(POLL).is_ok() {
+                while wakes.try_recv().is_ok() {}
+            }
+        }
+    }
+
+    /// Watches the folders of the metrics and trigger files; `None` means polling only.
+    fn watch(&self, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+        let handler = move |_: notify::Result<notify::Event>| {
+            let _ = tx.send(());
+        };
+        let mut watcher = notify::recommended_watcher(handler)
+            .map_err(|err| tracing::info!(run = %self.id, "polling metrics: {err}"))
+            .ok()?;
+        for file in [&self.path, &self.trigger] {
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+                if let Err(err) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+                    tracing::info!(run = %self.id, "polling {}: {err}", dir.display());
+                }
+            }
+        }
+        Some(watcher)
+    }
+
+    /// Reads everything appended since the last time, following rotation and truncation.
+    fn read_new(&mut self) -> std::io::Result<()> {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        let known = lock(&self.metrics).record.inode;
+        if known != 0 && known != meta.ino() {
+            // Rotated: finish the old file if we have it open, then start the new one at 0.
+            if let Some((old, _)) = self.file.take() {
+                self.drain(&old)?;
+            }
+            tracing::info!(run = %self.id, "{} was replaced; reading it from the start", self.path.display());
+            lock(&self.metrics).record.offset = 0;
+        }
+        if self.file.as_ref().is_none_or(|(_, ino)| *ino != meta.ino()) {
+            self.file = Some((File::open(&self.path)?, meta.ino()));
+            lock(&self.metrics).record.inode = meta.ino();
+            self.dirty = true;
+        }
+        let offset = lock(&self.metrics).record.offset;
+        if meta.len() < offset {
+            tracing::info!(run = %self.id, "{} was truncated; reading it from the start", self.path.display());
+            lock(&self.metrics).record.offset = 0;
+        }
+        if let Some((file, ino)) = self.file.take() {
+            let result = self.drain(&file);
+            self.file = Some((file, ino));
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Feeds the run every complete line from its offset to the end of `file`.
+    fn drain(&mut self, file: &File) -> std::io::Result<()> {
+        let mut alerts = Vec::new();
+        let mut skipped = Vec::new();
+        loop {
+            let mut metrics = lock(&self.metrics);
+            let offset = metrics.record.offset;
+            let read = file.read_at(&mut self.buf, offset)?;
+            if read == 0 {
+                break;
+            }
+            let consumed = metrics.feed(&self.buf[..read], now_ms(), &mut alerts, &mut skipped)?;
+            if consumed == 0 {
+                if read < CHUNK {
+                    break; // a partial line waits for its newline
+                }
+                // A line longer than a chunk is no metrics line: skip this part; the rest,
+                // up to its newline, is then counted as one malformed line.
+                metrics.record.offset += read as u64;
+            }
+            self.dirty = true;
+            drop(metrics);
+            self.report(&mut alerts, &mut skipped);
+        }
+        Ok(())
+    }
+
+    fn report(
+        &mut self,
+        alerts: &mut Vec<crate::alerts::rules::Draft>,
+        skipped: &mut Vec<Skipped>,
+    ) {
+        for draft in alerts.drain(..) {
+            alerts::raise(&self.daemon, &self.id, draft);
+        }
+        if skipped.is_empty() {
+            return;
+        }
+        let quiet = self.last_log.is_some_and(|at| at.elapsed() < LOG_EVERY);
+        if quiet {
+            self.unlogged += skipped.len() as u64;
+        } else {
+            let first = skipped[0];
+            let more = self.unlogged + skipped.len() as u64 - 1;
+            tracing::warn!(
+                run = %self.id,
+                "{}: line {} skipped: {}{}",
+                self.path.display(),
+                first.line,
+                first.why.as_str(),
+                if more > 0 { format!(" (and {more} more malformed lines)") } else { String::new() }
+            );
+            self.last_log = Some(Instant::now());
+            self.unlogged = 0;
+        }
+        skipped.clear();
+    }
+
+    /// The stall rule, the `metrics` event and saving progress, each at its own pace.
+    fn tick(&mut self, alive: bool) {
+        let mut drafts = Vec::new();
+        let changes = {
+            let mut metrics = lock(&self.metrics);
+            let last = metrics.last_metric_at;
+            metrics.engine.tick(now_ms(), last, alive, &mut drafts);
+            let due = self.last_event.elapsed() >= EVENT_EVERY || !alive;
+            due.then(|| metrics.take_changes().map(|c| (metrics.points(), c)))
+                .flatten()
+        };
+        for draft in drafts {
+            alerts::raise(&self.daemon, &self.id, draft);
+        }
+        if let Some((points, (last_step, latest))) = changes {
+            self.last_event = Instant::now();
+            let kind = EventKind::Metrics {
+                run: self.id.clone(),
+                points,
+                last_step,
+                latest,
+            };
+            self.daemon.state().broadcast_ephemeral(kind);
+        }
+        if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
+            self.save();
+        }
+    }
+
+    fn save(&mut self) {
+        let record = lock(&self.metrics).checkpoint();
+        let saved = record
+            .map_err(anyhow::Error::from)
+            .and_then(|record| self.daemon.state().store().save_progress(&self.id, &record));
+        match saved {
+            Ok(()) => {
+                self.dirty = false;
+                self.last_save = Instant::now();
+            }
+            Err(err) => tracing::warn!(run = %self.id, "cannot save metrics progress: {err:#}"),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Metrics: every run's series, in memory and in series files, and the tasks that tail live
+//! runs' metrics files.
+//!
+//! A run gets `REAGENT_METRICS_FILE` (its folder's `metrics.jsonl` unless `--metrics` named
+//! another file). [`ingest`] tails it from a thread per live run; [`run::RunMetrics`] holds
+//! the series, which the `metrics.*` requests read. Runs that ended keep their series: they
+//! are loaded from their files the first time someone asks.
+
+pub mod files;
+pub mod ingest;
+pub mod parse;
+pub mod run;
+pub mod wandb;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use reagent::alert::AlertStatus;
+use reagent::metrics::{MetricsList, MetricsQueryReply, QueryWindow, SeriesPoints};
+use reagent::protocol::{QueryMetrics, RpcError, codes};
+use reagent::run::RunInfo;
+use reagent::series::Window;
+
+use crate::alerts::rules::{Engine, Rules};
+use crate::state::Daemon;
+use run::RunMetrics;
+
+/// The variable that tells a job where to write its metrics.
+pub const ENV: &str = "REAGENT_METRICS_FILE";
+/// The metrics file name in a run's folder, when the run names none.
+pub const DEFAULT_FILE: &str = "metrics.jsonl";
+/// The folder of series files in a run's folder.
+pub const SERIES_DIR: &str = "series";
+/// The widest chart a client may ask for, in columns.
+const MAX_COLUMNS: usize = 4096;
+
+/// Every run's metrics that were needed since the daemon started.
+#[derive(Default)]
+pub struct Registry {
+    runs: Mutex<HashMap<String, Arc<Mutex<RunMetrics>>>>,
+}
+
+impl Registry {
+    /// A run's metrics, loaded from the store and its series files on first use; `None` for
+    /// a run from before metrics existed.
+    pub fn get(&self, daemon: &Daemon, id: &str) -> anyhow::Result<Option<Arc<Mutex<RunMetrics>>>> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(run) = runs.get(id) {
+            return Ok(Some(run.clone()));
+        }
+        let Some(record) = daemon.state().store().ingest(id)? else {
+            return Ok(None);
+        };
+        let rules = Rules::new(&daemon.config.alerts, &record.rules)
+            .or_else(|why| {
+                tracing::warn!(run = %id, "ignoring the run's alert rules: {why}");
+                Rules::new(&daemon.config.alerts, &[])
+            })
+            .map_err(|why| anyhow::anyhow!("[alerts] thresholds: {why}"))?;
+        let mut engine = Engine::new(rules);
+        // Alerts still open from before a restart keep their rules quiet.
+        let open = AlertStatus::Open;
+        for alert in daemon
+            .state()
+            .alerts()
+            .iter()
+            .filter(|a| a.run == id && a.status == open)
+        {
+            engine.claim(alert.rule, alert.subject.as_deref());
+        }
+        let dir = daemon.paths.run_dir(id).join(SERIES_DIR);
+        let run = RunMetrics::load(&dir, record, engine)?;
+        let run = Arc::new(Mutex::new(run));
+        runs.insert(id.to_string(), run.clone());
+        Ok(Some(run))
+    }
+}
+
+/// Locks a run's metrics; a poisoned lock only means a panic elsewhere.
+pub fn lock(run: &Mutex<RunMetrics>) -> MutexGuard<'_, RunMetrics> {
+    run.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where a new run's metrics file is: `--metrics` relative to its cwd, else its folder's.
+pub fn file_for(
+    daemon: &Daemon,
+    id: &str,
+    cwd: &std::path::Path,
+    asked: Option<PathBuf>,
+) -> PathBuf {
+    match asked {
+        Some(path) => cwd.join(path),
+        None => daemon.paths.run_dir(id).join(DEFAULT_FILE),
+    }
+}
+
+/// `metrics.list`.
+pub fn list(daemon: &Daemon, run: &RunInfo) -> Result<MetricsList, RpcError> {
+    let Some(metrics) = daemon
+        .metrics
+        .get(daemon, &run.id)
+        .map_err(crate::runs::internal)?
+    else {
+        return Ok(MetricsList {
+            run: run.id.clone(),
+            path: daemon.paths.run_dir(&run.id).join(DEFAULT_FILE),
+            lines: 0,
+            malformed: 0,
+            metrics: Vec::new(),
+            wandb: run.wandb.clone(),
+        });
+    };
+    let metrics = lock(&metrics);
+    Ok(MetricsList {
+        run: run.id.clone(),
+        path: metrics.record.path.clone(),
+        lines: metrics.record.lines,
+        malformed: metrics.record.malformed,
+        metrics: metrics.summaries(),
+        wandb: run.wandb.clone(),
+    })
+}
+
+/// `metrics.query`: each series asked for (all when none), downsampled for a chart.
+pub fn query(
+    daemon: &Daemon,
+    run: &RunInfo,
+    query: &QueryMetrics,
+) -> Result<MetricsQueryReply, RpcError> {
+    if query.columns == 0 || query.columns > MAX_COLUMNS {
+        let message = format!("`columns`: {} is outside 1 to {MAX_COLUMNS}", query.columns);
+        return Err(RpcError::new(codes::INVALID_PARAMS, message));
+    }
+    let window = match query.window {
+        QueryWindow::All => Window::All,
+        QueryWindow::LastSteps(n) if n.is_finite() && n > 0.0 => Window::LastSteps(n),
+        QueryWindow::LastSteps(n) => {
+            let message = format!("`window`: last {n} steps is not a positive number of steps");
+            return Err(RpcError::new(codes::INVALID_PARAMS, message));
+        }
+    };
+    let mut reply = MetricsQueryReply {
+        run: run.id.clone(),
+        series: Vec::new(),
+    };
+    let Some(metrics) = daemon
+        .metrics
+        .get(daemon, &run.id)
+        .map_err(crate::runs::internal)?
+    else {
+        return Ok(reply);
+    };
+    let metrics = lock(&metrics);
+    let names = if query.names.is_empty() {
+        metrics.names().to_vec()
+    } else {
+        query.names.clone()
+    };
+    for name in names {
+        let Some(series) = metrics.series(&name) else {
+            continue;
+        };
+        let mut points = series.downsample(window, query.columns);
+        // JSON has no NaN: non-finite points travel only as `last`.
+        points.retain(|(x, y)| x.is_finite() && y.is_finite());
+        reply.series.push(SeriesPoints {
+            name,
+            points,
+            total: series.len() as u64,
+            last: series
+                .last()
+                .map(|(step, value)| reagent::metrics::Sample { step, value }),
+        });
+    }
+    Ok(reply)
+}

@@ -1,0 +1,197 @@
+//! Metrics end to end: a job writes its metrics file, the daemon tails it into series that
+//! survive a restart, follows truncation and rotation, and finds W&B in the output.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+
+use common::{Env, wait_until};
+use serde_json::{Value, json};
+
+fn metrics(env: &Env, run: &str) -> Value {
+    serde_json::from_str(&env.ok(&["metrics", run, "--json"])).expect("metrics --json")
+}
+
+fn points(list: &Value, name: &str) -> u64 {
+    list["metrics"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["name"] == name))
+        .map_or(0, |m| m["points"].as_u64().unwrap_or(0))
+}
+
+fn append(path: &Path, lines: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open the metrics file");
+    file.write_all(lines.as_bytes()).expect("append");
+}
+
+fn lines(range: std::ops::RangeInclusive<u32>) -> String {
+    range
+        .map(|i| format!("{{\"step\": {i}, \"loss\": {}}}\n", 1.0 / f64::from(i)))
+        .collect()
+}
+
+#[test]
+fn a_million_lines_are_ingested_and_a_malformed_one_is_only_counted() {
+    let env = Env::new();
+    // awk writes 1M lines (a malformed one in the middle) while the job lives on.
+    let script = r#"awk 'BEGIN { for (i = 1; i <= 1000000; i++) {
+            if (i == 500000) print "{\"step\": oops";
+            printf "{\"step\": %d, \"loss\": %.6f, \"lr\": 0.001, \"tag\": \"NaN\"}\n", i, 1 / i } }' \
+        >> "$REAGENT_METRICS_FILE"; echo written; exec sleep 600"#;
+    let id = env.start(&["sh", "-c", script]);
+    wait_until("every line to be ingested", || {
+        metrics(&env, &id)["lines"] == 1_000_001
+    });
+    let list = metrics(&env, &id);
+    assert_eq!(list["malformed"], 1);
+    assert_eq!(points(&list, "loss"), 1_000_000);
+    assert_eq!(points(&list, "lr"), 1_000_000);
+    assert_eq!(points(&list, "step"), 0, "step is the x axis, not a series");
+    let loss = list["metrics"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["name"] == "loss"))
+        .expect("loss");
+    assert_eq!(loss["last"]["step"], 1_000_000.0);
+
+    // A chart of it: at most two points per column, whatever the length.
+    let mut conn = env.connect();
+    let reply = conn.call(
+        "metrics.query",
+        json!({"run": id, "names": ["loss"], "columns": 50}),
+    );
+    let series = &reply["result"]["series"][0];
+    assert_eq!(series["total"], 1_000_000);
+    let drawn = series["points"].as_array().expect("points").len();
+    assert!((50..=100).contains(&drawn), "{drawn} points for 50 columns");
+    let zoomed = conn.call(
+        "metrics.query",
+        json!({"run": id, "names": ["loss"], "columns": 10, "window": {"last_steps": 100.0}}),
+    );
+    let first_step = zoomed["result"]["series"][0]["points"][0][0]
+        .as_f64()
+        .expect("a step");
+    assert!(
+        first_step >= 999_900.0,
+        "zoomed to the last 100 steps: {first_step}"
+    );
+    let bad = conn.call("metrics.query", json!({"run": id, "columns": 0}));
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`columns`")
+    );
+}
+
+#[test]
+fn series_survive_a_daemon_restart_and_ingest_resumes_without_duplicates() {
+    let env = Env::new();
+    let file = env.path().join("m.jsonl");
+    let file_arg = file.to_string_lossy().into_owned();
+    let out = env.ok(&["run", "--metrics", &file_arg, "--", "sleep", "600"]);
+    let id = out.trim().to_string();
+    append(&file, &lines(1..=1000));
+    wait_until("1000 points", || {
+        points(&metrics(&env, &id), "loss") == 1000
+    });
+
+    env.kill_daemon();
+    append(&file, &lines(1001..=1500));
+    // The next command starts a new daemon, which loads the series and reads on.
+    wait_until("1500 points after the restart", || {
+        points(&metrics(&env, &id), "loss") == 1500
+    });
+    let list = metrics(&env, &id);
+    assert_eq!(list["lines"], 1500, "nothing read twice");
+    assert_eq!(list["path"], file_arg);
+}
+
+#[test]
+fn truncation_and_rotation_start_the_file_over() {
+    let env = Env::new();
+    let file = env.path().join("m.jsonl");
+    let file_arg = file.to_string_lossy().into_owned();
+    let id = env
+        .ok(&["run", "--metrics", &file_arg, "--", "sleep", "600"])
+        .trim()
+        .to_string();
+    append(&file, &lines(1..=10));
+    wait_until("10 points", || points(&metrics(&env, &id), "loss") == 10);
+
+    std::fs::write(&file, lines(11..=13)).expect("truncate and rewrite");
+    wait_until("13 points after truncation", || {
+        points(&metrics(&env, &id), "loss") == 13
+    });
+
+    std::fs::rename(&file, env.path().join("m.jsonl.1")).expect("rotate");
+    append(&file, &lines(14..=18));
+    wait_until("18 points after rotation", || {
+        points(&metrics(&env, &id), "loss") == 18
+    });
+    // A partial line waits for its newline.
+    append(&file, "{\"step\": 19, \"loss\": ");
+    append(&file, "0.5}\n");
+    wait_until("the completed line", || {
+        points(&metrics(&env, &id), "loss") == 19
+    });
+    assert_eq!(metrics(&env, &id)["malformed"], 0);
+}
+
+#[test]
+fn wandb_runs_are_found_in_the_output() {
+    let env = Env::new();
+    let script = "echo 'wandb: Run data is saved locally in /tmp/p/wandb/run-20240101_000000-ab12'; \
+                  echo 'wandb: View run at https://wandb.ai/me/proj/runs/ab12'; exec sleep 600";
+    let id = env.start(&["sh", "-c", script]);
+    wait_until("the W&B run on the run", || {
+        env.get(&id)["wandb"]["url"] == "https://wandb.ai/me/proj/runs/ab12"
+    });
+    assert_eq!(
+        env.get(&id)["wandb"]["dir"],
+        "/tmp/p/wandb/run-20240101_000000-ab12"
+    );
+    assert_eq!(
+        metrics(&env, &id)["wandb"]["url"],
+        "https://wandb.ai/me/proj/runs/ab12"
+    );
+}
+
+#[test]
+fn metrics_follow_prints_new_values_until_the_run_ends() {
+    let env = Env::new();
+    let script = r#"sleep 1; for i in 1 2 3 4 5 6; do
+            echo "{\"step\": $i, \"loss\": 0.$i}" >> "$REAGENT_METRICS_FILE"; sleep 0.3
+        done"#;
+    let id = env.start(&["sh", "-c", script]);
+    let follower = env
+        .cmd(&["metrics", &id, "-f"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("reagent metrics -f");
+    let mut follower = Some(follower);
+    let mut output = None;
+    wait_until("metrics -f to end with the run", || {
+        let child = follower.as_mut().expect("child");
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            output = follower
+                .take()
+                .map(|c| c.wait_with_output().expect("output"));
+            return true;
+        }
+        false
+    });
+    let output = output.expect("output");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("metrics.jsonl"), "the summary first: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("step ") && l.contains("loss=0.")),
+        "updates: {text}"
+    );
+}

@@ -1,0 +1,164 @@
+//! What the charts and alerts views hold: the chart settings (metric, log scale, smoothing,
+//! zoom, runs overlaid), the downsampled points the daemon sent for them, and the alerts.
+//!
+//! The cockpit keeps only downsampled points (a few hundred per series); it asks again when a
+//! `metrics` event says a charted run has new points, at most [`REQUERY_MS`] apart.
+
+use std::collections::{HashMap, VecDeque};
+
+use reagent::alert::{AlertInfo, AlertStatus};
+use reagent::metrics::{Latest, MetricsQueryReply, QueryWindow, SeriesPoints};
+
+/// Least time between two rounds of chart queries: 4 a second at most.
+pub const REQUERY_MS: i64 = 250;
+
+/// Smoothing choices (EMA weight of the past); 0 is raw.
+pub const SMOOTHING: [f64; 5] = [0.0, 0.6, 0.8, 0.9, 0.99];
+
+/// Zoom choices: every step, else the last N steps.
+pub const ZOOMS: [Option<f64>; 5] = [None, Some(1e3), Some(1e4), Some(1e5), Some(1e6)];
+
+/// The charts view's settings and data.
+#[derive(Debug, Default)]
+pub struct Charts {
+    /// Which metric (index into [`Charts::names`]) is charted.
+    pub metric: usize,
+    /// Log scale on the y axis.
+    pub log: bool,
+    /// Index into [`SMOOTHING`].
+    pub smoothing: usize,
+    /// Index into [`ZOOMS`].
+    pub zoom: usize,
+    /// Runs marked (space) to overlay on the selected one, by id.
+    pub marked: Vec<String>,
+    /// The latest reply per run id.
+    pub data: HashMap<String, MetricsQueryReply>,
+    /// Whether a charted run has points the data does not show yet.
+    pub stale: bool,
+    /// When queries last went out (Unix ms).
+    pub queried_at: i64,
+    /// Recent values of each run's main metric, for the runs list's sparklines.
+    pub sparks: HashMap<String, Spark>,
+}
+
+/// Values a sparkline shows: the newest value of each of the last `metrics` events.
+pub const SPARK_LEN: usize = 8;
+
+/// A run's main metric (`loss` when it has one, else the first it reported) as it recently was.
+#[derive(Debug, Default)]
+pub struct Spark {
+    /// The metric followed.
+    pub metric: String,
+    /// Its newest values, oldest first, at most [`SPARK_LEN`].
+    pub values: VecDeque<f64>,
+}
+
+impl Spark {
+    /// Takes the followed metric's value from a `metrics` event, switching to `loss` once it
+    /// appears.
+    pub fn record(&mut self, latest: &[Latest]) {
+        let loss = latest.iter().find(|l| l.name == "loss");
+        if self.metric != "loss"
+            && let Some(loss) = loss
+        {
+            self.metric = loss.name.clone();
+            self.values.clear();
+        }
+        if self.metric.is_empty()
+            && let Some(first) = latest.first()
+        {
+            self.metric = first.name.clone();
+        }
+        if let Some(latest) = latest.iter().find(|l| l.name == self.metric) {
+            if self.values.len() == SPARK_LEN {
+                self.values.pop_front();
+            }
+            self.values.push_back(latest.value);
+        }
+    }
+}
+
+impl Charts {
+    /// The window the zoom asks for.
+    pub fn window(&self) -> QueryWindow {
+        match ZOOMS[self.zoom % ZOOMS.len()] {
+            None => QueryWindow::All,
+            Some(steps) => QueryWindow::LastSteps(steps),
+        }
+    }
+
+    /// The EMA weight of the past.
+    pub fn alpha(&self) -> f64 {
+        SMOOTHING[self.smoothing % SMOOTHING.len()]
+    }
+
+    /// Every series name of `run`, in the daemon's order.
+    pub fn names(&self, run: &str) -> Vec<&str> {
+        self.data
+            .get(run)
+            .map(|reply| reply.series.iter().map(|s| s.name.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The charted metric's name for the selected run `run`.
+    pub fn metric_name(&self, run: &str) -> Option<&str> {
+        let names = self.names(run);
+        (!names.is_empty()).then(|| names[self.metric % names.len()])
+    }
+
+    /// A run's points of metric `name`, if the daemon sent them.
+    pub fn series(&self, run: &str, name: &str) -> Option<&SeriesPoints> {
+        self.data.get(run)?.series.iter().find(|s| s.name == name)
+    }
+
+    /// Marks or unmarks a run for the overlay.
+    pub fn toggle_mark(&mut self, run: &str) {
+        match self.marked.iter().position(|id| id == run) {
+            Some(i) => {
+                self.marked.remove(i);
+            }
+            None => self.marked.push(run.to_string()),
+        }
+    }
+
+    /// Whether new points of `run` concern the charts.
+    pub fn touched(&mut self, run: &str, selected: Option<&str>) {
+        if selected == Some(run) || self.marked.iter().any(|id| id == run) {
+            self.stale = true;
+        }
+    }
+}
+
+/// The alerts view's list.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    /// Every alert, oldest first.
+    pub alerts: Vec<AlertInfo>,
+    /// Index of the highlighted alert.
+    pub selected: usize,
+    /// Whether the highlighted alert's details are shown.
+    pub detail: bool,
+}
+
+impl Alerts {
+    /// Adds or replaces an alert (from an event or a reply).
+    pub fn upsert(&mut self, alert: AlertInfo) {
+        match self.alerts.iter_mut().find(|a| a.id == alert.id) {
+            Some(existing) => *existing = alert,
+            None => self.alerts.push(alert),
+        }
+    }
+
+    /// Alerts waiting for an answer: the status bar's badge.
+    pub fn open(&self) -> usize {
+        self.alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Open)
+            .count()
+    }
+
+    /// The highlighted alert.
+    pub fn current(&self) -> Option<&AlertInfo> {
+        self.alerts.get(self.selected)
+    }
+}

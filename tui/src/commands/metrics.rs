@@ -1,0 +1,141 @@
+//! `reagent metrics RUN [--json] [-f]`: a run's series, then (with `-f`) their newest values
+//! as the daemon reports them, until the run ends.
+
+use std::process::ExitCode;
+
+use reagent::metrics::{Latest, MetricsList};
+use reagent::protocol::{EventKind, ListMetrics, ListRuns, Notification};
+
+use super::{Ctx, aligned, print_json};
+
+/// Prints the run's series; with `follow`, one line per update until the run ends.
+pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::Result<ExitCode> {
+    let (client, mut notes) = ctx.connect().await?;
+    if follow {
+        // Subscribe before listing, so no update between the two is missed.
+        client.hello("reagent metrics -f", None).await?;
+    }
+    let list = client.call(&ListMetrics { run: run.into() }).await?;
+    if json {
+        print_json(&list)?;
+    } else {
+        print!("{}", summary(&list));
+    }
+    if !follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = list.run;
+    let runs = client.call(&ListRuns {}).await?;
+    if runs.iter().any(|r| r.id == id && r.status.is_terminal()) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    while let Some(note) = notes.recv().await {
+        let Notification::Event(event) = note else {
+            continue;
+        };
+        match event.kind {
+            EventKind::Metrics {
+                run,
+                last_step,
+                latest,
+                ..
+            } if run == id => {
+                if json {
+                    let line = serde_json::json!({ "step": last_step, "latest": latest });
+                    println!("{line}");
+                } else {
+                    println!("{}", update_line(last_step, &latest));
+                }
+            }
+            EventKind::Run { run } if run.id == id && run.status.is_terminal() => {
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!("the daemon went away while following the metrics of {id}")
+}
+
+/// The file, its counts, W&B, then one row per series.
+fn summary(list: &MetricsList) -> String {
+    let mut out = format!(
+        "{}: {} lines, {} malformed\n",
+        list.path.display(),
+        list.lines,
+        list.malformed
+    );
+    if let Some(wandb) = &list.wandb {
+        for (what, value) in [("W&B run", &wandb.url), ("W&B dir", &wandb.dir)] {
+            if let Some(value) = value {
+                out.push_str(&format!("{what}: {value}\n"));
+            }
+        }
+    }
+    if list.metrics.is_empty() {
+        out.push_str("no metrics yet\n");
+        return out;
+    }
+    let mut rows = vec![
+        ["METRIC", "POINTS", "STEP", "LAST"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for metric in &list.metrics {
+        let (step, value) = metric.last.map_or(("-".into(), "-".into()), |s| {
+            (s.step.to_string(), s.value.to_string())
+        });
+        rows.push(vec![
+            metric.name.clone(),
+            metric.points.to_string(),
+            step,
+            value,
+        ]);
+    }
+    out.push_str(&aligned(&rows));
+    out
+}
+
+/// `step 120  loss=0.25  acc=0.9`
+fn update_line(step: f64, latest: &[Latest]) -> String {
+    let mut line = format!("step {step}");
+    for metric in latest {
+        line.push_str(&format!("  {}={}", metric.name, metric.value));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reagent::metrics::{MetricSummary, Sample};
+
+    #[test]
+    fn the_summary_shows_counts_and_newest_values() {
+        let list = MetricsList {
+            run: "ab12".into(),
+            path: "/r/metrics.jsonl".into(),
+            lines: 3,
+            malformed: 1,
+            metrics: vec![MetricSummary {
+                name: "loss".into(),
+                points: 2,
+                last: Some(Sample {
+                    step: 2.0,
+                    value: f64::NAN,
+                }),
+            }],
+            wandb: None,
+        };
+        assert_eq!(
+            summary(&list),
+            "/r/metrics.jsonl: 3 lines, 1 malformed\n\
+             METRIC  POINTS  STEP  LAST\n\
+             loss    2       2     NaN\n"
+        );
+        let latest = [Latest {
+            name: "loss".into(),
+            value: 0.5,
+        }];
+        assert_eq!(update_line(7.0, &latest), "step 7  loss=0.5");
+    }
+}

@@ -1,0 +1,197 @@
+//! Snapshot tests of the charts and alerts views.
+
+use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
+use reagent::metrics::{Latest, MetricsQueryReply, Sample, SeriesPoints};
+use reagent::protocol::{Event, EventKind};
+
+use super::tests::{NOW, app_with_runs, draw};
+use crate::app::App;
+use crate::app::state::View;
+
+/// A reply with a decaying `loss` (with a bump) and a constant `lr`.
+fn reply(run: &str, scale: f64) -> MetricsQueryReply {
+    let loss: Vec<(f64, f64)> = (0..200)
+        .map(|i| {
+            let x = f64::from(i) * 10.0;
+            let bump = if (120..125).contains(&i) { 2.0 } else { 0.0 };
+            (x, scale * (4.0 / (1.0 + x / 100.0)) + bump)
+        })
+        .collect();
+    let series = |name: &str, points: Vec<(f64, f64)>| SeriesPoints {
+        name: name.into(),
+        total: points.len() as u64,
+        last: points.last().map(|&(step, value)| Sample { step, value }),
+        points,
+    };
+    MetricsQueryReply {
+        run: run.into(),
+        series: vec![
+            series("loss", loss),
+            series(
+                "lr",
+                (0..200).map(|i| (f64::from(i) * 10.0, 3e-4)).collect(),
+            ),
+        ],
+    }
+}
+
+fn charts_app() -> App {
+    let mut app = app_with_runs();
+    app.size = (100, 24);
+    app.view = View::Charts;
+    app.charts
+        .data
+        .insert("a1b2c3d4".into(), reply("a1b2c3d4", 1.0));
+    app
+}
+
+#[test]
+fn charts_of_one_run() {
+    insta::assert_snapshot!(draw(&charts_app()));
+}
+
+#[test]
+fn charts_overlay_two_runs() {
+    let mut app = charts_app();
+    app.charts
+        .data
+        .insert("e5f6a7b8".into(), reply("e5f6a7b8", 0.5));
+    app.charts.marked.push("e5f6a7b8".into());
+    insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn charts_in_log_scale_smoothed_and_zoomed() {
+    let mut app = charts_app();
+    app.charts.log = true;
+    app.charts.smoothing = 2;
+    app.charts.zoom = 1;
+    insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn charts_of_a_run_without_metrics() {
+    let mut app = charts_app();
+    app.charts.data.clear();
+    insta::assert_snapshot!(draw(&app));
+}
+
+fn alert(id: &str, run: &str, rule: AlertRule, severity: Severity, message: &str) -> AlertInfo {
+    AlertInfo {
+        id: id.into(),
+        run: run.into(),
+        rule,
+        subject: Some("loss".into()),
+        severity,
+        message: message.into(),
+        step: Some(50.0),
+        choices: Choice::ALL.to_vec(),
+        status: AlertStatus::Open,
+        response: None,
+        session: None,
+        created_at: NOW - 90_000,
+        answered_at: None,
+    }
+}
+
+fn alerts_app() -> App {
+    let mut app = app_with_runs();
+    app.view = View::Alerts;
+    for alert in [
+        alert(
+            "0a1b",
+            "a1b2c3d4",
+            AlertRule::Nan,
+            Severity::Critical,
+            "loss is NaN at step 50",
+        ),
+        alert(
+            "2c3d",
+            "a1b2c3d4",
+            AlertRule::Spike,
+            Severity::Warning,
+            "loss jumped 5.0× at step 80",
+        ),
+        alert(
+            "4e5f",
+            "c9d0e1f2",
+            AlertRule::RunFailed,
+            Severity::Critical,
+            "exited with code 3",
+        ),
+    ] {
+        app.alerts.upsert(alert);
+    }
+    app
+}
+
+#[test]
+fn alerts_none() {
+    let mut app = app_with_runs();
+    app.view = View::Alerts;
+    insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn alerts_several_with_the_badge() {
+    insta::assert_snapshot!(draw(&alerts_app()));
+}
+
+#[test]
+fn alerts_answered_with_details() {
+    let mut app = alerts_app();
+    let mut answered = app.alerts.alerts[1].clone();
+    answered.status = AlertStatus::Answered;
+    answered.response = Some(Choice::Chat);
+    answered.session = Some("5e55".into());
+    answered.answered_at = Some(NOW - 10_000);
+    app.alerts.upsert(answered);
+    app.alerts.selected = 1;
+    app.alerts.detail = true;
+    insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn runs_list_shows_a_sparkline_of_each_runs_loss() {
+    let mut app = app_with_runs();
+    let mut seq = 0;
+    for (run, values) in [
+        ("a1b2c3d4", [4.0, 3.0, 2.5, 2.0, 1.8, 1.7, 1.65, 1.6, 1.55]),
+        (
+            "c9d0e1f2",
+            [1.0, 1.1, 1.3, 2.0, 3.0, f64::NAN, 1.0, 1.0, 1.0],
+        ),
+    ] {
+        for value in values {
+            seq += 1;
+            let latest = vec![
+                Latest {
+                    name: "lr".into(),
+                    value: 1e-4,
+                },
+                Latest {
+                    name: "loss".into(),
+                    value,
+                },
+            ];
+            app.apply_event(Event {
+                seq,
+                ts: NOW,
+                kind: EventKind::Metrics {
+                    run: run.into(),
+                    points: seq,
+                    last_step: seq as f64,
+                    latest,
+                },
+            });
+        }
+    }
+    insta::assert_snapshot!(draw(&app));
+}
+
+#[test]
+fn sparklines_scale_to_their_range_and_flag_nan() {
+    let line = super::runs_list::sparkline([1.0, 2.0, f64::NAN, 8.0].into_iter());
+    assert_eq!(line, "▁▂!█");
+    assert_eq!(super::runs_list::sparkline([5.0, 5.0].into_iter()), "▄▄");
+}
