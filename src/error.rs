@@ -36,7 +36,8 @@ pub enum Error {
     #[error("cannot find a home directory for reagent's state; set REAGENT_DIR")]
     NoHome,
     /// The daemon answered a request with an error.
-    #[error("{0}")]
+    // Transparent: the daemon's message is the whole story, and `{:#}` must not print it twice.
+    #[error(transparent)]
     Rpc(#[from] RpcError),
     /// The connection broke or carried something that is not our protocol.
     #[error("daemon connection: {0}")]

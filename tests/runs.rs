@@ -70,7 +70,12 @@ fn runs_are_found_by_name_and_unique_prefix() {
 
     let missing = env.run(&["logs", "nope"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no run matches `nope`"));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(
+        stderr.matches("no run matches `nope`").count(),
+        1,
+        "said once: {stderr}"
+    );
 }
 
 #[test]
