@@ -195,3 +195,16 @@ fn metrics_follow_prints_new_values_until_the_run_ends() {
         "updates: {text}"
     );
 }
+
+#[test]
+fn the_last_lines_of_a_run_that_just_ended_count_even_without_a_newline() {
+    let env = Env::new();
+    let script =
+        r#"printf '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}' >> "$REAGENT_METRICS_FILE""#;
+    let id = env.start(&["sh", "-c", script]);
+    wait_until("the run to end", || env.status_of(&id) == "finished");
+    wait_until("both points", || points(&metrics(&env, &id), "loss") == 2);
+    let list = metrics(&env, &id);
+    assert_eq!(list["lines"], 2);
+    assert_eq!(list["malformed"], 0);
+}

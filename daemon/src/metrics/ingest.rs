@@ -100,7 +100,11 @@ impl Tail {
         let _watcher = self.watch(tx);
         loop {
             let alive = self.daemon.state().live(&self.id).is_some();
-            if let Err(err) = self.read_new() {
+            let mut read = self.read_new();
+            if !alive && read.is_ok() {
+                read = self.finish();
+            }
+            if let Err(err) = read {
                 tracing::warn!(run = %self.id, "cannot read {}: {err}", self.path.display());
             }
             alerts::check_trigger(&self.daemon, &self.id, &self.trigger);
@@ -165,6 +169,30 @@ impl Tail {
             self.file = Some((file, ino));
             result?;
         }
+        Ok(())
+    }
+
+    /// The run has ended, so nothing will complete a last line written without its newline:
+    /// take it as it stands (the offset then stops at the file's end, as if it had one).
+    fn finish(&mut self) -> std::io::Result<()> {
+        let Some((file, _)) = &self.file else {
+            return Ok(());
+        };
+        let mut metrics = lock(&self.metrics);
+        let offset = metrics.record.offset;
+        let mut rest = vec![0; CHUNK];
+        let read = file.read_at(&mut rest, offset)?;
+        if read == 0 {
+            return Ok(());
+        }
+        rest.truncate(read);
+        rest.push(b'\n');
+        let (mut alerts, mut skipped) = (Vec::new(), Vec::new());
+        metrics.feed(&rest, now_ms(), &mut alerts, &mut skipped)?;
+        metrics.record.offset = offset + read as u64;
+        self.dirty = true;
+        drop(metrics);
+        self.report(&mut alerts, &mut skipped);
         Ok(())
     }
 
