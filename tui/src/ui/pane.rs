@@ -3,6 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use tui_term::widget::{Cursor, PseudoTerminal};
 
@@ -32,7 +33,16 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     if pane.scroll > 0 {
         title.push_str(&format!("[{} lines back] ", pane.scroll));
     }
-    let block = Block::bordered().title(title).border_style(style);
+    let mut block = Block::bordered().title(title).border_style(style);
+    // A run that logs to Weights & Biases says where its dashboard is.
+    let wandb = run
+        .wandb
+        .as_ref()
+        .and_then(|w| w.url.as_ref().or(w.dir.as_ref()));
+    if let Some(wandb) = wandb {
+        let line = Line::styled(format!(" W&B {wandb} "), Color::Yellow).right_aligned();
+        block = block.title_bottom(line);
+    }
     if pane.offset.is_none() {
         frame.render_widget(Paragraph::new("attaching…").block(block), area);
         return;

@@ -116,6 +116,21 @@ fn a_failed_run_open_in_the_pane() {
 }
 
 #[test]
+fn a_run_logging_to_wandb_shows_its_dashboard() {
+    let mut app = app_with_runs();
+    app.runs[0].wandb = Some(reagent::metrics::WandbInfo {
+        dir: Some("wandb/run-20261122-ab12".into()),
+        url: Some("https://wandb.ai/me/gpt/runs/ab12".into()),
+    });
+    show_in_pane(&mut app, 0, b"step 10 loss 2.3\r\n");
+    let screen = draw(&app);
+    assert!(
+        screen.contains("W&B https://wandb.ai/me/gpt/runs/ab12"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn typing_into_a_running_job() {
     let mut app = app_with_runs();
     show_in_pane(&mut app, 0, b"step 100 loss 1.93\r\n>>> ");
