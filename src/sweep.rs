@@ -100,6 +100,10 @@ pub struct SweepInfo {
     pub parallel: u32,
     /// Its runs' ids, in expansion order.
     pub runs: Vec<String>,
+    /// Each run's parameter values, in the same order as `runs` (empty for sweeps made
+    /// before the daemon kept them), so a ranking can show which values did best.
+    #[serde(default)]
+    pub params: Vec<Point>,
     /// When it was created (Unix ms).
     pub created_at: i64,
     /// Whether a user stopped it.
@@ -242,6 +246,20 @@ pub fn run_name(sweep: &str, point: &Point) -> String {
     format!("{sweep}-{}", values.join(","))
 }
 
+/// Orders two metric values best first: the lower first, or the higher with `max`; a run
+/// with no value (or NaN) goes last, so unfinished or diverged runs never top a ranking.
+pub fn by_best(a: Option<f64>, b: Option<f64>, max: bool) -> std::cmp::Ordering {
+    let a = a.filter(|v| !v.is_nan());
+    let b = b.filter(|v| !v.is_nan());
+    match (a, b) {
+        (Some(a), Some(b)) if max => b.total_cmp(&a),
+        (Some(a), Some(b)) => a.total_cmp(&b),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
 /// A small, seeded generator (SplitMix64): enough for picking sweep points reproducibly.
 struct SplitMix(u64);
 
@@ -326,6 +344,16 @@ mod tests {
             let lr: f64 = point[1].1.parse().unwrap();
             assert!((1e-5..=1e-2).contains(&lr), "{lr}");
         }
+    }
+
+    #[test]
+    fn rankings_put_the_best_first_and_runs_without_a_value_last() {
+        let mut values = vec![None, Some(0.5), Some(f64::NAN), Some(0.1), Some(2.0)];
+        values.sort_by(|a, b| by_best(*a, *b, false));
+        assert_eq!(values[..3], [Some(0.1), Some(0.5), Some(2.0)]);
+        assert!(values[3..].iter().all(|v| v.is_none_or(f64::is_nan)));
+        values.sort_by(|a, b| by_best(*a, *b, true));
+        assert_eq!(values[..3], [Some(2.0), Some(0.5), Some(0.1)]);
     }
 
     #[test]

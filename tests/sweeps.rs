@@ -114,3 +114,82 @@ fn stopping_a_sweep_stops_its_runs_and_empties_its_queue() {
     assert!(env.ok(&["queue"]).contains("the queue is empty"));
     assert!(env.ok(&["sweeps"]).contains("stopped"));
 }
+
+/// `sweep show ID --rank METRIC --json`: (id, loss) of each ranked run, best first.
+fn ranking(env: &Env, sweep: &str, extra: &[&str]) -> (Value, Vec<(String, Option<f64>)>) {
+    let mut args = vec!["sweep", "show", sweep, "--json"];
+    args.extend(extra);
+    let shown: Value = serde_json::from_str(&env.ok(&args)).expect("json");
+    let ranked = shown["ranked"]
+        .as_array()
+        .expect("ranked")
+        .iter()
+        .map(|r| {
+            (
+                r["params"][0][1].as_str().expect("param").to_string(),
+                r["best"].as_f64(),
+            )
+        })
+        .collect();
+    (shown, ranked)
+}
+
+#[test]
+fn a_sweeps_runs_are_ranked_by_a_metric_best_first() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "sweep",
+        "--name",
+        "r",
+        "--grid",
+        "x=0.7,0.3",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        r#"printf '{"step":1,"loss":1.5}\n{"step":2,"loss":{x}}\n' >> "$REAGENT_METRICS_FILE""#,
+    ]);
+    let id = serde_json::from_str::<Value>(&out).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    wait_until("both runs to report their loss", || {
+        ranking(&env, &id, &["--rank", "loss"])
+            .1
+            .iter()
+            .all(|(_, best)| best.is_some_and(|b| b < 1.0))
+    });
+    let (shown, ranked) = ranking(&env, &id, &["--rank", "loss"]);
+    assert_eq!(
+        ranked,
+        [("0.3".into(), Some(0.3)), ("0.7".into(), Some(0.7))],
+        "the lowest loss first, though the sweep made x=0.7 first"
+    );
+    assert_eq!(shown["metric"], "loss");
+    assert_eq!(shown["ranked"][0]["last"], 0.3);
+    assert_eq!(shown["ranked"][0]["name"], "r-x=0.3");
+    assert_eq!(
+        shown["runs"].as_array().map(Vec::len),
+        Some(2),
+        "still the sweep"
+    );
+    // --max: the highest loss each run reached is 1.5 at step 1: a tie keeps sweep order.
+    let (shown, ranked) = ranking(&env, &id, &["--rank", "loss", "--max"]);
+    assert_eq!(shown["best_is"], "max");
+    assert_eq!(
+        ranked,
+        [("0.7".into(), Some(1.5)), ("0.3".into(), Some(1.5))]
+    );
+    // loss is the default; a metric no run reports ranks nobody.
+    assert_eq!(ranking(&env, &id, &[]).0["metric"], "loss");
+    let (shown, ranked) = ranking(&env, &id, &["--rank", "acc"]);
+    assert_eq!(shown["metric"], "acc");
+    assert!(ranked.iter().all(|(_, best)| best.is_none()), "{ranked:?}");
+    let text = env.ok(&["sweep", "show", "r", "--rank", "loss"]);
+    assert!(text.contains("ranked by loss (lowest is best)"), "{text}");
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("1 "))
+        .expect("a row ranked first");
+    assert!(first.contains("r-x=0.3") && first.contains("0.3"), "{text}");
+}

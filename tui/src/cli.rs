@@ -213,10 +213,16 @@ pub struct SweepCmd {
 /// `reagent sweep show|stop`
 #[derive(Subcommand, Debug)]
 pub enum SweepAction {
-    /// A sweep's runs and their state.
+    /// A sweep's runs with their parameters and state, ranked by a metric (best first).
     Show {
         /// Sweep id, name or unique id prefix.
         sweep: String,
+        /// The metric to rank by (default: `loss`, when a run reports it).
+        #[arg(long, value_name = "METRIC")]
+        rank: Option<String>,
+        /// Higher is better (accuracy); lower is better without it (loss).
+        #[arg(long)]
+        max: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

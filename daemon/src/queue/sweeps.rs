@@ -69,6 +69,7 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
         command: spec.command,
         parallel: spec.parallel,
         runs,
+        params: points,
         created_at: now_ms(),
         stopped: false,
     };

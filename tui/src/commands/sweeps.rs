@@ -1,4 +1,4 @@
-//! `reagent sweep`, `sweep show`, `sweep stop`, `sweeps`.
+//! `reagent sweep`, `sweep stop`, `sweeps` (and `sweep show`, in [`show`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,16 +7,22 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use reagent::protocol::{ListRuns, StopSweep};
 use reagent::run::{RunInfo, RunStatus};
-use reagent::sweep::{ListSweeps, Parameter, SweepInfo, SweepRef, SweepSpec};
-use reagent::time::now_ms;
+use reagent::sweep::{ListSweeps, Parameter, SweepInfo, SweepSpec};
 
 use super::{Ctx, aligned, print_json};
 use crate::cli::{SweepAction, SweepCmd};
 
+mod show;
+
 /// `reagent sweep …`
 pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
     match cmd.action {
-        Some(SweepAction::Show { sweep, json }) => show(ctx, &sweep, json).await,
+        Some(SweepAction::Show {
+            sweep,
+            rank,
+            max,
+            json,
+        }) => show::show(ctx, &sweep, rank, max, json).await,
         Some(SweepAction::Stop { sweep }) => {
             let (client, _) = ctx.connect().await?;
             let info = client.call(&StopSweep { sweep }).await?;
@@ -138,35 +144,6 @@ pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
         ]);
     }
     print!("{}", aligned(&rows));
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn show(ctx: &Ctx, sweep: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (client, _) = ctx.connect().await?;
-    let info = client
-        .call(&SweepRef {
-            sweep: sweep.into(),
-        })
-        .await?;
-    if json {
-        print_json(&info)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let runs = client.call(&ListRuns {}).await?;
-    println!(
-        "sweep {} ({}): {} · {}",
-        info.name,
-        info.id,
-        progress(&info, &runs),
-        state(&info, &runs)
-    );
-    println!("command: {}", info.command.join(" "));
-    let mine: Vec<RunInfo> = info
-        .runs
-        .iter()
-        .filter_map(|id| runs.iter().find(|r| &r.id == id).cloned())
-        .collect();
-    print!("{}", super::runs::table(&mine, now_ms()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -88,6 +88,7 @@ fn eight_fake_gpus_are_marked_fake() {
         command: vec!["train".into()],
         parallel: 2,
         runs: vec!["e5f6a7b8".into(), "0badf00d".into()],
+        params: Vec::new(),
         created_at: NOW,
         stopped: false,
     });
