@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn rankings_put_the_best_first_and_runs_without_a_value_last() {
-        let mut values = vec![None, Some(0.5), Some(f64::NAN), Some(0.1), Some(2.0)];
+        let mut values = [None, Some(0.5), Some(f64::NAN), Some(0.1), Some(2.0)];
         values.sort_by(|a, b| by_best(*a, *b, false));
         assert_eq!(values[..3], [Some(0.1), Some(0.5), Some(2.0)]);
         assert!(values[3..].iter().all(|v| v.is_none_or(f64::is_nan)));

@@ -182,9 +182,9 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[],
-        label: "z + - Space",
+        label: "z + - Space o",
         action: Action::InView,
-        help: "charts: zoom (last N steps), mark to overlay",
+        help: "charts: zoom, mark to overlay, flip the ranking",
     },
     Binding {
         keys: &[KeyCode::Char('a')],

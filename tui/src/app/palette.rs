@@ -28,6 +28,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "chat",
         "chat [PROVIDER/MODEL]     start a chat session (the default model without one)",
     ),
+    (
+        "sweep",
+        "sweep [NAME]              chart a sweep's runs together, ranked (newest sweep)",
+    ),
     ("help", "help                      every key binding"),
     (
         "quit",
@@ -130,6 +134,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
                 (!rest.is_empty()).then(|| rest.to_string()),
             )]
         }
+        "sweep" => super::watch_keys::overlay_sweep(app, rest),
         "help" => {
             app.mode = Mode::Help;
             Vec::new()
@@ -141,7 +146,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
         other => {
             app.say(
                 format!(
-                    "unknown command `{other}`: try run, stop, rename, input, open, chat, quit"
+                    "unknown command `{other}`: try run, stop, rename, input, open, chat, sweep, quit"
                 ),
                 true,
             );

@@ -31,6 +31,9 @@ pub struct Charts {
     pub zoom: usize,
     /// Runs marked (space) to overlay on the selected one, by id.
     pub marked: Vec<String>,
+    /// Whether the overlay's ranking puts the highest value first (accuracy) rather than the
+    /// lowest (loss).
+    pub max: bool,
     /// The latest reply per run id.
     pub data: HashMap<String, MetricsQueryReply>,
     /// Whether a charted run has points the data does not show yet.

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::alert::{AlertStatus, Choice};
 
 use super::keys::{self, Action};
-use super::state::{App, Confirm, Focus, Mode};
+use super::state::{App, Confirm, Focus, Mode, View};
 use super::update::{Effect, act};
 use super::watch::{SMOOTHING, ZOOMS};
 
@@ -46,6 +46,7 @@ pub fn charts_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
             charts.zoom = charts.zoom.saturating_sub(1);
             return chart_queries(app);
         }
+        KeyCode::Char('o') => charts.max = !charts.max,
         KeyCode::Char(' ') => {
             if let Some(run) = app.selected_run().map(|r| r.id.clone()) {
                 app.charts.toggle_mark(&run);
@@ -58,7 +59,7 @@ pub fn charts_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
             };
             let before = app.selected;
             let mut effects = act(app, action);
-            if app.selected != before && app.view == super::state::View::Charts {
+            if app.selected != before && app.view == View::Charts {
                 effects.extend(chart_queries(app));
             }
             return effects;
@@ -92,6 +93,48 @@ pub fn chart_queries(app: &mut App) -> Vec<Effect> {
             columns,
         })
         .collect()
+}
+
+/// `:sweep [NAME]`: the charts view with every run of the sweep (the newest without a name)
+/// overlaid, its first run selected, so the side list ranks them all by the charted metric.
+pub fn overlay_sweep(app: &mut App, query: &str) -> Vec<Effect> {
+    let found = if query.is_empty() {
+        app.sweeps.last()
+    } else {
+        app.sweeps
+            .iter()
+            .find(|s| s.id == query || s.name == query)
+            .or_else(|| {
+                let mut prefixed = app.sweeps.iter().filter(|s| s.id.starts_with(query));
+                prefixed.next().filter(|_| prefixed.next().is_none())
+            })
+    };
+    let Some(sweep) = found else {
+        app.say(format!("no sweep matches `{query}`"), true);
+        return Vec::new();
+    };
+    let (name, runs) = (sweep.name.clone(), sweep.runs.clone());
+    let marked: Vec<String> = runs
+        .into_iter()
+        .filter(|id| app.runs.iter().any(|r| &r.id == id))
+        .collect();
+    let Some(index) = marked
+        .first()
+        .and_then(|first| app.runs.iter().position(|r| &r.id == first))
+    else {
+        app.say(format!("sweep {name} has no runs to chart"), true);
+        return Vec::new();
+    };
+    app.selected = index;
+    app.charts.marked = marked;
+    app.view = View::Charts;
+    app.focus = Focus::Runs;
+    let count = app.charts.marked.len();
+    app.say(
+        format!("sweep {name}: {count} runs overlaid, ranked (o flips)"),
+        false,
+    );
+    chart_queries(app)
 }
 
 /// A key in the alerts view: move, answer, details, then the shared actions.

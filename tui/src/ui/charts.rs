@@ -1,13 +1,17 @@
 //! The charts view: line charts of one metric of the selected run over steps, in braille,
-//! with the marked runs overlaid; log scale, EMA smoothing and zoom are applied here, to the
-//! downsampled points the daemon sent, so changing them needs no new query.
+//! with the marked runs overlaid and ranked in a side list by the metric's newest value; log
+//! scale, EMA smoothing and zoom are applied here, to the downsampled points the daemon sent,
+//! so changing them needs no new query.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
-use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph,
+};
+use reagent::sweep::by_best;
 
 use super::border;
 use crate::app::App;
@@ -53,34 +57,51 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             .filter(|id| **id != run.id)
             .filter_map(|id| app.runs.iter().find(|r| &r.id == id)),
     );
-    let lines: Vec<(String, Vec<(f64, f64)>)> = runs
-        .iter()
-        .filter_map(|r| {
-            let series = charts.series(&r.id, metric)?;
-            Some((r.label().to_string(), transform(charts, &series.points)))
-        })
-        .collect();
-    let datasets = lines
+    // Each run keeps its colour (by its place: the selected run first) whatever its rank.
+    let lines: Vec<Charted> = runs
         .iter()
         .enumerate()
-        .map(|(i, (label, points))| {
-            Dataset::default()
-                .name(label.clone())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(COLORS[i % COLORS.len()]))
-                .data(points)
+        .map(|(i, r)| {
+            let series = charts.series(&r.id, metric);
+            Charted {
+                label: r.label().to_string(),
+                color: COLORS[i % COLORS.len()],
+                points: series.map_or_else(Vec::new, |s| transform(charts, &s.points)),
+                last: series.and_then(|s| s.last).map(|s| s.value),
+            }
         })
         .collect();
-    let (xs, ys) = bounds(lines.iter().flat_map(|(_, points)| points.iter()));
+    let block = block.title(title(charts, metric, &app.charts.names(&run.id)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let overlay = lines.len() > 1;
+    let (chart_area, list_area) = if overlay {
+        let [chart, list] = Layout::horizontal([
+            Constraint::Min(10),
+            Constraint::Length(list_width(&lines, inner)),
+        ])
+        .areas(inner);
+        (chart, Some(list))
+    } else {
+        (inner, None)
+    };
+    let datasets = lines
+        .iter()
+        .filter(|line| !line.points.is_empty() || line.last.is_some())
+        .map(|line| {
+            Dataset::default()
+                .name(line.label.clone())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(line.color))
+                .data(&line.points)
+        })
+        .collect();
+    let (xs, ys) = bounds(lines.iter().flat_map(|line| line.points.iter()));
     let y_label = |y: f64| number(if charts.log { 10f64.powf(y) } else { y });
     let chart = Chart::new(datasets)
-        .block(block.title(title(charts, metric, &app.charts.names(&run.id))))
-        .legend_position(Some(LegendPosition::TopRight))
-        .hidden_legend_constraints((
-            ratatui::layout::Constraint::Percentage(50),
-            ratatui::layout::Constraint::Percentage(50),
-        ))
+        .legend_position((!overlay).then_some(LegendPosition::TopRight))
+        .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(50)))
         .x_axis(
             Axis::default()
                 .bounds(xs)
@@ -93,7 +114,51 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
                 .labels([y_label(ys[0]), y_label(ys[1])])
                 .style(Color::DarkGray),
         );
-    frame.render_widget(chart, area);
+    frame.render_widget(chart, chart_area);
+    if let Some(list_area) = list_area {
+        frame.render_widget(ranking(charts, metric, &lines), list_area);
+    }
+}
+
+/// One charted run: its legend label, colour, transformed points and newest raw value.
+struct Charted {
+    label: String,
+    color: Color,
+    points: Vec<(f64, f64)>,
+    last: Option<f64>,
+}
+
+/// The side list of an overlay: the runs ranked by the metric's newest value, best first
+/// (lowest, or highest after `o`), runs without a value last.
+fn ranking(charts: &Charts, metric: &str, lines: &[Charted]) -> Paragraph<'static> {
+    let mut order: Vec<&Charted> = lines.iter().collect();
+    order.sort_by(|a, b| by_best(a.last, b.last, charts.max));
+    let arrow = if charts.max { "highest" } else { "lowest" };
+    let mut text = vec![Line::from(Span::styled(
+        format!("{metric}, {arrow} first"),
+        Style::new().fg(Color::DarkGray),
+    ))];
+    for (rank, line) in order.iter().enumerate() {
+        let value = line.last.map_or("-".into(), number);
+        text.push(Line::from(vec![
+            Span::raw(format!("{:>2} ", rank + 1)),
+            Span::styled(format!("● {} ", line.label), Style::new().fg(line.color)),
+            Span::raw(value),
+        ]));
+    }
+    Paragraph::new(text).block(Block::new().borders(Borders::LEFT))
+}
+
+/// Wide enough for the longest row of the ranking, at most half the panel.
+fn list_width(lines: &[Charted], inner: Rect) -> u16 {
+    let widest = lines
+        .iter()
+        .map(|line| line.label.chars().count() + line.last.map_or(1, |v| number(v).len()) + 7)
+        .max()
+        .unwrap_or(0);
+    u16::try_from(widest)
+        .unwrap_or(u16::MAX)
+        .min(inner.width / 2)
 }
 
 /// The panel title: the metric, its place among the run's series, and the settings in use.

@@ -1,12 +1,17 @@
 //! Snapshot tests of the charts and alerts views.
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
 use reagent::metrics::{Latest, MetricsQueryReply, Sample, SeriesPoints};
 use reagent::protocol::{Event, EventKind};
+use reagent::run::RunStatus;
+use reagent::sweep::SweepInfo;
 
 use super::tests::{NOW, app_with_runs, draw};
 use crate::app::App;
+use crate::app::palette::execute;
 use crate::app::state::View;
+use crate::app::update::{Effect, on_key};
 
 /// A reply with a decaying `loss` (with a bump) and a constant `lr`.
 fn reply(run: &str, scale: f64) -> MetricsQueryReply {
@@ -58,6 +63,65 @@ fn charts_overlay_two_runs() {
         .insert("e5f6a7b8".into(), reply("e5f6a7b8", 0.5));
     app.charts.marked.push("e5f6a7b8".into());
     insta::assert_snapshot!(draw(&app));
+}
+
+/// `:sweep lr` overlays the sweep's three runs; the side list ranks them by their newest
+/// loss (the sweep made them in another order), and `o` puts the highest first.
+#[test]
+fn charts_overlay_a_sweep_ranked() {
+    let mut app = charts_app();
+    app.size = (110, 24);
+    app.view = View::Runs;
+    let ids = ["5a000001", "5a000002", "5a000003"];
+    let names = ["lr-lr=1e-3", "lr-lr=3e-4", "lr-lr=1e-4"];
+    for (id, name) in ids.iter().zip(names) {
+        app.runs.push(super::tests::run(
+            id,
+            Some(name),
+            RunStatus::Finished,
+            Some(0),
+            60,
+        ));
+    }
+    app.sweeps.push(SweepInfo {
+        id: "5eef0001".into(),
+        name: "lr".into(),
+        command: vec!["train".into(), "--lr".into(), "{lr}".into()],
+        parallel: 2,
+        runs: ids.iter().map(|id| id.to_string()).collect(),
+        params: Vec::new(),
+        created_at: NOW,
+        stopped: false,
+    });
+    let effects = execute(&mut app, "sweep lr");
+    let queried: Vec<&str> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::QueryMetrics { run, .. } => Some(run.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queried, ids, "every run of the sweep, the first selected");
+    assert_eq!(app.view, View::Charts);
+    for (id, scale) in ids.iter().zip([1.0, 0.5, 2.0]) {
+        app.charts.data.insert(id.to_string(), reply(id, scale));
+    }
+    let screen = draw(&app);
+    let at = |screen: &str, name: &str| screen.find(name).expect(name);
+    assert!(at(&screen, "1 ● lr-lr=3e-4") < at(&screen, "2 ● lr-lr=1e-3"));
+    insta::assert_snapshot!(screen);
+    on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('o'), KeyModifiers::NONE),
+    );
+    let flipped = draw(&app);
+    assert!(flipped.contains("1 ● lr-lr=1e-4"), "{flipped}");
+    assert!(execute(&mut app, "sweep nope").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("nope"))
+    );
 }
 
 #[test]
