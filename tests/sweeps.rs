@@ -126,7 +126,7 @@ fn ranking(env: &Env, sweep: &str, extra: &[&str]) -> (Value, Vec<(String, Optio
         .iter()
         .map(|r| {
             (
-                r["params"][0][1].as_str().expect("param").to_string(),
+                r["params"]["x"].as_str().expect("param").to_string(),
                 r["best"].as_f64(),
             )
         })

@@ -5,6 +5,7 @@
 //! downsampling keeps each column's smallest and largest point, so one column is exactly the
 //! series' minimum and maximum, and `last` is its newest value.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use reagent::client::Client;
@@ -40,7 +41,7 @@ struct Ranked {
     name: Option<String>,
     status: Option<RunStatus>,
     /// Parameter values by name.
-    params: Vec<(String, String)>,
+    params: BTreeMap<String, String>,
     /// The metric's newest value.
     last: Option<f64>,
     /// Its step.
@@ -101,7 +102,7 @@ async fn score(
         id: id.to_string(),
         name: run.and_then(|r| r.name.clone()),
         status: run.map(|r| r.status),
-        params: params.cloned().unwrap_or_default(),
+        params: params.cloned().unwrap_or_default().into_iter().collect(),
         last: None,
         step: None,
         best: None,
@@ -145,7 +146,7 @@ fn text(shown: &Shown, runs: &[RunInfo]) -> String {
         .ranked
         .iter()
         .find(|r| !r.params.is_empty())
-        .map(|r| r.params.iter().map(|(k, _)| k.as_str()).collect())
+        .map(|r| r.params.keys().map(String::as_str).collect())
         .unwrap_or_default();
     let mut header: Vec<String> = ["#", "ID", "NAME", "STATUS"].map(String::from).to_vec();
     header.extend(names.iter().map(|n| n.to_string()));
@@ -179,8 +180,7 @@ fn text(shown: &Shown, runs: &[RunInfo]) -> String {
             run.status.map_or("gone".into(), |s| s.to_string()),
         ];
         for name in &names {
-            let found = run.params.iter().find(|(k, _)| k == name);
-            row.push(found.map_or("-".into(), |(_, v)| v.clone()));
+            row.push(run.params.get(*name).cloned().unwrap_or_else(|| "-".into()));
         }
         if shown.metric.is_some() {
             row.extend([value(run.last), value(run.best)]);
