@@ -46,21 +46,6 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
             alerts: Vec::new(),
         };
         let run = crate::runs::create(daemon, run_spec, &format!("queued in sweep {name}"))?;
-        super::schedule::enqueue(
-            daemon,
-            Job {
-                run: run.id.clone(),
-                request: GpuRequest {
-                    count: spec.gpus,
-                    ids: Vec::new(),
-                },
-                priority: spec.priority,
-                retries_left: 0,
-                sweep: Some(id.clone()),
-                started: false,
-                assigned: Vec::new(),
-            },
-        )?;
         runs.push(run.id);
     }
     let info = SweepInfo {
@@ -73,7 +58,26 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
         created_at: now_ms(),
         stopped: false,
     };
+    // The sweep (with its `parallel` limit) is saved before any of its jobs is queued: a
+    // schedule between the two would see jobs of an unknown sweep and start them all.
     let info = daemon.state().save_sweep(info)?;
+    for run in &info.runs {
+        super::schedule::enqueue(
+            daemon,
+            Job {
+                run: run.clone(),
+                request: GpuRequest {
+                    count: spec.gpus,
+                    ids: Vec::new(),
+                },
+                priority: spec.priority,
+                retries_left: 0,
+                sweep: Some(info.id.clone()),
+                started: false,
+                assigned: Vec::new(),
+            },
+        )?;
+    }
     tracing::info!(sweep = %info.id, runs = info.runs.len(), "sweep started");
     schedule(daemon);
     Ok(info)
