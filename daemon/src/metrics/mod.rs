@@ -77,6 +77,15 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Lets an ended run's metrics go: its series stay in their files and come back on the
+    /// next query, so a daemon that has run thousands of jobs holds only the live ones.
+    pub fn forget(&self, id: &str) {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.remove(id);
+    }
+}
+
 /// Locks a run's metrics; a poisoned lock only means a panic elsewhere.
 pub fn lock(run: &Mutex<RunMetrics>) -> MutexGuard<'_, RunMetrics> {
     run.lock().unwrap_or_else(PoisonError::into_inner)

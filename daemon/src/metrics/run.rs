@@ -60,7 +60,7 @@ impl RunMetrics {
             files: SeriesFiles::new(series_dir),
             engine,
             changed: Vec::new(),
-            recent: VecDeque::with_capacity(RECENT_LINES),
+            recent: VecDeque::new(),
             scratch: Vec::new(),
             last_metric_at: None,
         };
