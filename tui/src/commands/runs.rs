@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use reagent::gpu::{GpuRequest, SubmitRun};
 use reagent::protocol::{Blob, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
-use reagent::run::{RunInfo, RunSpec};
+use reagent::run::{RunInfo, RunSpec, RunStatus};
 use reagent::time::{format_duration_ms, now_ms};
 
-use super::{Ctx, print_json};
+use super::{Ctx, aligned, print_json};
 use crate::cli::RunArgs;
 
 /// `reagent run [--name N] [--cwd DIR] [--env K=V]... -- CMD ARGS...`
@@ -64,41 +64,33 @@ pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runs as an aligned table, one line per run.
+/// The runs as an aligned table, one line per run; a queued run says what it waits for.
 pub fn table(runs: &[RunInfo], now: i64) -> String {
-    let mut rows = vec![["ID", "NAME", "STATUS", "EXIT", "RUNTIME", "COMMAND"].map(String::from)];
+    let mut rows = vec![
+        ["ID", "NAME", "STATUS", "EXIT", "RUNTIME", "COMMAND"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for run in runs {
         let exit = match (run.exit_code, run.signal) {
             (Some(code), _) => code.to_string(),
             (None, Some(signal)) => format!("sig{signal}"),
             (None, None) => "-".into(),
         };
-        rows.push([
+        let status = match (&run.reason, run.status) {
+            (Some(reason), RunStatus::Queued) => format!("queued ({reason})"),
+            _ => run.status.to_string(),
+        };
+        rows.push(vec![
             run.id.clone(),
             run.name.clone().unwrap_or_else(|| "-".into()),
-            run.status.to_string(),
+            status,
             exit,
             run.runtime_ms(now).map_or("-".into(), format_duration_ms),
             run.command_line(),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|col| {
-            rows.iter()
-                .map(|row| row[col].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        for (col, width) in widths.iter().enumerate() {
-            out.push_str(&format!("{:<width$}  ", row[col]));
-        }
-        out.push_str(&row[5]);
-        out.push('\n');
-    }
-    out
+    aligned(&rows)
 }
 
 /// `reagent stop RUN [--grace SECS] [--no-wait]`
@@ -202,6 +194,9 @@ mod tests {
         );
         run.exit_code = None;
         run.signal = Some(9);
-        assert!(table(&[run], 0).contains("sig9"));
+        assert!(table(std::slice::from_ref(&run), 0).contains("sig9"));
+        run.status = RunStatus::Queued;
+        run.reason = Some("waiting for 1 GPU: 0 of 2 free".into());
+        assert!(table(&[run], 0).contains("queued (waiting for 1 GPU: 0 of 2 free)"));
     }
 }
