@@ -11,6 +11,10 @@
 //!    1M lines; RSS before and after they are ingested (timed from `run.start` until
 //!    `metrics.list` counts them all), against the bytes the series need (16 per point).
 //!    Target: growth ≤ 2 × needed + 8 MiB (a growing `Vec` may hold up to twice its points).
+//! 3. **Alert latency**: a real daemon and a client subscribed with `hello`; a live run's
+//!    metrics file gets a line with a NaN, and the time until the client hears the `alert`
+//!    event is taken (the issue asks for every client within a second). Baseline: an ordinary
+//!    line in the same file until the client hears its `metrics` event. Target: p95 < 1 s.
 //!
 //! Run with `cargo bench -p reagentd --bench metrics [-- --quick]` (`--quick`: one repetition
 //! instead of three). Exits with status 1 when a target fails.
@@ -26,13 +30,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use reagent::alert::AlertsConfig;
-use reagent::client::Client;
-use reagent::protocol::ListMetrics;
+use reagent::client::{Client, Notifications};
+use reagent::protocol::{EventKind, ListMetrics, Notification};
 use reagent::run::RunSpec;
 use reagentd::alerts::rules::{Engine, Rules};
 use reagentd::metrics::run::RunMetrics;
 use reagentd::store::IngestRecord;
-use support::{BenchDaemon, Table, median, mib};
+use support::{BenchDaemon, Stats, Table, median, mib};
 
 /// Lines in the metrics file.
 const LINES: u64 = 1_000_000;
@@ -87,6 +91,7 @@ async fn bench(reps: usize) -> anyhow::Result<bool> {
         );
         daemon.push(sample);
     }
+    let latency = alert_latency(if reps == 1 { 10 } else { 30 }).await?;
     let mut table = Table::default();
     let (base, serde, ours) = (median(lines), median(serde), median(ours));
     table.info(
@@ -134,6 +139,18 @@ async fn bench(reps: usize) -> anyhow::Result<bool> {
         ),
         "≤ 2 × needed + 8 MiB".into(),
         growth_bytes <= 2 * needed + (8 << 20),
+    );
+    let (lines_seen, alerts_seen) = (
+        Stats::of_ms(&latency.metrics),
+        Stats::of_ms(&latency.alerts),
+    );
+    let show = |s: &Stats| format!("p50 {:.1} ms, p95 {:.1} ms (n={})", s.p50, s.p95, s.n);
+    table.info("line -> metrics event (baseline)", show(&lines_seen));
+    table.check(
+        "NaN line -> alert event at a client",
+        show(&alerts_seen),
+        "p95 < 1000 ms".into(),
+        alerts_seen.p95 < 1000.0,
     );
     Ok(table.print())
 }
@@ -257,6 +274,84 @@ async fn daemon_ingest(file: &Path) -> anyhow::Result<DaemonSample> {
         before,
         after,
     })
+}
+
+/// Times from appending a line to a client hearing of it.
+struct Latency {
+    /// An ordinary line until its `metrics` event.
+    metrics: Vec<Duration>,
+    /// A line with a NaN until its `alert` event.
+    alerts: Vec<Duration>,
+}
+
+/// `samples` runs, each sent an ordinary line and a NaN line, timed to the client's events.
+async fn alert_latency(samples: usize) -> anyhow::Result<Latency> {
+    let mut daemon = BenchDaemon::start(&daemon_binary(), "rgalerts", |_, _| Ok(()))?;
+    let (client, mut notes) = Client::connect(&daemon.socket()).await?;
+    client.hello("bench", None).await?;
+    let mut latency = Latency {
+        metrics: Vec::new(),
+        alerts: Vec::new(),
+    };
+    for i in 0..samples {
+        let file = daemon.path().join(format!("m{i}.jsonl"));
+        std::fs::write(&file, "")?;
+        let spec = RunSpec {
+            command: vec!["sleep".into(), "600".into()],
+            cwd: Some(daemon.path().to_path_buf()),
+            metrics: Some(file.clone()),
+            ..RunSpec::default()
+        };
+        let run = client.call(&spec).await?.id;
+        // The first line makes sure the daemon tails the file; then one event per 250 ms.
+        append(&file, "{\"step\": 1, \"loss\": 2.0}\n")?;
+        heard(&mut notes, &run, false).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let start = Instant::now();
+        append(&file, "{\"step\": 2, \"loss\": 1.0}\n")?;
+        heard(&mut notes, &run, false).await?;
+        latency.metrics.push(start.elapsed());
+        let start = Instant::now();
+        append(&file, "{\"step\": 3, \"loss\": NaN}\n")?;
+        heard(&mut notes, &run, true).await?;
+        latency.alerts.push(start.elapsed());
+        let stop = reagent::protocol::StopRun {
+            run,
+            grace_secs: Some(0.0),
+        };
+        client.call(&stop).await?;
+    }
+    daemon.stop()?;
+    Ok(latency)
+}
+
+fn append(file: &Path, line: &str) -> anyhow::Result<()> {
+    let mut out = std::fs::OpenOptions::new().append(true).open(file)?;
+    out.write_all(line.as_bytes())?;
+    Ok(())
+}
+
+/// Waits for run `run`'s next `alert` event (or `metrics` event).
+async fn heard(notes: &mut Notifications, run: &str, alert: bool) -> anyhow::Result<()> {
+    let wait = async {
+        while let Some(note) = notes.recv().await {
+            let Notification::Event(event) = note else {
+                continue;
+            };
+            let matched = match &event.kind {
+                EventKind::Alert { alert: a } => alert && a.run == run,
+                EventKind::Metrics { run: r, .. } => !alert && r == run,
+                _ => false,
+            };
+            if matched {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("the daemon closed the connection")
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .context("no event within 10 s")?
 }
 
 fn daemon_binary() -> PathBuf {
