@@ -5,7 +5,8 @@
 //! It lives at the repository root, outside both packages, because the two benches belong to
 //! different crates and neither crate should export bench helpers; each bench includes it with
 //! `#[path = "../../benches/support.rs"] mod support;`. It uses only what every package of the
-//! workspace can reach from a bench: `std`, `anyhow`, `rustix`, `portable-pty` and `tempfile`.
+//! workspace can reach from a bench: `std`, `anyhow`, `tokio`, `rustix`, `portable-pty` and
+//! `tempfile`.
 
 // Each bench uses only part of this file; the rest would warn as dead code in that bench.
 #![allow(dead_code)]
@@ -44,6 +45,19 @@ pub fn exit_code(name: &str, outcome: anyhow::Result<bool>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs an async bench on a multi-threaded runtime; its outcome becomes the exit status.
+pub fn block_on(
+    name: &str,
+    bench: impl std::future::Future<Output = anyhow::Result<bool>>,
+) -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(bench));
+    exit_code(name, outcome)
 }
 
 // ---------------------------------------------------------------------------------------

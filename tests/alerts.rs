@@ -168,16 +168,7 @@ fn judged_env(mock: &MockLlm) -> Env {
         mock.url
     );
     std::fs::write(env.path().join("config.toml"), config).expect("write config");
-    let out = env
-        .cmd(&["daemon", "start"])
-        .env("MOCK_KEY", "sk-test")
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.start_daemon(&[("MOCK_KEY", "sk-test")]);
     env
 }
 

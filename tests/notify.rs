@@ -43,16 +43,7 @@ fn notify_env(slack: &MockHook, telegram: &MockHook, extra: &str) -> (Env, tempf
     )
     .expect("write script");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let out = env
-        .cmd(&["daemon", "start"])
-        .env("TEST_TG_TOKEN", TOKEN)
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.start_daemon(&[("TEST_TG_TOKEN", TOKEN)]);
     (env, secrets)
 }
 

@@ -47,12 +47,7 @@ const POINT: u64 = 16;
 
 fn main() -> ExitCode {
     let reps = if support::quick() { 1 } else { 3 };
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(bench(reps)));
-    support::exit_code("metrics", outcome)
+    support::block_on("metrics", bench(reps))
 }
 
 async fn bench(reps: usize) -> anyhow::Result<bool> {

@@ -117,12 +117,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// Parses `--quick`, runs the measurements, exits 1 when a target fails.
 fn main() -> ExitCode {
     let quick = support::quick();
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(bench(quick)));
-    support::exit_code("relay", outcome)
+    support::block_on("relay", bench(quick))
 }
 
 /// Runs every measurement, prints the table, and says whether all targets held.

@@ -63,12 +63,7 @@ const MAX_PROPAGATION_MS: f64 = 50.0;
 /// Parses `--quick`, runs the measurements, exits 1 when a target fails.
 fn main() -> ExitCode {
     let reps = if support::quick() { 1 } else { 3 };
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(bench(reps)));
-    support::exit_code("spine", outcome)
+    support::block_on("spine", bench(reps))
 }
 
 /// Runs every measurement `reps` times, prints the table, and says whether all targets held.
