@@ -164,15 +164,24 @@ fn wandb_runs_are_found_in_the_output() {
 #[test]
 fn metrics_follow_prints_new_values_until_the_run_ends() {
     let env = Env::new();
-    let script = r#"sleep 1; for i in 1 2 3 4 5 6; do
-            echo "{\"step\": $i, \"loss\": 0.$i}" >> "$REAGENT_METRICS_FILE"; sleep 0.3
-        done"#;
-    let id = env.start(&["sh", "-c", script]);
+    // The job writes once the follower is subscribed (the test then touches `go`).
+    let go = env.path().join("go");
+    let script = format!(
+        r#"while [ ! -e '{}' ]; do sleep 0.05; done; for i in 1 2 3 4 5 6; do
+            echo "{{\"step\": $i, \"loss\": 0.$i}}" >> "$REAGENT_METRICS_FILE"; sleep 0.3
+        done"#,
+        go.display()
+    );
+    let id = env.start(&["sh", "-c", &script]);
     let follower = env
         .cmd(&["metrics", &id, "-f"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("reagent metrics -f");
+    wait_until("the follower to subscribe", || {
+        env.ok(&["status"]).contains("1 client(s) attached")
+    });
+    std::fs::write(&go, "").expect("go");
     let mut follower = Some(follower);
     let mut output = None;
     wait_until("metrics -f to end with the run", || {
