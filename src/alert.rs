@@ -27,6 +27,8 @@ pub enum AlertRule {
     Trigger,
     /// The LLM judge saw something.
     Judge,
+    /// Output the job printed could not be written to its log (a full disk, say).
+    OutputLost,
 }
 
 impl AlertRule {
@@ -40,6 +42,7 @@ impl AlertRule {
             Self::RunFailed => "run_failed",
             Self::Trigger => "trigger",
             Self::Judge => "judge",
+            Self::OutputLost => "output_lost",
         }
     }
 }

@@ -137,6 +137,56 @@ pub struct RunInfo {
     /// Weights & Biases, once the job's output mentioned its run directory or page.
     #[serde(default)]
     pub wandb: Option<crate::metrics::WandbInfo>,
+    /// Output the job printed that could not be written to its log (a full disk, say). The
+    /// job itself never waits for the disk; what was lost is counted and said here, in the
+    /// log (a marker line where the gap is) and as an alert.
+    #[serde(default)]
+    pub lost_output: Option<OutputLoss>,
+}
+
+/// What a run's supervisor could not write to the run's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLoss {
+    /// Bytes lost over the run's whole life.
+    pub bytes: u64,
+    /// How many separate gaps those bytes make.
+    pub gaps: u32,
+    /// When the latest gap began (Unix ms).
+    pub at_ms: i64,
+    /// Why the latest gap happened (`disk full`, or the system's error text).
+    pub error: String,
+    /// True while output is being lost now; false once logging resumed (or the run ended).
+    pub ongoing: bool,
+}
+
+impl OutputLoss {
+    /// One line for listings, alerts and reasons: `lost 12,288 bytes of output at 14:02:11
+    /// UTC: disk full`.
+    pub fn describe(&self) -> String {
+        let bytes = thousands(self.bytes);
+        let at = crate::time::utc_time(self.at_ms);
+        let error = &self.error;
+        match (self.ongoing, self.gaps) {
+            (true, _) => format!("losing output since {at}: {error} ({bytes} bytes so far)"),
+            (false, 0 | 1) => format!("lost {bytes} bytes of output at {at}: {error}"),
+            (false, gaps) => {
+                format!("lost {bytes} bytes of output in {gaps} gaps, the last at {at}: {error}")
+            }
+        }
+    }
+}
+
+/// `12288` as `12,288`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 impl RunInfo {
@@ -181,5 +231,31 @@ mod tests {
             assert_eq!(json, format!("\"{status}\""));
         }
         assert_eq!(RunStatus::parse("exploded"), None);
+    }
+
+    #[test]
+    fn output_loss_reads_as_a_sentence() {
+        let mut loss = OutputLoss {
+            bytes: 12_288,
+            gaps: 1,
+            at_ms: 50_531_000,
+            error: "disk full".into(),
+            ongoing: false,
+        };
+        assert_eq!(
+            loss.describe(),
+            "lost 12,288 bytes of output at 14:02:11 UTC: disk full"
+        );
+        loss.gaps = 3;
+        loss.bytes = 1_234_567;
+        assert_eq!(
+            loss.describe(),
+            "lost 1,234,567 bytes of output in 3 gaps, the last at 14:02:11 UTC: disk full"
+        );
+        loss.ongoing = true;
+        assert!(loss.describe().starts_with("losing output since 14:02:11 UTC"));
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
     }
 }

@@ -37,9 +37,28 @@ pub fn utc_date(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// The UTC time of day of a Unix-ms timestamp, `HH:MM:SS UTC`: for events a user matches
+/// against their own logs, where the zone must be explicit.
+pub fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{format_duration_ms, utc_date};
+    use super::{format_duration_ms, utc_date, utc_time};
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(utc_time(0), "00:00:00 UTC");
+        assert_eq!(utc_time(50_531_999), "14:02:11 UTC");
+        assert_eq!(utc_time(-1000), "23:59:59 UTC");
+    }
 
     #[test]
     fn dates_are_utc_days() {

@@ -45,6 +45,7 @@ impl Sup {
             env: vec![("REAGENT_TEST".into(), "1".into())],
             cols: 80,
             rows: 24,
+            umask: None,
         };
         fs::write(
             run_dir.join(files::SPEC),

@@ -147,6 +147,7 @@ fn cockpit() -> App {
         ended_at: None,
         log_path: "/x".into(),
         wandb: None,
+        lost_output: None,
     }];
     app
 }

@@ -381,6 +381,7 @@ fn run_info(i: usize) -> RunInfo {
         ended_at: status.is_terminal().then_some(NOW - 1000),
         log_path: "/x".into(),
         wandb: None,
+        lost_output: None,
     }
 }
 

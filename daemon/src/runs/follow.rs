@@ -9,11 +9,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use reagent::connection::{Frame, encode_line, read_frame};
-use reagent::run::RunStatus;
+use reagent::run::{OutputLoss, RunStatus};
 use reagent::time::now_ms;
 use tokio::io::{AsyncWriteExt as _, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{lock, logfile, pane::Pane};
 use crate::state::Daemon;
@@ -31,15 +32,27 @@ pub async fn follow(
 ) {
     let dir = daemon.paths.run_dir(&id);
     let log = dir.join(files::LOG);
-    match UnixStream::connect(dir.join(files::SOCKET)).await {
+    let exited = match UnixStream::connect(dir.join(files::SOCKET)).await {
         Ok(stream) => listen(&daemon, &id, stream, control, &pane, &log).await,
-        Err(err) => tracing::debug!(run = %id, "no supervisor to connect to: {err}"),
-    }
+        Err(err) => {
+            tracing::debug!(run = %id, "no supervisor to connect to: {err}");
+            None
+        }
+    };
     catch_up(&pane, &log).await;
-    settle(&daemon, &id, &dir);
+    let (record, supervisor) = exited.map_or((None, None), |(record, writer)| {
+        (Some(record), Some(writer))
+    });
+    settle(&daemon, &id, &dir, record).await;
+    if let Some(mut writer) = supervisor {
+        // Only now may a supervisor that could not write `exit.json` exit.
+        let _ = writer.write_all(&encode_line(&ControlMsg::Settled)).await;
+    }
     crate::queue::ended(&daemon, &id);
 }
 
+/// Listens to the supervisor until its connection ends, or until it says how the job ended:
+/// then returns that record with the way back to the supervisor, to confirm once stored.
 async fn listen(
     daemon: &Daemon,
     id: &str,
@@ -47,24 +60,38 @@ async fn listen(
     mut control: mpsc::UnboundedReceiver<ControlMsg>,
     pane: &Arc<Mutex<Pane>>,
     log: &Path,
-) {
+) -> Option<(ExitRecord, OwnedWriteHalf)> {
     let (reader, mut writer) = stream.into_split();
+    let (stop, mut stopped) = oneshot::channel::<()>();
     let forward = tokio::spawn(async move {
-        while let Some(msg) = control.recv().await {
+        loop {
+            let msg = tokio::select! {
+                msg = control.recv() => msg,
+                _ = &mut stopped => None,
+            };
+            let Some(msg) = msg else { break };
             if writer.write_all(&encode_line(&msg)).await.is_err() {
                 break;
             }
         }
+        writer
     });
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
+    let mut exited = None;
     while let Ok(Frame::Line(line)) = read_frame(&mut reader, &mut buf, 1 << 20).await {
         let written = match serde_json::from_slice(&line) {
             Ok(SupervisorMsg::Hello { pid, written }) => {
                 mark_running(daemon, id, pid);
                 written
             }
-            Ok(SupervisorMsg::Written { written } | SupervisorMsg::Exited { written, .. }) => {
+            Ok(SupervisorMsg::Written { written }) => written,
+            Ok(SupervisorMsg::Lost { loss }) => {
+                record_loss(daemon, id, loss);
+                continue;
+            }
+            Ok(SupervisorMsg::Exited { written, record }) => {
+                exited = Some(record);
                 written
             }
             Err(err) => {
@@ -79,8 +106,14 @@ async fn listen(
                 record_wandb(daemon, id, wandb);
             }
         }
+        if exited.is_some() {
+            break;
+        }
     }
-    forward.abort();
+    // The live entry still holds the control sender, so the forwarder must be told to stop.
+    let _ = stop.send(());
+    let writer = forward.await.ok();
+    exited.zip(writer)
 }
 
 /// Feeds the pane everything the log holds beyond what it has seen.
@@ -129,18 +162,43 @@ pub fn mark_running(daemon: &Daemon, id: &str, pid: u32) {
     }
 }
 
-/// Records how the run ended, from its exit record; a run without one is lost.
-fn settle(daemon: &Daemon, id: &str, dir: &Path) {
+/// Records that output is being (or was) lost; a closed gap also raises an alert.
+fn record_loss(daemon: &Daemon, id: &str, loss: OutputLoss) {
+    tracing::warn!(run = %id, "{}", loss.describe());
+    let closed = !loss.ongoing;
+    let result = daemon
+        .state()
+        .update_run(id, |run| run.lost_output = Some(loss));
+    match result {
+        Ok(run) if closed => crate::alerts::output_lost(daemon, &run),
+        Ok(_) => {}
+        // The database is likely on the same full disk; the gap's end reports it again.
+        Err(err) => tracing::warn!(run = %id, "cannot record lost output: {err}"),
+    }
+}
+
+/// How long settling waits between attempts to store a run's end.
+const SETTLE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Records how the run ended, from `exit.json` or else the supervisor's `Exited` message; a
+/// run with neither is lost. A failed database write (a full disk) is retried until it is
+/// stored: dropping it would lose the exit code for good.
+async fn settle(daemon: &Daemon, id: &str, dir: &Path, sent: Option<ExitRecord>) {
     let record = std::fs::read(dir.join(files::EXIT))
         .ok()
-        .and_then(|bytes| serde_json::from_slice::<ExitRecord>(&bytes).ok());
-    let mut state = daemon.state();
-    state.remove_live(id);
-    let result = state.update_run(id, |run| {
-        run.pid = None;
-        match record {
-            Some(record) => apply_exit(run, record),
+        .and_then(|bytes| serde_json::from_slice::<ExitRecord>(&bytes).ok())
+        .or(sent);
+    daemon.state().remove_live(id);
+    let mut complained = false;
+    let run = loop {
+        let result = daemon.state().update_run(id, |run| match record.clone() {
+            Some(record) => {
+                run.pid = None;
+                apply_exit(run, record);
+            }
             None => {
+                // The job may live on under PID 1; keep its process group so it can be stopped.
+                run.pid = run.pid.filter(|&pgid| super::orphan::alive(id, pgid));
                 run.status = RunStatus::Lost;
                 run.ended_at = Some(now_ms());
                 run.reason = Some(format!(
@@ -148,24 +206,31 @@ fn settle(daemon: &Daemon, id: &str, dir: &Path) {
                     dir.join(files::SUPERVISOR_LOG).display()
                 ));
             }
+        });
+        match result {
+            Ok(run) => break run,
+            Err(err) if err.code == reagent::protocol::codes::NOT_FOUND => return,
+            Err(err) => {
+                if !complained {
+                    tracing::error!(run = %id, "cannot record how the run ended, retrying: {err}");
+                    complained = true;
+                }
+                tokio::time::sleep(SETTLE_RETRY).await;
+            }
         }
-    });
-    // Alerts and notices take the state lock themselves.
-    drop(state);
-    match result {
-        Ok(run) => {
-            tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended");
-            daemon.notify.run_ended(&run);
-            crate::alerts::run_ended(daemon, &run);
-        }
-        Err(err) => tracing::error!(run = %id, "cannot record how the run ended: {err}"),
-    }
+    };
+    tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended");
+    daemon.notify.run_ended(&run);
+    crate::alerts::run_ended(daemon, &run);
 }
 
 fn apply_exit(run: &mut reagent::run::RunInfo, record: ExitRecord) {
     run.exit_code = record.exit_code;
     run.signal = record.signal;
     run.ended_at = Some(record.ended_at_ms);
+    if record.lost.is_some() {
+        run.lost_output = record.lost;
+    }
     (run.status, run.reason) = match (&record.error, record.stopped, record.exit_code) {
         (Some(error), _, _) => (RunStatus::Failed, Some(error.clone())),
         (None, true, _) => (RunStatus::Stopped, Some("stopped by the user".into())),
@@ -234,6 +299,7 @@ mod tests {
             stopped,
             error: None,
             ended_at_ms: 5,
+            lost: None,
         }
     }
 

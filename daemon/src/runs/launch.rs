@@ -5,9 +5,10 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
+use rustix::fs::Mode;
 use reagent::protocol::RpcError;
 use reagent::run::{RunInfo, RunStatus};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -15,6 +16,23 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use super::{follow, internal, make_live};
 use crate::state::Daemon;
 use crate::supervisor::wire::{LaunchSpec, files};
+
+/// The file mask jobs start with: the user's, as it was when the daemon started, before the
+/// daemon made everything it creates private (the umask is process-wide, hence a static).
+static JOB_UMASK: OnceLock<u32> = OnceLock::new();
+
+/// Makes every file and folder the daemon (and its supervisors) creates private to the user
+/// (0600 and 0700: the database, logs, `output.log` and `exit.json` hold what jobs print),
+/// and remembers the user's own mask for the jobs.
+pub fn make_files_private() {
+    let user = rustix::process::umask(Mode::from_raw_mode(0o077));
+    let _ = JOB_UMASK.set(user.bits());
+}
+
+/// The file mask a job should start with, once [`make_files_private`] ran.
+pub fn job_umask() -> Option<u32> {
+    JOB_UMASK.get().copied()
+}
 
 /// Creates the run's folder and writes its spec (0600: the env may hold secrets).
 pub fn write_spec(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<()> {

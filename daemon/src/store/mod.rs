@@ -96,6 +96,9 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_by_run ON alerts (run, created_at);
 "#,
+    r#"
+    ALTER TABLE runs ADD COLUMN lost_output TEXT;
+"#,
 ];
 
 /// The open database.
@@ -181,6 +184,9 @@ impl Store {
                 .join(crate::supervisor::wire::files::LOG),
             wandb: row
                 .get::<_, Option<String>>("wandb")?
+                .and_then(|text| serde_json::from_str(&text).ok()),
+            lost_output: row
+                .get::<_, Option<String>>("lost_output")?
                 .and_then(|text| serde_json::from_str(&text).ok()),
             id,
         })
@@ -277,13 +283,15 @@ impl Store {
 fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<()> {
     tx.execute(
         "INSERT INTO runs (id, name, command, cwd, env_keys, status, exit_code, signal, reason,
-                           pid, cols, rows, created_at, started_at, ended_at, wandb)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                           pid, cols, rows, created_at, started_at, ended_at, wandb,
+                           lost_output)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT(id) DO UPDATE SET
              name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
              signal = excluded.signal, reason = excluded.reason, pid = excluded.pid,
              cols = excluded.cols, rows = excluded.rows, started_at = excluded.started_at,
-             ended_at = excluded.ended_at, wandb = excluded.wandb",
+             ended_at = excluded.ended_at, wandb = excluded.wandb,
+             lost_output = excluded.lost_output",
         params![
             run.id,
             run.name,
@@ -301,6 +309,10 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
             run.started_at,
             run.ended_at,
             run.wandb.as_ref().map(serde_json::to_string).transpose()?,
+            run.lost_output
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
         ],
     )?;
     Ok(())
@@ -329,6 +341,7 @@ mod tests {
             ended_at: None,
             log_path: PathBuf::new(),
             wandb: None,
+            lost_output: None,
         }
     }
 

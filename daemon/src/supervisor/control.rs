@@ -48,7 +48,7 @@ pub(crate) fn spawn_input_writer(
         .spawn(move || {
             for bytes in rx {
                 if let Err(err) = writer.write_all(&bytes).and_then(|()| writer.flush()) {
-                    eprintln!("reagentd supervise: writing input to the pty failed: {err}");
+                    diag!("writing input to the pty failed: {err}");
                 }
             }
         })?;
@@ -64,7 +64,7 @@ pub(crate) fn spawn_acceptor(listener: UnixListener, ctl: Arc<Control>) -> std::
                 match stream {
                     Ok(stream) => attach(&ctl, stream),
                     Err(err) => {
-                        eprintln!("reagentd supervise: accept failed: {err}");
+                        diag!("accept failed: {err}");
                         // Out of fds or similar: do not spin.
                         thread::sleep(Duration::from_millis(100));
                     }
@@ -79,7 +79,7 @@ fn attach(ctl: &Arc<Control>, stream: UnixStream) {
     let reader = match stream.try_clone() {
         Ok(reader) => reader,
         Err(err) => {
-            eprintln!("reagentd supervise: cannot use a new connection: {err}");
+            diag!("cannot use a new connection: {err}");
             return;
         }
     };
@@ -98,7 +98,7 @@ fn attach(ctl: &Arc<Control>, stream: UnixStream) {
         .name("control".into())
         .spawn(move || read_commands(&ctl, reader));
     if let Err(err) = spawned {
-        eprintln!("reagentd supervise: no reader for a connection: {err}");
+        diag!("no reader for a connection: {err}");
     }
 }
 
@@ -113,7 +113,7 @@ fn read_commands(ctl: &Control, stream: UnixStream) {
             Ok(_) => {}
         }
         if line.last() != Some(&b'\n') && line.len() as u64 >= MAX_LINE {
-            eprintln!("reagentd supervise: control line too long; dropping the connection");
+            diag!("control line too long; dropping the connection");
             let _ = reader.get_ref().shutdown(Shutdown::Both);
             return;
         }
@@ -127,7 +127,7 @@ fn obey(ctl: &Control, line: &[u8]) {
     let msg = match serde_json::from_slice::<ControlMsg>(line) {
         Ok(msg) => msg,
         Err(err) => {
-            eprintln!("reagentd supervise: ignoring a malformed control line: {err}");
+            diag!("ignoring a malformed control line: {err}");
             return;
         }
     };
@@ -137,17 +137,17 @@ fn obey(ctl: &Control, line: &[u8]) {
             Ok(bytes) => match ctl.input.try_send(bytes) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    eprintln!("reagentd supervise: the job does not read its input; dropped some");
+                    diag!("the job does not read its input; dropped some");
                 }
                 Err(TrySendError::Disconnected(_)) => {
-                    eprintln!("reagentd supervise: the pty writer is gone; input dropped");
+                    diag!("the pty writer is gone; input dropped");
                 }
             },
-            Err(err) => eprintln!("reagentd supervise: ignoring input that is not base64: {err}"),
+            Err(err) => diag!("ignoring input that is not base64: {err}"),
         },
         ControlMsg::Resize { cols, rows } => {
             if cols == 0 || rows == 0 {
-                eprintln!("reagentd supervise: ignoring resize to {cols}x{rows}");
+                diag!("ignoring resize to {cols}x{rows}");
                 return;
             }
             let size = PtySize {
@@ -157,9 +157,13 @@ fn obey(ctl: &Control, line: &[u8]) {
                 pixel_height: 0,
             };
             if let Err(err) = lock(&ctl.master).resize(size) {
-                eprintln!("reagentd supervise: resize failed: {err:#}");
+                diag!("resize failed: {err:#}");
             }
         }
         ControlMsg::Stop { grace_ms } => ctl.job.stop(grace_ms),
+        ControlMsg::Settled => {
+            ctl.hub.lock().settled = true;
+            ctl.hub.wake();
+        }
     }
 }

@@ -8,6 +8,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use reagent::run::OutputLoss;
+
 use super::wire::SupervisorMsg;
 
 /// Locks a mutex, tolerating poisoning: a panicked helper thread must not take the
@@ -33,10 +35,17 @@ pub(crate) struct Out {
     pub conn: Option<Arc<UnixStream>>,
     /// Bumped on every new connection so the notifier knows to say `Hello`.
     pub conn_gen: u64,
-    /// The `Exited` message the notifier must deliver last.
+    /// Output the read loop could not write to the log, once any was lost.
+    pub loss: Option<OutputLoss>,
+    /// Bumped when a gap begins or ends, so the notifier reports each change once.
+    pub loss_gen: u64,
+    /// The `Exited` message: once set, the notifier delivers it to every connection (a
+    /// restarted daemon included) and says nothing else.
     pub farewell: Option<SupervisorMsg>,
-    /// The notifier delivered the farewell (or gave up) and stopped.
-    pub notifier_done: bool,
+    /// The connection generation the farewell was last written to.
+    pub farewell_sent: Option<u64>,
+    /// The daemon confirmed it stored the run's end ([`super::wire::ControlMsg::Settled`]).
+    pub settled: bool,
 }
 
 /// [`Out`] plus its condvar.
@@ -119,19 +128,34 @@ impl Hub {
     }
 
     /// Hands the final `Exited` message to the notifier and waits up to `timeout` for it to be
-    /// delivered: best effort, since the daemon may be stalled or gone.
+    /// written to the current connection: best effort, since the daemon may be stalled or
+    /// gone. Returns at once when no daemon is connected.
     pub(crate) fn say_farewell(&self, msg: SupervisorMsg, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let mut guard = self.lock();
         guard.farewell = Some(msg);
         self.wake();
-        while !guard.notifier_done {
+        while guard.conn.is_some() && guard.farewell_sent != Some(guard.conn_gen) {
             let now = Instant::now();
             if now >= deadline {
-                eprintln!("reagentd supervise: gave up delivering the exit message");
+                diag!("gave up delivering the exit message");
                 return;
             }
             guard = self.wait(guard, Some(deadline - now));
         }
+    }
+
+    /// Waits up to `timeout` for the daemon to confirm it stored the run's end.
+    pub(crate) fn wait_settled(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.lock();
+        while !guard.settled {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = self.wait(guard, Some(deadline - now));
+        }
+        true
     }
 }

@@ -105,7 +105,7 @@ impl Job {
                 }
             });
         if let Err(err) = timer {
-            eprintln!("reagentd supervise: no stop timer ({err}); killing now");
+            diag!("no stop timer ({err}); killing now");
             let state = lock(&self.state);
             if state.ended.is_none() {
                 self.signal_group(Signal::KILL);
@@ -122,11 +122,11 @@ impl Job {
 pub(crate) fn signal_group(pgid: u32, signal: Signal) {
     let pid = i32::try_from(pgid).ok().and_then(Pid::from_raw);
     let Some(pid) = pid.filter(|pid| pid.as_raw_nonzero().get() > 1) else {
-        eprintln!("reagentd supervise: refusing to signal process group {pgid}");
+        diag!("refusing to signal process group {pgid}");
         return;
     };
     if let Err(err) = kill_process_group(pid, signal) {
-        eprintln!("reagentd supervise: signal {signal:?} to group {pgid}: {err}");
+        diag!("signal {signal:?} to group {pgid}: {err}");
     }
 }
 
@@ -137,14 +137,14 @@ fn reap(mut child: Box<dyn Child + Send + Sync>) -> Ended {
         Some(std_child) => match std_child.wait() {
             Ok(status) => (status.code(), status.signal()),
             Err(err) => {
-                eprintln!("reagentd supervise: waiting for the job failed: {err}");
+                diag!("waiting for the job failed: {err}");
                 (None, None)
             }
         },
         None => match child.wait() {
             Ok(status) => (i32::try_from(status.exit_code()).ok(), None),
             Err(err) => {
-                eprintln!("reagentd supervise: waiting for the job failed: {err}");
+                diag!("waiting for the job failed: {err}");
                 (None, None)
             }
         },

@@ -55,6 +55,33 @@ pub(crate) fn command(spec: &LaunchSpec) -> anyhow::Result<CommandBuilder> {
     Ok(cmd)
 }
 
+/// Longest single argument or `KEY=value` string Linux passes to a program (32 pages).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Refuses a command the kernel would refuse with "Argument list too long", naming what is
+/// too long: caught here it is a launch error the user can act on, instead of an `exec`
+/// failure inside the forked child.
+pub(crate) fn check_exec_limits(spec: &LaunchSpec) -> anyhow::Result<()> {
+    if let Some(arg) = spec.command.iter().find(|arg| arg.len() >= MAX_ARG_STRLEN) {
+        let start: String = arg.chars().take(20).collect();
+        bail!(
+            "argument list too long: an argument (`{start}…`) is {} bytes, over the {MAX_ARG_STRLEN}-byte limit for one",
+            arg.len()
+        );
+    }
+    let long = spec
+        .env
+        .iter()
+        .find(|(key, value)| key.len() + value.len() + 1 >= MAX_ARG_STRLEN);
+    if let Some((key, value)) = long {
+        bail!(
+            "argument list too long: environment variable {key} is {} bytes, over the {MAX_ARG_STRLEN}-byte limit for one",
+            key.len() + value.len() + 1
+        );
+    }
+    Ok(())
+}
+
 /// Binds the control socket, replacing a stale one, readable by the owner only.
 pub(crate) fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     remove_socket(path);
@@ -72,8 +99,7 @@ pub(crate) fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
 pub(crate) fn remove_socket(path: &Path) {
     match fs::remove_file(path) {
         Err(err) if err.kind() != ErrorKind::NotFound => {
-            eprintln!(
-                "reagentd supervise: cannot remove {}: {err}",
+            diag!("cannot remove {}: {err}",
                 path.display()
             );
         }
@@ -92,15 +118,15 @@ pub(crate) fn print_ready(ready: &Ready) {
             out.flush()
         });
     if let Err(err) = result {
-        eprintln!("reagentd supervise: cannot report readiness: {err}");
+        diag!("cannot report readiness: {err}");
     }
     match OpenOptions::new().write(true).open("/dev/null") {
         Ok(null) => {
             if let Err(err) = rustix::stdio::dup2_stdout(&null) {
-                eprintln!("reagentd supervise: cannot detach stdout: {err}");
+                diag!("cannot detach stdout: {err}");
             }
         }
-        Err(err) => eprintln!("reagentd supervise: cannot open /dev/null: {err}"),
+        Err(err) => diag!("cannot open /dev/null: {err}"),
     }
 }
 
@@ -121,7 +147,7 @@ pub(crate) fn write_exit(run_dir: &Path, record: &ExitRecord) -> anyhow::Result<
 pub(crate) fn fail_launch(run_dir: &Path, job: &str, reason: &anyhow::Error) -> anyhow::Result<()> {
     let reason = format!("{reason:#}").replace('\n', " ");
     let error = format!("cannot start {job}: {reason}");
-    eprintln!("reagentd supervise: {error}");
+    diag!("{error}");
     let log = run_dir.join(files::LOG);
     let logged = OpenOptions::new()
         .create(true)
@@ -129,7 +155,7 @@ pub(crate) fn fail_launch(run_dir: &Path, job: &str, reason: &anyhow::Error) -> 
         .open(&log)
         .and_then(|mut file| file.write_all(format!("reagent: {error}\r\n").as_bytes()));
     if let Err(err) = logged {
-        eprintln!("reagentd supervise: cannot write {}: {err}", log.display());
+        diag!("cannot write {}: {err}", log.display());
     }
     let record = ExitRecord {
         exit_code: None,
@@ -137,6 +163,7 @@ pub(crate) fn fail_launch(run_dir: &Path, job: &str, reason: &anyhow::Error) -> 
         stopped: false,
         error: Some(error.clone()),
         ended_at_ms: now_ms(),
+        lost: None,
     };
     let written = write_exit(run_dir, &record);
     print_ready(&Ready::Failed { error });

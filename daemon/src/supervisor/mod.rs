@@ -5,6 +5,18 @@
 //! (`notify`, the only writer to the daemon), the accept thread and one reader per connection
 //! plus the PTY writer (`control`). The main thread sets everything up, then waits for the job
 //! to end and finishes the run: drain, `exit.json`, `Exited`, socket removal, in that order.
+//!
+//! Diagnostics go to stderr (`supervisor.log`) through [`diag!`], never `eprintln!`: the log
+//! sits on the same disk as the job's output, and `eprintln!` panics when that disk is full,
+//! which would kill the thread that drains the PTY and freeze the job.
+
+/// Writes one diagnostic line to stderr, ignoring failure (see the module comment).
+macro_rules! diag {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "reagentd supervise: {}", format_args!($($arg)*));
+    }};
+}
 
 mod control;
 mod hub;
@@ -21,6 +33,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portable_pty::{PtySize, native_pty_system};
+use rustix::fs::Mode;
 
 use control::Control;
 use hub::Hub;
@@ -34,6 +47,8 @@ const DRAIN_IDLE: Duration = Duration::from_millis(200);
 const DRAIN_CAP: Duration = Duration::from_secs(5);
 /// How long the final `Exited` message may take to reach a slow daemon.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a supervisor that could not write `exit.json` tries again.
+const EXIT_RETRY: Duration = Duration::from_secs(1);
 
 /// Supervises the run in `run_dir` until its job ended and the outcome is recorded.
 ///
@@ -43,7 +58,7 @@ const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn main(run_dir: &Path) -> anyhow::Result<()> {
     // Our own session: a daemon killed with its process group must not take the job along.
     if let Err(err) = rustix::process::setsid() {
-        eprintln!("reagentd supervise: setsid failed ({err}); continuing");
+        diag!("setsid failed ({err}); continuing");
     }
     let spec = match launch::read_spec(run_dir) {
         Ok(spec) => spec,
@@ -59,6 +74,7 @@ pub fn main(run_dir: &Path) -> anyhow::Result<()> {
 
 /// Binds the socket, spawns the job on a fresh PTY and starts every thread.
 fn start(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<(Arc<Hub>, Arc<Control>)> {
+    launch::check_exec_limits(spec)?;
     let cmd = launch::command(spec)?;
     let listener = launch::bind_socket(&run_dir.join(files::SOCKET))?;
     let log_path = run_dir.join(files::LOG);
@@ -74,7 +90,16 @@ fn start(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<(Arc<Hub>, Arc<Con
         pixel_width: 0,
         pixel_height: 0,
     })?;
-    let child = pair.slave.spawn_command(cmd)?;
+    // The job gets the user's file mask, not the daemon's private one; this thread is the
+    // only one yet, so nothing else creates files meanwhile.
+    let private = spec
+        .umask
+        .map(|mask| rustix::process::umask(Mode::from_raw_mode(mask)));
+    let child = pair.slave.spawn_command(cmd);
+    if let Some(private) = private {
+        rustix::process::umask(private);
+    }
+    let child = child?;
     // Only the job may hold the slave side, so its end reads as EOF here.
     drop(pair.slave);
     let pid = child.process_id().context("the job has no pid")?;
@@ -103,6 +128,11 @@ fn kill_job(pid: u32) {
 
 /// Waits for the job's end, then completes the run: the log, `exit.json`, `Exited`, and the
 /// socket's removal, in that order (the daemon reads `exit.json` on the socket's EOF).
+///
+/// When `exit.json` cannot be written (a full disk), the supervisor is the only holder of how
+/// the job ended, so it does not exit: it keeps offering `Exited` to the daemon (a restarted
+/// one included) and retrying the file, until the daemon confirms it stored the record or the
+/// file is written.
 fn finish(run_dir: &Path, hub: &Hub, ctl: &Control) -> anyhow::Result<()> {
     let (ended, stopped) = ctl.job.wait_ended();
     let written = hub.drain_and_seal(DRAIN_IDLE, DRAIN_CAP);
@@ -112,12 +142,29 @@ fn finish(run_dir: &Path, hub: &Hub, ctl: &Control) -> anyhow::Result<()> {
         stopped,
         error: None,
         ended_at_ms: ended.ended_at_ms,
+        lost: hub.lock().loss.clone(),
     };
-    let recorded = launch::write_exit(run_dir, &record);
-    if let Err(err) = &recorded {
-        eprintln!("reagentd supervise: {err:#}");
+    let farewell = SupervisorMsg::Exited {
+        written,
+        record: record.clone(),
+    };
+    let mut complained = false;
+    loop {
+        match launch::write_exit(run_dir, &record) {
+            Ok(()) => break,
+            Err(err) if !complained => {
+                diag!("{err:#}; holding the exit record until the daemon has it");
+                complained = true;
+            }
+            Err(_) => {}
+        }
+        hub.say_farewell(farewell.clone(), FAREWELL_TIMEOUT);
+        if hub.wait_settled(EXIT_RETRY) {
+            launch::remove_socket(&run_dir.join(files::SOCKET));
+            return Ok(());
+        }
     }
-    hub.say_farewell(SupervisorMsg::Exited { written, record }, FAREWELL_TIMEOUT);
+    hub.say_farewell(farewell, FAREWELL_TIMEOUT);
     launch::remove_socket(&run_dir.join(files::SOCKET));
-    recorded
+    Ok(())
 }

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use reagent::run::OutputLoss;
 use serde::{Deserialize, Serialize};
 
 /// File names inside a run's folder.
@@ -38,6 +39,10 @@ pub struct LaunchSpec {
     pub cols: u16,
     /// PTY height.
     pub rows: u16,
+    /// The file-creation mask the job starts with: the daemon's own is 077 (its files are
+    /// private), which must not leak into the files a job creates.
+    #[serde(default)]
+    pub umask: Option<u32>,
 }
 
 /// The one line the supervisor prints on stdout once the launch is decided.
@@ -69,6 +74,9 @@ pub struct ExitRecord {
     pub error: Option<String>,
     /// When the supervisor saw the job end, in Unix milliseconds.
     pub ended_at_ms: i64,
+    /// Output that could not be written to the log over the run's life.
+    #[serde(default)]
+    pub lost: Option<OutputLoss>,
 }
 
 /// Supervisor → daemon.
@@ -87,7 +95,14 @@ pub enum SupervisorMsg {
         /// Bytes in `output.log` so far.
         written: u64,
     },
-    /// The job ended and the log is complete; `exit.json` holds the same record.
+    /// Output is being lost (a gap began), or logging resumed after a gap (`ongoing` false).
+    Lost {
+        /// The totals so far.
+        loss: OutputLoss,
+    },
+    /// The job ended and the log is complete. `exit.json` holds the same record, unless it
+    /// could not be written: then the supervisor waits for [`ControlMsg::Settled`] before it
+    /// exits, so it never exits holding the only copy.
     Exited {
         /// Final size of `output.log`.
         written: u64,
@@ -117,4 +132,6 @@ pub enum ControlMsg {
         /// Milliseconds between SIGTERM and SIGKILL.
         grace_ms: u64,
     },
+    /// The daemon has stored the run's end (from `Exited`): the supervisor may exit.
+    Settled,
 }

@@ -36,6 +36,7 @@ pub(super) fn run(
         ended_at: status.is_terminal().then_some(NOW - 1000),
         log_path: "/x".into(),
         wandb: None,
+        lost_output: None,
     }
 }
 
