@@ -331,25 +331,35 @@ fn parent_of(pid: i32) -> i32 {
     rest.split_whitespace().nth(1).expect("ppid").parse().expect("number")
 }
 
-#[test]
-fn an_argument_list_too_long_is_a_launch_error() {
-    let env = Env::new();
+/// Starts a run with `env` through the protocol and returns its failure reason.
+fn launch_failure(env: &Env, vars: Value) -> String {
     let mut conn = env.connect();
-    let big = "x".repeat(200 * 1024);
-    let reply = conn.call(
-        "run.start",
-        json!({"command": ["true"], "env": [["BIG", big]]}),
-    );
+    let reply = conn.call("run.start", json!({"command": ["true"], "env": vars}));
     let id = reply["result"]["id"].as_str().expect("a run id").to_string();
     wait_until("the run to end", || {
-        env.get(&id)["status"].as_str() != Some("launching")
-            && env.get(&id)["status"].as_str() != Some("running")
+        let status = env.status_of(&id);
+        status != "launching" && status != "running"
     });
     let run = env.get(&id);
     assert_eq!(run["status"], "failed");
-    let reason = run["reason"].as_str().unwrap_or_default();
+    run["reason"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn an_argument_list_too_long_is_a_launch_error() {
+    let env = Env::new();
+    let reason = launch_failure(&env, json!([["BIG", "x".repeat(200 * 1024)]]));
     assert!(
         reason.contains("argument list too long") && reason.contains("BIG"),
-        "the reason names it: {reason}"
+        "the reason names the variable: {reason}"
+    );
+    // Each under the limit for one, together over the limit for all (6 MiB at most).
+    let many: Vec<Value> = (0..60)
+        .map(|i| json!([format!("V{i}"), "x".repeat(120 * 1024)]))
+        .collect();
+    let reason = launch_failure(&env, Value::Array(many));
+    assert!(
+        reason.contains("argument list too long") && reason.contains("its environment take"),
+        "the reason says what is too long: {reason}"
     );
 }

@@ -46,6 +46,8 @@ pub(crate) fn command(spec: &LaunchSpec) -> anyhow::Result<CommandBuilder> {
     let mut cmd = CommandBuilder::new(program);
     cmd.args(args);
     cmd.cwd(&spec.cwd);
+    // The user's file mask for the job, not the daemon's private one.
+    cmd.umask(spec.umask);
     if !spec.env.iter().any(|(key, _)| key == "TERM") {
         cmd.env("TERM", "xterm-256color");
     }
@@ -58,28 +60,53 @@ pub(crate) fn command(spec: &LaunchSpec) -> anyhow::Result<CommandBuilder> {
 /// Longest single argument or `KEY=value` string Linux passes to a program (32 pages).
 const MAX_ARG_STRLEN: usize = 32 * 4096;
 
-/// Refuses a command the kernel would refuse with "Argument list too long", naming what is
-/// too long: caught here it is a launch error the user can act on, instead of an `exec`
-/// failure inside the forked child.
-pub(crate) fn check_exec_limits(spec: &LaunchSpec) -> anyhow::Result<()> {
-    if let Some(arg) = spec.command.iter().find(|arg| arg.len() >= MAX_ARG_STRLEN) {
-        let start: String = arg.chars().take(20).collect();
+/// Refuses a command the kernel would refuse with "Argument list too long", naming what is too
+/// long. portable-pty closes the forked child's descriptors before `exec`, including the one
+/// std reports an `exec` error through, so such an error would only show as the child dying
+/// of SIGABRT: it must be caught before.
+pub(crate) fn check_exec_limits(cmd: &CommandBuilder) -> anyhow::Result<()> {
+    let args = cmd.get_argv().iter().map(|arg| arg.len() + 1);
+    let env: Vec<(&str, &str)> = cmd.iter_full_env_as_str().collect();
+    if let Some(arg) = cmd.get_argv().iter().find(|arg| arg.len() >= MAX_ARG_STRLEN) {
+        let start: String = arg.to_string_lossy().chars().take(20).collect();
         bail!(
-            "argument list too long: an argument (`{start}…`) is {} bytes, over the {MAX_ARG_STRLEN}-byte limit for one",
+            "argument list too long: an argument (`{start}…`) is {} bytes, over the \
+             {MAX_ARG_STRLEN}-byte limit for one",
             arg.len()
         );
     }
-    let long = spec
-        .env
+    let long = env
         .iter()
         .find(|(key, value)| key.len() + value.len() + 1 >= MAX_ARG_STRLEN);
     if let Some((key, value)) = long {
         bail!(
-            "argument list too long: environment variable {key} is {} bytes, over the {MAX_ARG_STRLEN}-byte limit for one",
+            "argument list too long: environment variable {key} is {} bytes, over the \
+             {MAX_ARG_STRLEN}-byte limit for one",
             key.len() + value.len() + 1
         );
     }
+    let pointers = (cmd.get_argv().len() + env.len() + 2) * std::mem::size_of::<usize>();
+    let total = args.sum::<usize>()
+        + env.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()
+        + pointers;
+    let limit = exec_limit();
+    if total > limit {
+        bail!(
+            "argument list too long: the command and its environment take {total} bytes, over \
+             the system's {limit}-byte limit"
+        );
+    }
     Ok(())
+}
+
+/// The room `exec` gives arguments and environment together: a quarter of the stack limit,
+/// at most 6 MiB and at least 128 KiB (Linux's rule).
+fn exec_limit() -> usize {
+    let stack = rustix::process::getrlimit(rustix::process::Resource::Stack).current;
+    let quarter = stack.map_or(usize::MAX, |bytes| {
+        usize::try_from(bytes / 4).unwrap_or(usize::MAX)
+    });
+    quarter.min(6 << 20).max(MAX_ARG_STRLEN)
 }
 
 /// Binds the control socket, replacing a stale one, readable by the owner only.

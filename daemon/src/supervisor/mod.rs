@@ -33,7 +33,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portable_pty::{PtySize, native_pty_system};
-use rustix::fs::Mode;
 
 use control::Control;
 use hub::Hub;
@@ -74,8 +73,8 @@ pub fn main(run_dir: &Path) -> anyhow::Result<()> {
 
 /// Binds the socket, spawns the job on a fresh PTY and starts every thread.
 fn start(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<(Arc<Hub>, Arc<Control>)> {
-    launch::check_exec_limits(spec)?;
     let cmd = launch::command(spec)?;
+    launch::check_exec_limits(&cmd)?;
     let listener = launch::bind_socket(&run_dir.join(files::SOCKET))?;
     let log_path = run_dir.join(files::LOG);
     let log = OpenOptions::new()
@@ -90,16 +89,7 @@ fn start(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<(Arc<Hub>, Arc<Con
         pixel_width: 0,
         pixel_height: 0,
     })?;
-    // The job gets the user's file mask, not the daemon's private one; this thread is the
-    // only one yet, so nothing else creates files meanwhile.
-    let private = spec
-        .umask
-        .map(|mask| rustix::process::umask(Mode::from_raw_mode(mask)));
-    let child = pair.slave.spawn_command(cmd);
-    if let Some(private) = private {
-        rustix::process::umask(private);
-    }
-    let child = child?;
+    let child = pair.slave.spawn_command(cmd)?;
     // Only the job may hold the slave side, so its end reads as EOF here.
     drop(pair.slave);
     let pid = child.process_id().context("the job has no pid")?;
