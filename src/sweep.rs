@@ -10,6 +10,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod limits;
+
+pub use limits::{MAX_BYTES, MAX_POINTS};
+
 /// How points are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,8 +150,11 @@ pub fn expand(spec: &SweepSpec) -> Result<Vec<Point>, String> {
             ));
         }
     }
-    let points = match spec.method {
-        Method::Grid => grid(&spec.parameters),
+    // Counted (and sized) before anything is generated: drawing first and counting after
+    // let one request for four billion points take the daemon's memory.
+    limits::check(spec)?;
+    match spec.method {
+        Method::Grid => Ok(grid(&spec.parameters)),
         Method::Random => {
             let count = spec.count.filter(|&c| c > 0).ok_or_else(|| {
                 "random search needs `count` (how many runs), e.g. count = 8".to_string()
@@ -160,20 +167,10 @@ pub fn expand(spec: &SweepSpec) -> Result<Vec<Point>, String> {
             let mut rng = SplitMix(seed);
             (0..count)
                 .map(|_| random_point(&spec.parameters, &mut rng))
-                .collect::<Result<_, _>>()?
+                .collect()
         }
-    };
-    if points.len() > MAX_POINTS {
-        return Err(format!(
-            "the sweep would make {} runs; at most {MAX_POINTS} are allowed",
-            points.len()
-        ));
     }
-    Ok(points)
 }
-
-/// The most runs one sweep may make: a typo in a grid should not queue a million runs.
-pub const MAX_POINTS: usize = 10_000;
 
 fn grid(parameters: &BTreeMap<String, Parameter>) -> Vec<Point> {
     let mut points: Vec<Point> = vec![Vec::new()];
@@ -188,9 +185,6 @@ fn grid(parameters: &BTreeMap<String, Parameter>) -> Vec<Point> {
                 })
             })
             .collect();
-        if points.len() > MAX_POINTS {
-            break;
-        }
     }
     points
 }
@@ -228,16 +222,58 @@ fn random_point(
     Ok(point)
 }
 
-/// The command with `{name}` replaced by the point's values.
+/// The command with `{name}` replaced by the point's values (which are in name order, as
+/// [`expand`] makes them). One pass: a value is never searched for placeholders itself, so
+/// values cannot expand one another (`a = "{b}{b}"`, `b = "{c}{c}"`, … would double each time).
 pub fn render(command: &[String], point: &Point) -> Vec<String> {
+    let value = |name: &str| {
+        point
+            .binary_search_by(|(key, _)| key.as_str().cmp(name))
+            .ok()
+            .map(|i| point[i].1.as_str())
+    };
     command
         .iter()
         .map(|arg| {
-            point.iter().fold(arg.clone(), |arg, (name, value)| {
-                arg.replace(&format!("{{{name}}}"), value)
-            })
+            let mut out = String::with_capacity(arg.len());
+            let mut rest = arg.as_str();
+            while let Some((start, name)) = next_placeholder(rest, |name| value(name).is_some()) {
+                out.push_str(&rest[..start]);
+                out.push_str(value(name).unwrap_or_default());
+                rest = &rest[start + name.len() + 2..];
+            }
+            out.push_str(rest);
+            out
         })
         .collect()
+}
+
+/// The names of the `{name}` placeholders in `arg` that `known` accepts, left to right.
+fn placeholders(arg: &str, known: impl Fn(&str) -> bool + Copy) -> impl Iterator<Item = &str> {
+    let mut rest = arg;
+    std::iter::from_fn(move || {
+        let (start, name) = next_placeholder(rest, known)?;
+        rest = &rest[start + name.len() + 2..];
+        Some(name)
+    })
+}
+
+/// The first `{name}` in `text` whose name `known` accepts: its byte offset and the name.
+/// Parameter names hold no braces, so a name runs from a `{` to the next `}`.
+fn next_placeholder(text: &str, known: impl Fn(&str) -> bool) -> Option<(usize, &str)> {
+    let mut from = 0;
+    while let Some(open) = text[from..].find('{').map(|i| from + i) {
+        let close = text[open + 1..].find('}')? + open + 1;
+        let name = &text[open + 1..close];
+        match name.rfind('{') {
+            // Only the last `{` before this `}` can open a name: skip to it (linear time
+            // even for a template of a million `{`).
+            Some(inner) => from = open + 1 + inner,
+            None if known(name) => return Some((open, name)),
+            None => from = close + 1,
+        }
+    }
+    None
 }
 
 /// `sweepname-lr=1e-3,bs=32`
@@ -344,6 +380,13 @@ mod tests {
             let lr: f64 = point[1].1.parse().unwrap();
             assert!((1e-5..=1e-2).contains(&lr), "{lr}");
         }
+    }
+
+    #[test]
+    fn values_are_substituted_once_and_never_expand_each_other() {
+        let point: Point = vec![("a".into(), "{b}{b}".into()), ("b".into(), "x".into())];
+        let command = vec!["{a}-{b}".into(), "{{b}}".into(), "{c}{a".into()];
+        assert_eq!(render(&command, &point), ["{b}{b}-x", "{x}", "{c}{a"]);
     }
 
     #[test]

@@ -193,3 +193,53 @@ fn a_sweeps_runs_are_ranked_by_a_metric_best_first() {
         .expect("a row ranked first");
     assert!(first.contains("r-x=0.3") && first.contains("0.3"), "{text}");
 }
+
+/// A process's resident set in KiB (`VmRSS` of `/proc/PID/status`).
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_sweep_of_four_billion_points_is_refused_at_once_and_the_daemon_stays_small() {
+    let env = Env::new();
+    let mut conn = env.connect();
+    let pid = env.daemon_pid().expect("daemon pid");
+    let before = rss_kib(pid);
+    let sweep = |count: u64, conn: &mut common::Conn| {
+        let started = std::time::Instant::now();
+        let reply = conn.call(
+            "sweep.start",
+            serde_json::json!({
+                "command": ["true", "{x}"],
+                "method": "random",
+                "count": count,
+                "parameters": {"x": {"values": ["1", "2"]}},
+            }),
+        );
+        (reply, started.elapsed())
+    };
+    for count in [4_294_967_295, 1_000_000] {
+        let (reply, took) = sweep(count, &mut conn);
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("{count} runs")) && message.contains("at most 10000"),
+            "{reply}"
+        );
+        // Refused from the spec alone: drawing the points first took 0.4 s for a million
+        // (and killed the daemon for four billion). Generous for a loaded machine.
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "{count}: {took:?}"
+        );
+    }
+    assert!(common::alive(pid), "the daemon died");
+    env.ok(&["status"]);
+    let grown = rss_kib(pid).saturating_sub(before);
+    assert!(grown < 16 * 1024, "the daemon grew by {grown} KiB");
+    assert!(env.runs().is_empty(), "a refused sweep made no runs");
+}
