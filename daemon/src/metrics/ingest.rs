@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use notify::Watcher as _;
 use reagent::protocol::EventKind;
 use reagent::time::now_ms;
+use rustix::fs::{Mode, OFlags};
 
 use super::lock;
 use super::run::{RunMetrics, Skipped};
@@ -122,12 +123,23 @@ fn serve(rx: &mpsc::Receiver<Msg>, wake: mpsc::Sender<Msg>) {
     }
 }
 
+/// Opens a metrics file without ever waiting: with `O_NONBLOCK`, a FIFO swapped in after
+/// the `stat` opens at once (and is then refused) instead of holding the metrics thread.
+fn open_regular(path: &std::path::Path) -> std::io::Result<File> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::open(path, flags, Mode::empty())?);
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
 struct Tail {
     daemon: Arc<Daemon>,
     id: String,
     metrics: Arc<Mutex<RunMetrics>>,
     path: PathBuf,
-    trigger: PathBuf,
+    trigger: alerts::trigger::Trigger,
     file: Option<(File, u64)>,
     buf: Vec<u8>,
     last_event: Instant,
@@ -137,6 +149,8 @@ struct Tail {
     unlogged: u64,
     /// The inode of the metrics file being watched, if any.
     watched: Option<u64>,
+    /// Whether the log already says the metrics path is not a regular file.
+    warned_odd: bool,
 }
 
 impl Tail {
@@ -147,7 +161,7 @@ impl Tail {
             id,
             metrics,
             path,
-            trigger: cwd.join(alerts::TRIGGER_FILE),
+            trigger: alerts::trigger::Trigger::new(&cwd),
             file: None,
             // Allocated on the first read: most runs never write metrics.
             buf: Vec::new(),
@@ -157,6 +171,7 @@ impl Tail {
             last_log: None,
             unlogged: 0,
             watched: None,
+            warned_odd: false,
         }
     }
 
@@ -171,7 +186,7 @@ impl Tail {
         if let Err(err) = read {
             tracing::warn!(run = %self.id, "cannot read {}: {err}", self.path.display());
         }
-        alerts::check_trigger(&self.daemon, &self.id, &self.trigger);
+        self.trigger.check(&self.daemon, &self.id);
         self.tick(alive);
         if alive {
             self.rewatch(watcher);
@@ -210,6 +225,14 @@ impl Tail {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(err) => return Err(err),
         };
+        if !meta.is_file() {
+            // A FIFO or a folder: nothing to tail, and a FIFO's open could block this thread,
+            // which serves every run. Said once, not on every wake.
+            if !std::mem::replace(&mut self.warned_odd, true) {
+                tracing::warn!(run = %self.id, "not reading {}: not a regular file", self.path.display());
+            }
+            return Ok(());
+        }
         let known = lock(&self.metrics).record.inode;
         if known != 0 && known != meta.ino() {
             // Rotated: finish the old file if we have it open, then start the new one at 0.
@@ -220,7 +243,7 @@ impl Tail {
             lock(&self.metrics).record.offset = 0;
         }
         if self.file.as_ref().is_none_or(|(_, ino)| *ino != meta.ino()) {
-            self.file = Some((File::open(&self.path)?, meta.ino()));
+            self.file = Some((open_regular(&self.path)?, meta.ino()));
             lock(&self.metrics).record.inode = meta.ino();
             self.dirty = true;
         }
