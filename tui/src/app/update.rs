@@ -245,13 +245,21 @@ fn page(app: &App) -> isize {
     isize::try_from(ui::pane_size(app).1).unwrap_or(10).max(1)
 }
 
-/// Scrolls the pane's own view of the scrollback by `lines` (positive: back in time).
+/// Scrolls the pane's own view by `lines` (positive: back in time): through the rows above
+/// the anchored view when the pane is shorter than the job's screen, then the scrollback.
 fn scroll(app: &mut App, lines: isize) {
+    let height = ui::pane_size(app).1;
     if let Some(pane) = app.pane.as_mut() {
-        let wanted = pane.scroll.saturating_add_signed(lines);
-        pane.parser.screen_mut().set_scrollback(wanted);
-        // vt100 caps the offset at the scrollback it holds.
-        pane.scroll = pane.parser.screen().scrollback();
+        let screen = pane.parser.screen_mut();
+        // vt100 caps the offset at the scrollback it holds: this reads how much that is.
+        screen.set_scrollback(usize::MAX);
+        let held = screen.scrollback();
+        let above = usize::from(ui::pane::anchor_top(screen, height));
+        pane.scroll = pane
+            .scroll
+            .saturating_add_signed(lines)
+            .min(held + above);
+        screen.set_scrollback(pane.scroll);
     }
 }
 

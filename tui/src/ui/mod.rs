@@ -13,7 +13,7 @@ mod highlight;
 pub mod markdown;
 pub mod messages;
 mod overlays;
-mod pane;
+pub(crate) mod pane;
 mod runs_list;
 mod status_bar;
 mod wrap;
@@ -134,3 +134,5 @@ mod tests;
 mod tests_chat;
 #[cfg(test)]
 mod watch_tests;
+#[cfg(test)]
+mod pane_tests;

@@ -48,8 +48,57 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         return;
     }
     let cursor = Cursor::default().visibility(input && pane.scroll == 0);
-    let terminal = PseudoTerminal::new(pane.parser.screen())
+    let screen = pane.parser.screen();
+    let top = view_top(screen, area.height.saturating_sub(2), pane.scroll);
+    let anchored = Anchored { screen, top };
+    let terminal = PseudoTerminal::new(&anchored)
         .block(block)
         .cursor(cursor);
     frame.render_widget(terminal, area);
+}
+
+/// The first row of the job's screen a pane of `height` rows shows: when the pane is shorter
+/// than the job's terminal, the rows at the cursor (the newest output) stay in view and the
+/// rows above it are reached by scrolling back, as when a terminal shrinks (tmux anchors a
+/// larger window at its cursor the same way).
+pub fn anchor_top(screen: &vt100::Screen, height: u16) -> u16 {
+    let (rows, _) = screen.size();
+    let (cursor_row, _) = screen.cursor_position();
+    (cursor_row + 1)
+        .saturating_sub(height)
+        .min(rows.saturating_sub(height))
+}
+
+/// The row, in the screen's visible coordinates (after its own scrollback offset), that the
+/// pane's top shows when scrolled `scroll` lines back from the anchored view: first the rows
+/// above the anchor, then the scrollback.
+fn view_top(screen: &vt100::Screen, height: u16, scroll: usize) -> u16 {
+    let anchor = anchor_top(screen, height);
+    let from_scrollback = screen.scrollback();
+    let within_screen = u16::try_from(scroll.saturating_sub(from_scrollback)).unwrap_or(u16::MAX);
+    anchor.saturating_sub(within_screen)
+}
+
+/// A vt100 screen seen from row `top` down.
+struct Anchored<'a> {
+    screen: &'a vt100::Screen,
+    top: u16,
+}
+
+impl tui_term::widget::Screen for Anchored<'_> {
+    type C = vt100::Cell;
+
+    fn cell(&self, row: u16, col: u16) -> Option<&Self::C> {
+        self.screen.cell(row.checked_add(self.top)?, col)
+    }
+
+    fn hide_cursor(&self) -> bool {
+        self.screen.hide_cursor()
+    }
+
+    fn cursor_position(&self) -> (u16, u16) {
+        let (row, col) = tui_term::widget::Screen::cursor_position(self.screen);
+        // Above the view: park it past the bottom, where nothing is drawn.
+        (row.checked_sub(self.top).unwrap_or(u16::MAX), col)
+    }
 }

@@ -1,0 +1,72 @@
+//! The pane never hides the newest output: a pane smaller than the job's terminal shows the
+//! rows at the cursor, and scrolling back reaches the rows above them, then the scrollback.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use reagent::config::PrefixKey;
+use reagent::protocol::{Attached, Blob};
+use reagent::run::RunStatus;
+
+use super::tests::{NOW, draw, run};
+use crate::app::App;
+use crate::app::update::on_key;
+use crate::app::state::{Focus, Link};
+
+/// An 80x24 cockpit showing a finished 200x50 run that printed `lines` numbered lines.
+fn small_cockpit_on_a_big_run(lines: usize) -> App {
+    let mut app = App::new("local", PrefixKey('b'), (80, 24), NOW);
+    app.link = Link::Connected { clients: 1 };
+    let mut big = run("a1b2c3d4", Some("count"), RunStatus::Finished, Some(0), 5);
+    (big.cols, big.rows) = (200, 50);
+    app.runs = vec![big.clone()];
+    app.open_pane(&big);
+    let screen: String = (1..=lines).map(|i| format!("line {i}\r\n")).collect();
+    let attached = Attached {
+        run: big,
+        offset: screen.len() as u64,
+        screen: Blob(screen.into_bytes()),
+    };
+    assert!(app.attached(attached));
+    app.focus = Focus::Pane;
+    app
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    let _ = on_key(app, KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+#[test]
+fn a_pane_smaller_than_the_job_shows_its_newest_lines() {
+    let app = small_cockpit_on_a_big_run(400);
+    let screen = draw(&app);
+    assert!(screen.contains("line 400"), "{screen}");
+    assert!(screen.contains("line 390"), "{screen}");
+    assert!(!screen.contains("line 356 "), "{screen}");
+}
+
+#[test]
+fn scrolling_back_reaches_the_rows_above_the_view_then_the_scrollback() {
+    let mut app = small_cockpit_on_a_big_run(400);
+    press(&mut app, KeyCode::PageUp);
+    let screen = draw(&app);
+    assert!(!screen.contains("line 400"), "a page back: {screen}");
+    assert!(screen.contains(" lines b"), "the title says how far back: {screen}");
+    for _ in 0..40 {
+        press(&mut app, KeyCode::PageUp);
+    }
+    let screen = draw(&app);
+    assert!(screen.contains("line 1 "), "the first line is reachable: {screen}");
+    press(&mut app, KeyCode::Char('G'));
+    for _ in 0..40 {
+        press(&mut app, KeyCode::PageDown);
+    }
+    let screen = draw(&app);
+    assert!(screen.contains("line 400"), "back at the end: {screen}");
+    assert!(!screen.contains(" lines b"), "{screen}");
+}
+
+#[test]
+fn a_short_screen_is_drawn_from_its_top() {
+    let app = small_cockpit_on_a_big_run(3);
+    let screen = draw(&app);
+    assert!(screen.contains("line 1 ") && screen.contains("line 3"), "{screen}");
+}
