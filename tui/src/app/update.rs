@@ -133,6 +133,13 @@ fn input_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
         app.mode = Mode::Normal;
         return Vec::new();
     };
+    // An ended run is never typed into: whatever the key, it leaves typing.
+    if let Some(run) = app.pane_run().filter(|run| run.status.is_terminal()) {
+        let text = format!("{} has ended ({}); not typing into it", run.label(), run.status);
+        app.mode = Mode::Normal;
+        app.say(text, false);
+        return Vec::new();
+    }
     let app_cursor = pane.parser.screen().application_cursor();
     match keys::key_bytes(key, app_cursor) {
         Some(bytes) => vec![Effect::Input(pane.run.clone(), bytes)],
@@ -145,6 +152,7 @@ fn normal_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     if app.focus == Focus::Pane
         && keys::is_prefix(key, app.prefix.0)
         && let Some(pane) = &app.pane
+        && app.pane_run().is_some_and(|run| !run.status.is_terminal())
     {
         let run = pane.run.clone();
         app.mode = Mode::Input;

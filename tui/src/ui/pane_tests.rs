@@ -70,3 +70,17 @@ fn a_short_screen_is_drawn_from_its_top() {
     let screen = draw(&app);
     assert!(screen.contains("line 1 ") && screen.contains("line 3"), "{screen}");
 }
+
+#[test]
+fn an_ended_run_is_never_typed_into() {
+    use crate::app::state::Mode;
+    let mut app = small_cockpit_on_a_big_run(3);
+    // The prefix twice would type the prefix into a live job; into an ended one it does not.
+    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL));
+    assert_eq!(app.mode, Mode::Normal);
+    // Typing mode left over from when the run was live: the next key gets out, sending nothing.
+    app.mode = Mode::Input;
+    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(effects.is_empty(), "nothing is sent to an ended run");
+    assert_eq!(app.mode, Mode::Normal);
+}
