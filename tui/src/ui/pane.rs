@@ -43,6 +43,11 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         let line = Line::styled(format!(" W&B {wandb} "), Color::Yellow).right_aligned();
         block = block.title_bottom(line);
     }
+    // Output missing from the log (a full disk) is said where the output is read.
+    if let Some(loss) = &run.lost_output {
+        let line = Line::styled(format!(" ⚠ {} ", loss.describe()), Color::Red).left_aligned();
+        block = block.title_bottom(line);
+    }
     if pane.offset.is_none() {
         frame.render_widget(Paragraph::new("attaching…").block(block), area);
         return;

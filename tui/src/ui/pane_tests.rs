@@ -84,3 +84,17 @@ fn an_ended_run_is_never_typed_into() {
     assert!(effects.is_empty(), "nothing is sent to an ended run");
     assert_eq!(app.mode, Mode::Normal);
 }
+
+#[test]
+fn lost_output_is_said_under_the_pane() {
+    let mut app = small_cockpit_on_a_big_run(3);
+    app.runs[0].lost_output = Some(reagent::run::OutputLoss {
+        bytes: 12_288,
+        gaps: 1,
+        at_ms: 50_531_000,
+        error: "disk full".into(),
+        ongoing: false,
+    });
+    let screen = draw(&app);
+    assert!(screen.contains("lost 12,288 bytes"), "{screen}");
+}
