@@ -159,7 +159,13 @@ impl PaneView {
             return false;
         }
         let skip = usize::try_from(offset - output.offset).unwrap_or(0);
+        let held = self.parser.screen().scrollback();
         self.parser.process(&output.data.0[skip..]);
+        // vt100 keeps a scrolled-back view on the same lines as new ones arrive; the position
+        // (and the "N lines back" it is shown as) must follow, or the next key jumps.
+        if self.scroll > 0 {
+            self.scroll += self.parser.screen().scrollback().saturating_sub(held);
+        }
         self.offset = Some(end);
         true
     }

@@ -98,3 +98,34 @@ fn lost_output_is_said_under_the_pane() {
     let screen = draw(&app);
     assert!(screen.contains("lost 12,288 bytes"), "{screen}");
 }
+
+#[test]
+fn a_scrolled_back_view_stays_on_its_lines_while_output_arrives() {
+    let mut app = small_cockpit_on_a_big_run(400);
+    app.runs[0].status = RunStatus::Running;
+    for _ in 0..3 {
+        press(&mut app, KeyCode::PageUp);
+    }
+    let before = draw(&app);
+    let back = app.pane.as_ref().map(|pane| pane.scroll).unwrap_or_default();
+    let offset = app.pane.as_ref().and_then(|pane| pane.offset).unwrap_or_default();
+    let more: String = (401..=410).map(|i| format!("line {i}\r\n")).collect();
+    assert!(app.output(reagent::protocol::Output {
+        run: "a1b2c3d4".into(),
+        offset,
+        data: Blob(more.into_bytes()),
+    }));
+    let after = draw(&app);
+    // The numbered lines in view, in order.
+    let rows = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .filter_map(|row| row.split("│line ").nth(1))
+            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert!(!rows(&before).is_empty(), "{before}");
+    assert_eq!(rows(&before), rows(&after), "the view did not move");
+    let now = app.pane.as_ref().map(|pane| pane.scroll).unwrap_or_default();
+    assert_eq!(now, back + 10, "and it says how far back it now is");
+}
