@@ -327,7 +327,7 @@ fn cockpit(runs: usize, pane: bool) -> App {
         offset: screen.len() as u64,
         screen: Blob(screen.into_bytes()),
     };
-    assert!(app.attached(attached), "the pane takes its screen");
+    assert!(app.attached(attached, &[]), "the pane takes its screen");
     app.focus = Focus::Pane;
     app.mode = Mode::Input;
     app

@@ -8,13 +8,15 @@ use std::time::Duration;
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
     AlertResponse, Attach, Attached, CancelChat, CreateSession, HelloReply, ListAlerts,
-    ListProviders, ListSessions, Notification, QueryMetrics, RenameRun, RenameSession, ResizeRun,
-    RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, Sync, UsageQuery,
+    ListProviders, ListSessions, LogChunk, Notification, QueryMetrics, ReadLog, RenameRun,
+    RenameSession, ResizeRun, RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel,
+    StopRun, Sync, UsageQuery,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
 use tokio::sync::mpsc;
 
+use super::state::PANE_SCROLLBACK;
 use super::update::Effect;
 
 /// What the link tells the cockpit.
@@ -38,8 +40,8 @@ pub enum Incoming {
 /// Replies the cockpit acts on.
 #[derive(Debug)]
 pub enum Replied {
-    /// The pane's screen.
-    Attached(Box<Attached>),
+    /// The pane's screen, and the log's bytes before it for the scrollback.
+    Attached(Box<Attached>, Vec<u8>),
     /// A run the user started.
     Started(Box<RunInfo>),
     /// The chat sessions.
@@ -231,9 +233,29 @@ async fn perform(
             relay(incoming, reply, |_| Replied::Done(String::new()));
         }
         Effect::Attach(run) => {
-            let reply = client.request(&Attach { run, size: None }).await?;
-            relay(incoming, reply, |attached| {
-                Replied::Attached(Box::new(attached))
+            let attach = client
+                .request(&Attach {
+                    run: run.clone(),
+                    size: None,
+                })
+                .await?;
+            // Read after the attach, so the chunk reaches at least the screen's offset.
+            let history = client
+                .request(&ReadLog {
+                    run,
+                    offset: None,
+                    tail_lines: Some(PANE_SCROLLBACK),
+                    max_bytes: None,
+                })
+                .await?;
+            let both = async move {
+                let attached = attach.await?;
+                let history = history.await.ok();
+                Ok((attached, history))
+            };
+            relay(incoming, both, |(attached, history)| {
+                let history = history_before(&attached, history);
+                Replied::Attached(Box::new(attached), history)
             });
         }
         Effect::Resize(run, cols, rows) => {
@@ -332,6 +354,22 @@ async fn perform(
         }
     }
     Ok(())
+}
+
+/// The part of a log chunk that comes before an attach snapshot's offset: the run's history
+/// for the pane's scrollback. None when the chunk does not reach it (a line-heavy flood over
+/// the read limit), as a replay with a hole would show wrong lines.
+fn history_before(attached: &Attached, chunk: Option<LogChunk>) -> Vec<u8> {
+    let Some(chunk) = chunk else {
+        return Vec::new();
+    };
+    let end = chunk.offset + chunk.data.0.len() as u64;
+    if chunk.offset >= attached.offset || end < attached.offset {
+        return Vec::new();
+    }
+    let mut bytes = chunk.data.0;
+    bytes.truncate(usize::try_from(attached.offset - chunk.offset).unwrap_or(0));
+    bytes
 }
 
 fn relay<T: Send + 'static>(

@@ -190,7 +190,9 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
             };
             false
         }
-        Incoming::Replied(Replied::Attached(attached)) => !app.attached(*attached),
+        Incoming::Replied(Replied::Attached(attached, history)) => {
+            !app.attached(*attached, &history)
+        }
         Incoming::Replied(Replied::Started(run)) => {
             app.say(
                 format!("started {} ({})", run.label(), run.command_line()),

@@ -126,8 +126,9 @@ pub struct PaneView {
     pub scroll: usize,
 }
 
-/// Scrollback lines each client keeps for its pane.
-const PANE_SCROLLBACK: usize = 1000;
+/// Scrollback lines each client keeps for its pane: a run's history is read from its log
+/// when the pane attaches, so PgUp reaches this far back whenever the pane was opened.
+pub const PANE_SCROLLBACK: usize = 10_000;
 /// Output held while waiting for an attach reply, at most.
 const MAX_PENDING: usize = 4096;
 
@@ -402,9 +403,13 @@ impl App {
         }
     }
 
-    /// Applies an attach reply: paints the screen, then the output that overtook the reply.
-    /// Returns false when the pane must be re-attached.
-    pub fn attached(&mut self, attached: Attached) -> bool {
+    /// Applies an attach reply: replays `history` (the log's bytes just before the screen's
+    /// offset) into the scrollback, paints the screen, then the output that overtook the
+    /// reply. Returns false when the pane must be re-attached.
+    ///
+    /// The snapshot is painted over the replay because it is exact where a replay from the
+    /// middle of a log is not (modes set before the history began).
+    pub fn attached(&mut self, attached: Attached, history: &[u8]) -> bool {
         let Some(pane) = self
             .pane
             .as_mut()
@@ -417,8 +422,10 @@ impl App {
             attached.run.cols.max(1),
             PANE_SCROLLBACK,
         );
+        pane.parser.process(history);
         pane.parser.process(&attached.screen.0);
         pane.offset = Some(attached.offset);
+        pane.scroll = 0;
         let pending = std::mem::take(&mut pane.pending);
         let mut whole = true;
         for output in pending {

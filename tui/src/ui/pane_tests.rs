@@ -25,7 +25,7 @@ fn small_cockpit_on_a_big_run(lines: usize) -> App {
         offset: screen.len() as u64,
         screen: Blob(screen.into_bytes()),
     };
-    assert!(app.attached(attached));
+    assert!(app.attached(attached, &[]));
     app.focus = Focus::Pane;
     app
 }
@@ -128,4 +128,31 @@ fn a_scrolled_back_view_stays_on_its_lines_while_output_arrives() {
     assert_eq!(rows(&before), rows(&after), "the view did not move");
     let now = app.pane.as_ref().map(|pane| pane.scroll).unwrap_or_default();
     assert_eq!(now, back + 10, "and it says how far back it now is");
+}
+
+#[test]
+fn the_runs_history_before_the_screen_fills_the_scrollback() {
+    let mut app = App::new("local", PrefixKey('b'), (80, 24), NOW);
+    app.link = Link::Connected { clients: 1 };
+    let mut big = run("a1b2c3d4", Some("count"), RunStatus::Finished, Some(0), 5);
+    (big.cols, big.rows) = (200, 50);
+    app.runs = vec![big.clone()];
+    app.open_pane(&big);
+    // 2,054 lines in the log; the screen shows the last 50 of them.
+    let log: String = (1..=2054).map(|i| format!("line {i}\r\n")).collect();
+    let mut screen = vt100::Parser::new(50, 200, 0);
+    screen.process(log.as_bytes());
+    let attached = Attached {
+        run: big,
+        offset: log.len() as u64,
+        screen: Blob(screen.screen().state_formatted()),
+    };
+    assert!(app.attached(attached, log.as_bytes()));
+    app.focus = Focus::Pane;
+    assert!(draw(&app).contains("line 2054"));
+    for _ in 0..200 {
+        press(&mut app, KeyCode::PageUp);
+    }
+    let top = draw(&app);
+    assert!(top.contains("line 1 ") && top.contains("line 2 "), "{top}");
 }

@@ -72,7 +72,7 @@ fn show_in_pane(app: &mut App, index: usize, screen: &[u8]) {
         offset: screen.len() as u64,
         screen: Blob(screen.to_vec()),
     };
-    assert!(app.attached(attached));
+    assert!(app.attached(attached, &[]));
 }
 
 #[test]
