@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    AlertResponse, Attach, Attached, CancelChat, CreateSession, HelloReply, ListAlerts,
+    AlertResponse, Attach, Attached, CancelChat, CreateSession, Detach, HelloReply, ListAlerts,
     ListProviders, ListSessions, LogChunk, Notification, QueryMetrics, ReadLog, RenameRun,
     RenameSession, ResizeRun, RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel,
     StopRun, Sync, UsageQuery,
@@ -257,6 +257,10 @@ async fn perform(
                 let history = history_before(&attached, history);
                 Replied::Attached(Box::new(attached), history)
             });
+        }
+        Effect::Detach(run) => {
+            let reply = client.request(&Detach { run }).await?;
+            relay(incoming, reply, |_| Replied::Done(String::new()));
         }
         Effect::Resize(run, cols, rows) => {
             let reply = client.request(&ResizeRun { run, cols, rows }).await?;

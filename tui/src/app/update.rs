@@ -23,6 +23,8 @@ pub enum Effect {
     Input(String, Vec<u8>),
     /// Attach the pane to a run's output.
     Attach(String),
+    /// Stop receiving a run's output (the pane shows another).
+    Detach(String),
     /// Resize a run's terminal to the pane.
     Resize(String, u16, u16),
     /// Read the list of chat sessions.
@@ -193,6 +195,11 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
                 Action::Top => 0,
                 _ => last,
             };
+            // Browsing previews: the selected run shows in the pane, watched only (no typing,
+            // and its terminal keeps its size) until Enter takes it.
+            if let Some(run) = app.selected_run().cloned() {
+                return show(app, &run);
+            }
         }
         Action::Down => scroll(app, -1),
         Action::Up => scroll(app, 1),
@@ -271,6 +278,19 @@ fn scroll(app: &mut App, lines: isize) {
     }
 }
 
+/// Shows `run` in the pane unless it is there already: attaches to it, and detaches from the
+/// run shown before so its output stops flowing to this client.
+fn show(app: &mut App, run: &reagent::run::RunInfo) -> Vec<Effect> {
+    let shown = app.pane.as_ref().map(|pane| pane.run.clone());
+    if shown.as_deref() == Some(run.id.as_str()) {
+        return Vec::new();
+    }
+    app.open_pane(run);
+    let mut effects: Vec<Effect> = shown.into_iter().map(Effect::Detach).collect();
+    effects.push(Effect::Attach(run.id.clone()));
+    effects
+}
+
 /// Enter: show the selected run (or the pane's) and type into it if it runs.
 fn open(app: &mut App) -> Vec<Effect> {
     let run = match app.focus {
@@ -278,11 +298,7 @@ fn open(app: &mut App) -> Vec<Effect> {
         Focus::Pane => app.pane_run().cloned(),
     };
     let Some(run) = run else { return Vec::new() };
-    let mut effects = Vec::new();
-    if app.pane.as_ref().is_none_or(|pane| pane.run != run.id) {
-        app.open_pane(&run);
-        effects.push(Effect::Attach(run.id.clone()));
-    }
+    let mut effects = show(app, &run);
     app.focus = Focus::Pane;
     if run.status.is_terminal() {
         app.say(

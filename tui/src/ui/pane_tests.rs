@@ -156,3 +156,29 @@ fn the_runs_history_before_the_screen_fills_the_scrollback() {
     let top = draw(&app);
     assert!(top.contains("line 1 ") && top.contains("line 2 "), "{top}");
 }
+
+#[test]
+fn browsing_previews_the_selected_run_without_typing_or_resizing() {
+    use crate::app::state::Mode;
+    use crate::app::update::Effect;
+    let mut app = super::tests::app_with_runs();
+    app.focus = Focus::Runs;
+    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    assert_eq!(effects, vec![Effect::Attach("e5f6a7b8".into())]);
+    assert_eq!(app.pane.as_ref().map(|pane| pane.run.as_str()), Some("e5f6a7b8"));
+    assert_eq!(app.mode, Mode::Normal, "watching, not typing");
+    assert_eq!(app.focus, Focus::Runs, "the list keeps the keyboard");
+    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE));
+    assert_eq!(
+        effects,
+        vec![
+            Effect::Detach("e5f6a7b8".into()),
+            Effect::Attach("a1b2c3d4".into())
+        ],
+        "the run shown before stops streaming here"
+    );
+    assert!(
+        !effects.iter().any(|effect| matches!(effect, Effect::Resize(..))),
+        "a preview never resizes the job"
+    );
+}
