@@ -74,7 +74,7 @@ async fn event_loop(
             biased;
             event = keyboard.next() => {
                 let Some(event) = event else { break };
-                let wanted = match event? {
+                let mut wanted = match event? {
                     Event::Key(key) if key.kind != KeyEventKind::Release => update::on_key(app, key),
                     Event::Paste(text) => update::on_paste(app, &text),
                     Event::Resize(cols, rows) => {
@@ -83,6 +83,7 @@ async fn event_loop(
                     }
                     _ => Vec::new(),
                 };
+                wanted.extend(update::fit_typed_run(app));
                 send_all(effects, wanted);
                 if let Some(text) = app.chat.clipboard.take() {
                     clipboard::copy(&text);

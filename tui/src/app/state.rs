@@ -124,6 +124,8 @@ pub struct PaneView {
     pending: VecDeque<Output>,
     /// Lines scrolled back from the bottom (this client's own scroll position).
     pub scroll: usize,
+    /// The size this client last asked the run to take, so a resize is asked once.
+    pub asked: Option<(u16, u16)>,
 }
 
 /// Scrollback lines each client keeps for its pane: a run's history is read from its log
@@ -140,6 +142,7 @@ impl PaneView {
             offset: None,
             pending: VecDeque::new(),
             scroll: 0,
+            asked: None,
         }
     }
 
@@ -366,6 +369,10 @@ impl App {
             );
         }
         if let Some(pane) = self.pane.as_mut().filter(|pane| pane.run == run.id) {
+            // Another client took the size: this one takes it back when it next types.
+            if pane.asked.is_some_and(|asked| asked != (run.cols, run.rows)) {
+                pane.asked = None;
+            }
             let (rows, cols) = pane.parser.screen().size();
             if (rows, cols) != (run.rows, run.cols) {
                 pane.parser

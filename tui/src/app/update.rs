@@ -317,11 +317,28 @@ fn open(app: &mut App) -> Vec<Effect> {
         format!("typing into {}: Ctrl-{prefix} leaves", run.label()),
         false,
     );
-    let (cols, rows) = ui::pane_size(app);
-    if (cols, rows) != (run.cols, run.rows) && cols >= 2 && rows >= 2 {
-        effects.push(Effect::Resize(run.id.clone(), cols, rows));
-    }
+    effects.extend(fit_typed_run(app));
     effects
+}
+
+/// The size policy (tmux's `window-size latest`): a run takes the size of the client that
+/// most recently typed into it, and keeps following that client's pane through every layout
+/// change (`b`, `<`, `>`, a window resize) while it types. Clients that only watch never
+/// resize a run; they show it anchored at its cursor. Called after every key and resize.
+pub fn fit_typed_run(app: &mut App) -> Option<Effect> {
+    if app.mode != Mode::Input || app.focus != Focus::Pane || app.view != View::Runs {
+        return None;
+    }
+    let (cols, rows) = ui::pane_size(app);
+    let run = app.pane_run().filter(|run| !run.status.is_terminal())?;
+    let (id, size) = (run.id.clone(), (run.cols, run.rows));
+    let pane = app.pane.as_mut()?;
+    let wanted = (cols, rows);
+    if cols < 2 || rows < 2 || pane.asked == Some(wanted) || size == wanted {
+        return None;
+    }
+    pane.asked = Some(wanted);
+    Some(Effect::Resize(id, cols, rows))
 }
 
 fn palette_key(app: &mut App, mut text: String, key: &KeyEvent) -> Vec<Effect> {

@@ -182,3 +182,48 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
         "a preview never resizes the job"
     );
 }
+
+#[test]
+fn the_typing_client_sizes_the_run_through_layout_changes_and_watchers_never_do() {
+    use crate::app::update::{Effect, fit_typed_run};
+    let mut app = super::tests::app_with_runs();
+    app.focus = Focus::Runs;
+    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE));
+    assert_eq!(fit_typed_run(&mut app), None, "watching never resizes");
+    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let (cols, rows) = super::pane_size(&app);
+    assert!(effects.contains(&Effect::Resize("a1b2c3d4".into(), cols, rows)));
+    assert_eq!(fit_typed_run(&mut app), None, "asked once");
+    // A window resize while typing: the run follows the pane.
+    app.size = (140, 30);
+    let (cols, rows) = super::pane_size(&app);
+    assert_eq!(
+        fit_typed_run(&mut app),
+        Some(Effect::Resize("a1b2c3d4".into(), cols, rows))
+    );
+}
+
+#[test]
+fn the_latest_client_to_type_takes_the_size_back() {
+    use crate::app::update::{Effect, fit_typed_run};
+    let mut app = super::tests::app_with_runs();
+    app.focus = Focus::Runs;
+    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let (cols, rows) = super::pane_size(&app);
+    // The daemon applied our size, then another client typed and took its own.
+    let mut run = app.runs[0].clone();
+    let event = |seq, run| reagent::protocol::Event {
+        seq,
+        ts: NOW,
+        kind: reagent::protocol::EventKind::Run { run },
+    };
+    (run.cols, run.rows) = (cols, rows);
+    app.apply_event(event(1, run.clone()));
+    (run.cols, run.rows) = (80, 24);
+    app.apply_event(event(2, run));
+    assert_eq!(
+        fit_typed_run(&mut app),
+        Some(Effect::Resize("a1b2c3d4".into(), cols, rows))
+    );
+}
