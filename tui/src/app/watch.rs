@@ -21,8 +21,9 @@ pub const ZOOMS: [Option<f64>; 5] = [None, Some(1e3), Some(1e4), Some(1e5), Some
 /// The charts view's settings and data.
 #[derive(Debug, Default)]
 pub struct Charts {
-    /// Which metric (index into [`Charts::names`]) is charted.
-    pub metric: usize,
+    /// The metric charted, by name: it stays the same as the selection moves between runs
+    /// that report different series. `None` charts `loss`, else a run's first series.
+    pub metric: Option<String>,
     /// Log scale on the y axis.
     pub log: bool,
     /// Index into [`SMOOTHING`].
@@ -103,10 +104,29 @@ impl Charts {
             .unwrap_or_default()
     }
 
-    /// The charted metric's name for the selected run `run`.
+    /// The charted metric's name for the selected run `run`: the chosen one when the run
+    /// reports it, else `loss`, else its first series.
     pub fn metric_name(&self, run: &str) -> Option<&str> {
         let names = self.names(run);
-        (!names.is_empty()).then(|| names[self.metric % names.len()])
+        let chosen = self.metric.as_deref();
+        names
+            .iter()
+            .find(|name| Some(**name) == chosen)
+            .or_else(|| names.iter().find(|name| **name == "loss"))
+            .or_else(|| names.first())
+            .copied()
+    }
+
+    /// Charts the metric `step` places after (or before, when negative) the one charted for
+    /// `run`, in the run's order, wrapping around.
+    pub fn cycle_metric(&mut self, run: &str, step: isize) {
+        let names = self.names(run);
+        let Some(current) = self.metric_name(run) else {
+            return;
+        };
+        let at = names.iter().position(|name| *name == current).unwrap_or(0);
+        let next = (at as isize + step).rem_euclid(names.len() as isize) as usize;
+        self.metric = Some(names[next].to_string());
     }
 
     /// A run's points of metric `name`, if the daemon sent them.

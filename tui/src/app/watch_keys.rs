@@ -26,14 +26,15 @@ pub fn charts_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     {
         return Vec::new();
     }
+    let selected = app.selected_run().map(|run| run.id.clone()).unwrap_or_default();
     let charts = &mut app.charts;
     let zooms = ZOOMS.len();
     match key.code {
         KeyCode::Char('l') => charts.log = !charts.log,
         KeyCode::Char('s') => charts.smoothing = (charts.smoothing + 1).min(SMOOTHING.len() - 1),
         KeyCode::Char('S') => charts.smoothing = charts.smoothing.saturating_sub(1),
-        KeyCode::Char(']') => charts.metric = charts.metric.wrapping_add(1),
-        KeyCode::Char('[') => charts.metric = charts.metric.wrapping_sub(1),
+        KeyCode::Char(']') => charts.cycle_metric(&selected, 1),
+        KeyCode::Char('[') => charts.cycle_metric(&selected, -1),
         KeyCode::Char('z') => {
             charts.zoom = (charts.zoom + 1) % zooms;
             return chart_queries(app);

@@ -163,11 +163,8 @@ fn list_width(lines: &[Charted], inner: Rect) -> u16 {
 
 /// The panel title: the metric, its place among the run's series, and the settings in use.
 fn title(charts: &Charts, metric: &str, names: &[&str]) -> Line<'static> {
-    let mut text = format!(
-        " {metric} ({}/{})",
-        charts.metric % names.len().max(1) + 1,
-        names.len()
-    );
+    let at = names.iter().position(|name| *name == metric).unwrap_or(0);
+    let mut text = format!(" {metric} ({}/{})", at + 1, names.len());
     if charts.log {
         text.push_str(" · log");
     }

@@ -259,3 +259,22 @@ fn sparklines_scale_to_their_range_and_flag_nan() {
     assert_eq!(line, "▁▂!█");
     assert_eq!(super::runs_list::sparkline([5.0, 5.0].into_iter()), "▄▄");
 }
+
+#[test]
+fn the_charted_metric_is_kept_by_name_across_runs() {
+    let mut app = charts_app();
+    let mut other = reply("e5f6a7b8", 2.0);
+    // Another run reports its series in another order, with one more.
+    other.series.reverse();
+    other.series.insert(0, other.series[0].clone());
+    other.series[0].name = "acc".into();
+    app.charts.data.insert("e5f6a7b8".into(), other);
+    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char(']'), KeyModifiers::NONE));
+    assert_eq!(app.charts.metric_name("a1b2c3d4"), Some("lr"));
+    assert_eq!(
+        app.charts.metric_name("e5f6a7b8"),
+        Some("lr"),
+        "moving to another run keeps the metric"
+    );
+    assert!(draw(&app).contains(" lr (2/2)"));
+}
