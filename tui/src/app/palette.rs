@@ -135,10 +135,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             )]
         }
         "sweep" => super::watch_keys::overlay_sweep(app, rest),
-        "help" => {
-            app.mode = Mode::Help;
-            Vec::new()
-        }
+        "help" => super::update::act(app, super::keys::Action::Help),
         "quit" | "q" => {
             app.quit = true;
             Vec::new()

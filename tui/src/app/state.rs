@@ -215,6 +215,8 @@ pub struct App {
     pub gpus: GpuReport,
     /// Whether the GPU panel is shown.
     pub show_gpus: bool,
+    /// Lines the help overlay is scrolled down (it is taller than a small terminal).
+    pub help_scroll: u16,
     /// Every sweep, oldest first.
     pub sweeps: Vec<SweepInfo>,
     /// The charts view's settings and points.
@@ -249,6 +251,7 @@ impl App {
             chat: super::chat::ChatState::default(),
             gpus: GpuReport::empty(GpuSourceKind::None, None),
             show_gpus: false,
+            help_scroll: 0,
             sweeps: Vec::new(),
             charts: super::watch::Charts::default(),
             alerts: super::watch::Alerts::default(),

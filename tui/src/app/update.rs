@@ -65,7 +65,18 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     match app.mode.clone() {
         Mode::Input => input_key(app, &key),
         Mode::Palette(text) => palette_key(app, text, &key),
-        Mode::Help | Mode::Usage => {
+        Mode::Help => {
+            // The help may not fit: j/k and the page keys scroll it, any other key closes it.
+            match key.code {
+                KeyCode::Char('j') | KeyCode::Down => app.help_scroll += 1,
+                KeyCode::Char('k') | KeyCode::Up => app.help_scroll = app.help_scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => app.help_scroll += 10,
+                KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(10),
+                _ => app.mode = Mode::Normal,
+            }
+            Vec::new()
+        }
+        Mode::Usage => {
             app.mode = Mode::Normal;
             Vec::new()
         }
@@ -171,7 +182,10 @@ fn normal_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
 pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => app.quit = true,
-        Action::Help => app.mode = Mode::Help,
+        Action::Help => {
+            app.mode = Mode::Help;
+            app.help_scroll = 0;
+        }
         Action::Palette => app.mode = Mode::Palette(String::new()),
         Action::NewRun => app.mode = Mode::Palette("run ".into()),
         Action::Rename => {

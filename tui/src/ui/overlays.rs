@@ -59,16 +59,29 @@ pub fn help(app: &App, frame: &mut Frame<'_>) {
             &format!("send Ctrl-{prefix} to the job"),
         ));
     }
-    let height = u16::try_from(lines.len())
-        .unwrap_or(u16::MAX)
-        .saturating_add(2);
+    let total = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     let width = lines.iter().map(Line::width).max().unwrap_or(0) + 4;
-    let area = centered(frame.area(), u16::try_from(width).unwrap_or(80), height);
+    let area = centered(
+        frame.area(),
+        u16::try_from(width).unwrap_or(80),
+        total.saturating_add(2),
+    );
+    let shown = area.height.saturating_sub(2);
+    // Scrolled no further than the last line at the bottom.
+    let scroll = app.help_scroll.min(total.saturating_sub(shown));
+    let title = if shown < total {
+        format!(
+            " Keys {}-{} of {total} — j/k scroll, any other key closes ",
+            scroll + 1,
+            scroll + shown
+        )
+    } else {
+        " Keys — any key closes ".to_string()
+    };
     frame.render_widget(Clear, area);
-    let block = Block::bordered()
-        .title(" Keys — any key closes ")
-        .border_style(Color::Cyan);
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    let block = Block::bordered().title(title).border_style(Color::Cyan);
+    let help = Paragraph::new(lines).block(block).scroll((scroll, 0));
+    frame.render_widget(help, area);
 }
 
 /// The palette: what is typed, and the commands that fit it.

@@ -227,3 +227,21 @@ fn the_latest_client_to_type_takes_the_size_back() {
         Some(Effect::Resize("a1b2c3d4".into(), cols, rows))
     );
 }
+
+#[test]
+fn the_help_scrolls_when_it_does_not_fit_80x24() {
+    use crate::app::state::Mode;
+    let mut app = small_cockpit_on_a_big_run(3);
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.mode, Mode::Help);
+    let first = draw(&app);
+    assert!(first.contains("j/k scroll"), "{first}");
+    for _ in 0..60 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    let last = draw(&app);
+    assert_ne!(first, last, "scrolling shows other lines");
+    assert!(last.contains("send Ctrl-b to the job"), "the end is reachable: {last}");
+    press(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.mode, Mode::Normal);
+}
