@@ -277,6 +277,10 @@ impl App {
 
     /// Applies the handshake: a snapshot replaces the state, missed events are replayed.
     pub fn synced(&mut self, reply: HelloReply) {
+        // An error said while the link was down is about the link, and no longer true.
+        if self.flash.as_ref().is_some_and(|flash| flash.error) {
+            self.flash = None;
+        }
         match reply.sync {
             Sync::Snapshot(Snapshot {
                 seq,

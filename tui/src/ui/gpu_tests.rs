@@ -136,3 +136,30 @@ fn samples_extend_the_history_and_p_toggles_the_panel() {
     assert!(app.show_gpus);
     assert!(draw(&app).contains("GPUs (1) · FAKE"));
 }
+
+#[test]
+fn readings_are_marked_stale_while_disconnected_and_link_errors_clear_on_reconnect() {
+    use crate::app::state::Link;
+    let mut app = with_gpus(GpuSourceKind::Nvml, vec![gpu(0, 87, false)], (120, 20));
+    app.link = Link::Disconnected {
+        reason: "the daemon closed the connection".into(),
+        retry_in_ms: 500,
+    };
+    app.say("not connected to the daemon", true);
+    let screen = draw(&app);
+    assert!(screen.contains("80G (stale)"), "{screen}");
+    assert!(screen.contains("stale: not connected"), "{screen}");
+    app.synced(reagent::protocol::HelloReply {
+        protocol: reagent::protocol::PROTOCOL_VERSION,
+        daemon: reagent::protocol::DaemonInfo {
+            version: "0".into(),
+            pid: 1,
+            started_at: NOW,
+            state_dir: "/x".into(),
+        },
+        sync: reagent::protocol::Sync::Events { events: Vec::new() },
+    });
+    let screen = draw(&app);
+    assert!(!screen.contains("not connected"), "{screen}");
+    assert!(!screen.contains("stale"), "{screen}");
+}

@@ -46,6 +46,13 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         ),
         Span::raw(" "),
     ]);
+    let title = if matches!(app.link, crate::app::state::Link::Connected { .. }) {
+        title
+    } else {
+        let mut title = title;
+        title.push_span(Span::styled("· stale: not connected ", Color::Red));
+        title
+    };
     let block = Block::bordered()
         .title(title)
         .border_style(Style::new().fg(Color::DarkGray));

@@ -42,7 +42,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     };
     spans.push(Span::styled(format!("· {failed} failed "), failed_style));
     if let Some(gpus) = super::gpus::compact(&app.gpus) {
-        spans.push(Span::styled(format!("│ {gpus} "), Color::Cyan));
+        // Readings from before the link went down are not live: said so, and greyed.
+        match app.link {
+            Link::Connected { .. } => spans.push(Span::styled(format!("│ {gpus} "), Color::Cyan)),
+            _ => spans.push(Span::styled(
+                format!("│ {gpus} (stale) "),
+                Color::DarkGray,
+            )),
+        }
     }
     let open = app.alerts.open();
     if open > 0 {
