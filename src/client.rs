@@ -89,7 +89,7 @@ impl Client {
         let socket = paths.socket();
         match Self::connect(&socket).await {
             Ok(connection) => return Ok(connection),
-            Err(Error::Io { source, .. }) if no_daemon(&source) => {}
+            Err(Error::Io { error, .. }) if no_daemon(&error) => {}
             Err(err) => return Err(err),
         }
         start_daemon().await?;
@@ -97,7 +97,7 @@ impl Client {
         let mut delay = Duration::from_millis(5);
         loop {
             match Self::connect(&socket).await {
-                Err(Error::Io { source, .. }) if no_daemon(&source) && delay < SECOND => {
+                Err(Error::Io { error, .. }) if no_daemon(&error) && delay < SECOND => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
+mod checks;
 pub mod notify;
 
 pub use notify::NotifyConfig;
@@ -100,6 +101,8 @@ pub struct ProviderConfig {
     /// The protocol.
     pub kind: ProviderKind,
     /// As the official SDKs take it: OpenAI-style ones end in `/v1`, Anthropic's is the host.
+    /// Checked at load: an `http` or `https` URL with a host.
+    #[serde(deserialize_with = "checks::http_url")]
     pub base_url: String,
     /// The environment variable (of the daemon) holding the key.
     #[serde(default)]
@@ -113,8 +116,9 @@ pub struct ProviderConfig {
     /// US dollars per million tokens.
     #[serde(default)]
     pub prices: Option<Prices>,
-    /// Extra HTTP headers sent with every request.
-    #[serde(default)]
+    /// Extra HTTP headers sent with every request (`providers --check`'s included); names
+    /// and values are checked at load.
+    #[serde(default, deserialize_with = "checks::headers")]
     pub headers: BTreeMap<String, String>,
 }
 
@@ -295,9 +299,53 @@ mod tests {
         assert_eq!(local.models, ["qwen"]);
         let err = Config::parse(
             Path::new("c.toml"),
-            "[providers.x]\nkind = \"gemini\"\nbase_url = \"u\"\n",
+            "[providers.x]\nkind = \"gemini\"\nbase_url = \"http://u\"\n",
         );
         assert!(err.unwrap_err().to_string().contains("providers.x.kind"));
+    }
+
+    #[test]
+    fn a_base_url_that_is_no_http_url_names_file_line_and_key() {
+        for bad in ["not a url", "ftp://example.com/v1", "http://[::1/v1"] {
+            let text = format!(
+                "[providers.local]\nkind = \"openai\"\nbase_url = \"{bad}\"\nmodels = []\n"
+            );
+            let err = Config::parse(Path::new("c.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("c.toml:3:"), "{err}");
+            assert!(err.contains("providers.local.base_url"), "{err}");
+            assert!(err.contains(bad), "{err}");
+        }
+        let text = "[notify.telegram]\nchat_id = \"1\"\nbase_url = \"api.telegram.org\"\n";
+        let err = Config::parse(Path::new("c.toml"), text).unwrap_err();
+        assert!(
+            err.to_string().contains("notify.telegram.base_url"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_header_with_a_bad_name_or_value_names_its_line() {
+        let text = "[providers.local]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n\n\
+                    [providers.local.headers]\nX-Good = \"1\"\n\"Bad Name\" = \"2\"\n";
+        let err = Config::parse(Path::new("c.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:7:"), "{err}");
+        assert!(err.contains("providers.local.headers"), "{err}");
+        assert!(err.contains("`Bad Name` is not a header name"), "{err}");
+        let text = "[providers.local]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n\
+                    headers = { X-Evil = \"a\\r\\nHost: b\" }\n";
+        let err = Config::parse(Path::new("c.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:4:"), "{err}");
+        assert!(err.contains("control character"), "{err}");
+        let good = "[providers.local]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n\
+                    headers = { X-Org = \"acme\" }\n";
+        let config = Config::parse(Path::new("c.toml"), good).unwrap();
+        assert_eq!(config.providers["local"].headers["X-Org"], "acme");
     }
 
     #[test]
@@ -306,6 +354,15 @@ mod tests {
         assert_eq!(config.tui.prefix.byte(), 0x01);
         let err = Config::parse(Path::new("c.toml"), "[tui]\nprefix = \"F1\"\n").unwrap_err();
         assert!(err.to_string().contains("tui.prefix"), "{err}");
+    }
+
+    #[test]
+    fn a_config_path_that_is_a_folder_says_why_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = anyhow::Error::from(Config::load(dir.path()).unwrap_err());
+        let text = format!("{err:#}");
+        assert!(text.starts_with("cannot read "), "{text}");
+        assert_eq!(text.matches("Is a directory").count(), 1, "{text}");
     }
 
     #[test]

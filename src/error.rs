@@ -11,14 +11,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A filesystem or socket operation failed on a known path.
-    #[error("cannot {op} {}: {source}", path.display())]
+    // The OS error is part of the message and deliberately not a `source`: `{:#}` prints a
+    // chain of sources, and it printed this one twice ("Is a directory (os error 21): Is a
+    // directory (os error 21)").
+    #[error("cannot {op} {}: {error}", path.display())]
     Io {
         /// What we tried to do ("read", "create", "connect to" …).
         op: &'static str,
         /// The path involved.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The config file exists but does not parse.
     #[error("{}:{line}:{column}: {message}", path.display())]
@@ -59,6 +62,6 @@ impl Error {
     /// Wraps an I/O error with the operation and path it concerns.
     pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Error::Io { op, path, source }
+        move |error| Error::Io { op, path, error }
     }
 }

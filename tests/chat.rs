@@ -433,3 +433,33 @@ fn the_cockpit_starts_a_session_and_shows_the_answer_as_it_streams() {
     assert_eq!(messages[0]["parts"][0]["text"], "say hello");
     assert_eq!(messages[1]["status"], "complete");
 }
+
+#[test]
+fn providers_check_sends_the_configured_headers_a_chat_would() {
+    let mock = MockLlm::start();
+    let env = Env::new();
+    let config = format!(
+        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
+         headers = {{ X-Org = \"acme\" }}\n",
+        mock.url
+    );
+    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.start_daemon(&[("MOCK_KEY", KEY)]);
+    let providers = env.ok(&["providers", "--check"]);
+    assert!(providers.contains("[ok]"), "{providers}");
+    let seen = mock.seen.lock().unwrap().clone();
+    let check = seen
+        .iter()
+        .find(|s| s.line.starts_with("GET /v1/models"))
+        .expect("the check's request");
+    assert!(
+        check.headers.contains(&("x-org".into(), "acme".into())),
+        "{:?}",
+        check.headers
+    );
+    assert!(
+        check
+            .headers
+            .contains(&("authorization".into(), format!("Bearer {KEY}")))
+    );
+}

@@ -64,3 +64,48 @@ fn a_peer_with_another_uid_is_refused() {
         "the owner is still served"
     );
 }
+
+#[test]
+fn a_provider_url_or_header_that_cannot_work_stops_the_daemon_naming_file_line_and_key() {
+    let env = Env::new();
+    let config = env.path().join("config.toml");
+    let provider = |base_url: &str| {
+        format!("[providers.local]\nkind = \"openai\"\nbase_url = \"{base_url}\"\n")
+    };
+    let bad_header = format!(
+        "{}\n[providers.local.headers]\n\"Bad Name\" = \"x\"\n",
+        provider("http://127.0.0.1:9/v1")
+    );
+    let cases = [
+        (provider("not a url"), 3, "providers.local.base_url"),
+        (
+            provider("ftp://example.com/v1"),
+            3,
+            "providers.local.base_url",
+        ),
+        (provider("http://[::1/v1"), 3, "providers.local.base_url"),
+        (bad_header, 6, "providers.local.headers"),
+    ];
+    for (text, line, key) in cases {
+        std::fs::write(&config, &text).expect("write config");
+        let out = env.run(&["daemon", "start"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started with {text}");
+        let place = format!("{}:{line}:", config.display());
+        assert!(
+            stderr.contains(&place) && stderr.contains(key),
+            "{text}: {stderr}"
+        );
+        assert!(!env.socket().exists(), "no daemon on {text}");
+    }
+}
+
+#[test]
+fn a_config_that_is_a_folder_says_why_once() {
+    let env = Env::new();
+    std::fs::create_dir(env.path().join("config.toml")).expect("mkdir");
+    let out = env.run(&["daemon", "start"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("Is a directory").count(), 1, "{stderr}");
+}

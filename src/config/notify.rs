@@ -76,7 +76,10 @@ pub struct TelegramConfig {
     /// The chat to write to (a number, or `@channel`).
     pub chat_id: String,
     /// The Bot API's address; another one for a proxy or a test server.
-    #[serde(default = "telegram_base_url")]
+    #[serde(
+        default = "telegram_base_url",
+        deserialize_with = "super::checks::http_url"
+    )]
     pub base_url: String,
 }
 

@@ -133,33 +133,52 @@ impl Providers {
 }
 
 impl Provider {
-    /// Asks the provider for its model list: `ok`, or why it did not answer.
+    /// Asks the provider for its model list, with the key and headers a chat sends: `ok`, or
+    /// why it did not answer.
     pub async fn check(&self, http: &reqwest::Client) -> String {
         let key = match &self.key {
             Ok(key) => key,
             Err(why) => return why.clone(),
         };
-        let (url, headers) = match self.kind {
-            ProviderKind::Openai => (
-                format!("{}/models", self.base_url),
-                crate::llm::ProviderKind::OpenAi,
-            ),
-            ProviderKind::Anthropic => (
-                format!("{}/v1/models", self.base_url.trim_end_matches("/v1")),
-                crate::llm::ProviderKind::Anthropic,
-            ),
-        };
-        let mut request = http.get(&url).timeout(std::time::Duration::from_secs(5));
-        if !key.expose().is_empty() {
-            for (name, value) in headers.auth_headers(key.expose()) {
-                request = request.header(name, value);
+        let url = match self.kind {
+            ProviderKind::Openai => format!("{}/models", self.base_url),
+            ProviderKind::Anthropic => {
+                format!("{}/v1/models", self.base_url.trim_end_matches("/v1"))
             }
-        }
-        match request.send().await {
+        };
+        let request = http.get(&url).timeout(std::time::Duration::from_secs(5));
+        match self.authorize(request, key).send().await {
             Ok(response) if response.status().is_success() => "ok".into(),
             Ok(response) => format!("answered {}", response.status()),
             Err(err) => key.scrub(&format!("cannot reach {url}: {err}")),
         }
+    }
+
+    /// The protocol it speaks, as the parsers and header rules know it.
+    pub fn protocol(&self) -> crate::llm::ProviderKind {
+        match self.kind {
+            ProviderKind::Openai => crate::llm::ProviderKind::OpenAi,
+            ProviderKind::Anthropic => crate::llm::ProviderKind::Anthropic,
+        }
+    }
+
+    /// A request with the provider's key (as its protocol wants it) and the config's extra
+    /// headers. Every request to a provider goes through here, so `providers --check` sends
+    /// exactly the headers a chat would, and proves them.
+    pub fn authorize(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        key: &Secret,
+    ) -> reqwest::RequestBuilder {
+        if !key.expose().is_empty() {
+            for (name, value) in self.protocol().auth_headers(key.expose()) {
+                request = request.header(name, value);
+            }
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request
     }
 
     fn from_config(name: &str, config: &ProviderConfig) -> Self {

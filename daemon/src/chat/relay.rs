@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role, SessionInfo};
-use reagent::config::ProviderKind;
 use tokio::sync::watch;
 
 use super::providers::{Provider, Secret};
@@ -83,7 +82,7 @@ async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats
             .iter()
             .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
     );
-    let mut parser = kind(provider).parser();
+    let mut parser = provider.protocol().parser();
     let mut tool_parts = std::collections::HashMap::new();
     let mut saved = Instant::now();
     let mut response = response;
@@ -154,13 +153,6 @@ fn coalesce(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
     joined
 }
 
-fn kind(provider: &Provider) -> llm::ProviderKind {
-    match provider.kind {
-        ProviderKind::Openai => llm::ProviderKind::OpenAi,
-        ProviderKind::Anthropic => llm::ProviderKind::Anthropic,
-    }
-}
-
 /// The conversation so far (everything before this answer that has text), as the provider
 /// wants it.
 fn request(
@@ -199,28 +191,21 @@ async fn send(
     request: &llm::ChatRequest,
     retry_for: Duration,
 ) -> Result<reqwest::Response, String> {
-    let kind = kind(provider);
+    let kind = provider.protocol();
     let url = kind.endpoint(&provider.base_url);
     let body = serde_json::to_vec(&kind.request_body(request)).map_err(|err| err.to_string())?;
     let started = Instant::now();
     let mut backoff = Duration::from_millis(500);
     loop {
-        let mut builder = daemon
+        let builder = daemon
             .chat
             .http
             .post(&url)
             .header("content-type", "application/json")
             .header("accept", "text/event-stream")
             .body(body.clone());
-        if !key.expose().is_empty() {
-            for (name, value) in kind.auth_headers(key.expose()) {
-                builder = builder.header(name, value);
-            }
-        }
-        for (name, value) in &provider.headers {
-            builder = builder.header(name, value);
-        }
-        let response = builder
+        let response = provider
+            .authorize(builder, key)
             .send()
             .await
             .map_err(|err| format!("cannot reach {} ({url}): {err}", provider.name))?;

@@ -16,7 +16,7 @@ use crate::cli::DaemonAction;
 async fn running(paths: &Paths) -> anyhow::Result<Option<Client>> {
     match Client::connect(&paths.socket()).await {
         Ok((client, _)) => Ok(Some(client)),
-        Err(Error::Io { source, .. }) if no_daemon(&source) => Ok(None),
+        Err(Error::Io { error, .. }) if no_daemon(&error) => Ok(None),
         Err(err) => Err(err.into()),
     }
 }
