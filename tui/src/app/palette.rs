@@ -2,7 +2,7 @@
 
 use reagent::run::RunSpec;
 
-use super::state::{App, Mode};
+use super::state::App;
 use super::update::Effect;
 
 /// Every palette command with its usage, in the order the palette suggests them.

@@ -1,6 +1,7 @@
-//! The GPU panel (`p`): a row per GPU with utilisation and memory gauges, temperature, power,
-//! a utilisation sparkline and the runs using it; the reason when there are no GPUs; and the
-//! compact summary the status bar shows.
+//! The GPU panel (`p`): column headers, a row per GPU with utilisation and memory gauges,
+//! temperature, power, a utilisation sparkline as wide as the row allows and the runs using
+//! it, then a line per compute process (its memory and run); the reason when there are no
+//! GPUs; and the compact summary the status bar shows.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,14 +14,22 @@ use crate::app::App;
 
 /// Cells of each gauge.
 const GAUGE: usize = 10;
-/// Samples the sparkline shows.
-const SPARK: usize = 24;
+/// Columns before the sparkline: index, name, two gauges and the readings.
+const FIXED: usize = 3 + 19 + GAUGE + 6 + GAUGE + 30;
+/// Columns kept after the sparkline for the runs using the GPU.
+const USERS: usize = 24;
 const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// Rows the panel wants on a screen with `room` rows to spare.
 pub fn height(report: &GpuReport, room: u16) -> u16 {
-    // Without GPUs, two lines for the reason (it names the library that failed to load).
-    let rows = u16::try_from(report.gpus.len()).unwrap_or(u16::MAX).max(2);
+    // Without GPUs, two lines for the reason (it names the library that failed to load);
+    // with them, the header, a row per GPU and one per process.
+    let lines = if report.gpus.is_empty() {
+        2
+    } else {
+        1 + report.gpus.len() + report.gpus.iter().map(|g| g.processes.len()).sum::<usize>()
+    };
+    let rows = u16::try_from(lines).unwrap_or(u16::MAX);
     (rows + 2).min(room / 2).max(3)
 }
 
@@ -68,22 +77,57 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(paragraph, area);
         return;
     }
-    let lines: Vec<Line<'_>> = report
-        .gpus
-        .iter()
-        .enumerate()
-        .map(|(i, gpu)| {
-            row(
-                app,
-                gpu,
-                report.history.get(i).map_or(&[][..], Vec::as_slice),
-            )
-        })
-        .collect();
+    let spark = usize::from(area.width.saturating_sub(2))
+        .saturating_sub(FIXED + USERS)
+        .max(8);
+    let mut lines = vec![header(spark)];
+    for (i, gpu) in report.gpus.iter().enumerate() {
+        let history = report.history.get(i).map_or(&[][..], Vec::as_slice);
+        lines.push(row(app, gpu, history, spark));
+        lines.extend(gpu.processes.iter().map(|p| process(app, p)));
+    }
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn row<'a>(app: &App, gpu: &'a GpuInfo, history: &[u8]) -> Line<'a> {
+/// The column titles, aligned with [`row`].
+fn header(spark: usize) -> Line<'static> {
+    let text = format!(
+        "{:>2} {:<18} {:<w$} {:>4} {:<w$} {:>10} {:>5} {:>9} {:<spark$} USED BY",
+        "#",
+        "NAME",
+        "UTIL",
+        "",
+        "MEMORY",
+        "",
+        "TEMP",
+        "POWER",
+        "UTIL HISTORY",
+        w = GAUGE,
+    );
+    Line::styled(text, Style::new().add_modifier(Modifier::BOLD))
+}
+
+/// One compute process on a GPU: its pid, memory and the run it belongs to.
+fn process<'a>(app: &App, process: &'a reagent::gpu::GpuProcess) -> Line<'a> {
+    let memory = process
+        .used_mib
+        .map_or_else(|| "-".into(), |mib| format!("{:.1}G", mib as f64 / 1024.0));
+    let owner = match &process.run {
+        Some(id) => app
+            .runs
+            .iter()
+            .find(|run| &run.id == id)
+            .map_or(id.as_str(), |run| run.label())
+            .to_string(),
+        None => "not a reagent run".into(),
+    };
+    Line::styled(
+        format!("     └ pid {:<8} {memory:>7}  {owner}", process.pid),
+        Color::DarkGray,
+    )
+}
+
+fn row<'a>(app: &App, gpu: &'a GpuInfo, history: &[u8], spark: usize) -> Line<'a> {
     let util = gpu.util_pct.unwrap_or(0);
     let util_color = match util {
         0..=49 => Color::Green,
@@ -101,8 +145,8 @@ fn row<'a>(app: &App, gpu: &'a GpuInfo, history: &[u8]) -> Line<'a> {
         (Some(w), None) => format!("{w:.0}W"),
         _ => "-".into(),
     };
-    let start = history.len().saturating_sub(SPARK);
-    let spark: String = history[start..]
+    let start = history.len().saturating_sub(spark);
+    let spark_text: String = history[start..]
         .iter()
         .map(|&u| LEVELS[usize::from(u.min(100)) * (LEVELS.len() - 1) / 100])
         .collect();
@@ -120,7 +164,7 @@ fn row<'a>(app: &App, gpu: &'a GpuInfo, history: &[u8]) -> Line<'a> {
             gpu.mem_total_mib as f64 / 1024.0,
             opt(gpu.temp_c.map(|t| format!("{t}°C"))),
         )),
-        Span::styled(format!("{spark:<SPARK$}"), util_color),
+        Span::styled(format!("{spark_text:<spark$}"), util_color),
         Span::raw(format!(" {}", users(app, gpu))),
     ]
     .into()
