@@ -58,8 +58,10 @@ pub fn raise(daemon: &Daemon, run: &str, draft: Draft) {
     }
 }
 
-/// Raises the run-failed alert when a run has just failed (and the rule is on).
+/// A run has ended: its open alerts stop offering to stop it, and the run-failed alert is
+/// raised when it failed (and the rule is on).
 pub fn run_ended(daemon: &Daemon, run: &RunInfo) {
+    withdraw_stop(daemon, &run.id);
     if run.status != RunStatus::Failed || !daemon.config.alerts.run_failed {
         return;
     }
@@ -74,6 +76,24 @@ pub fn run_ended(daemon: &Daemon, run: &RunInfo) {
     raise(daemon, &run.id, draft);
 }
 
+/// Takes `stop` out of the choices of the run's open alerts: there is nothing left to stop.
+fn withdraw_stop(daemon: &Daemon, run: &str) {
+    let mut state = daemon.state();
+    let stale: Vec<AlertInfo> = state
+        .alerts()
+        .iter()
+        .filter(|alert| alert.run == run && alert.status == AlertStatus::Open)
+        .filter(|alert| alert.choices.contains(&Choice::Stop))
+        .cloned()
+        .collect();
+    for mut alert in stale {
+        alert.choices.retain(|choice| *choice != Choice::Stop);
+        if let Err(err) = state.save_alert(alert) {
+            tracing::warn!(run = %run, "cannot update an alert of an ended run: {err}");
+        }
+    }
+}
+
 /// Re-arms the rule of an answered alert on its run.
 pub fn rearm(daemon: &Daemon, alert: &AlertInfo) {
     if let Ok(Some(metrics)) = daemon.metrics.get(daemon, &alert.run) {
@@ -81,4 +101,27 @@ pub fn rearm(daemon: &Daemon, alert: &AlertInfo) {
             .engine
             .answered(alert.rule, alert.subject.as_deref());
     }
+}
+
+/// Raises the output-lost alert when a gap in a run's log closed: output the job printed is
+/// missing from its log (a full disk, say), which nobody would otherwise notice. One open
+/// alert per run is enough; answering it lets the next gap raise another.
+pub fn output_lost(daemon: &Daemon, run: &RunInfo) {
+    let Some(loss) = &run.lost_output else { return };
+    let open = daemon.state().alerts().iter().any(|alert| {
+        alert.run == run.id
+            && alert.rule == AlertRule::OutputLost
+            && alert.status == AlertStatus::Open
+    });
+    if open {
+        return;
+    }
+    let draft = Draft {
+        rule: AlertRule::OutputLost,
+        subject: None,
+        severity: Severity::Warning,
+        message: format!("run {}: {}", run.label(), loss.describe()),
+        step: None,
+    };
+    raise(daemon, &run.id, draft);
 }
