@@ -117,6 +117,18 @@ impl Series {
         self.values.is_empty()
     }
 
+    /// Up to `count` points before the first point at or after `step` and `count` from it,
+    /// in order: what a series looked like around an event (steps are taken as increasing,
+    /// which is how training logs them).
+    pub fn around(&self, step: f64, count: usize) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let at = self.steps.partition_point(|&s| s < step);
+        let range = at.saturating_sub(count)..(at + count).min(self.steps.len());
+        self.steps[range.clone()]
+            .iter()
+            .copied()
+            .zip(self.values[range].iter().copied())
+    }
+
     /// The latest point, e.g. for a "current value" label.
     pub fn last(&self) -> Option<(f64, f64)> {
         Some((*self.steps.last()?, *self.values.last()?))

@@ -89,16 +89,29 @@ pub fn respond(conn: &Conn, respond: RespondAlert) -> Result<AlertResponse, RpcE
 /// shows last and its recent metrics.
 fn open_chat(conn: &Conn, alert: &AlertInfo, run: &RunInfo) -> Result<String, RpcError> {
     let daemon = &conn.daemon;
-    let metrics = match daemon.metrics.get(daemon, &run.id) {
-        Ok(Some(metrics)) => crate::metrics::lock(&metrics).recent_lines(METRIC_LINES),
-        _ => Vec::new(),
+    // The metrics around the alert's step when it has one: the newest lines may be long past.
+    let (which, metrics) = match daemon.metrics.get(daemon, &run.id) {
+        Ok(Some(metrics)) => {
+            let metrics = crate::metrics::lock(&metrics);
+            match alert.step {
+                Some(step) => (
+                    format!("Its metrics around step {step}"),
+                    metrics.lines_around(step, METRIC_LINES / 2),
+                ),
+                None => (
+                    "Its latest metrics".to_string(),
+                    metrics.recent_lines(METRIC_LINES),
+                ),
+            }
+        }
+        _ => ("Its latest metrics".to_string(), Vec::new()),
     };
     let system = format!(
         "You help a person who watches a machine-learning run. An alert was raised on it.\n\n\
          Alert ({severity}, rule {rule}): {message}\n\
          Run {label}, {status}, in {cwd}\n$ {command}\n\n\
          Its terminal shows last:\n```\n{log}\n```\n\n\
-         Its latest metrics (JSON lines):\n```\n{metrics}\n```",
+         {which} (JSON lines):\n```\n{metrics}\n```",
         severity = alert.severity,
         rule = alert.rule,
         message = alert.message,

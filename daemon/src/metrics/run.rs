@@ -225,6 +225,37 @@ impl RunMetrics {
         &self.names
     }
 
+    /// The metrics around `step` as JSON lines, one per step, `count` steps on either side:
+    /// what a chat about an alert at that step needs to see (the newest lines may be long
+    /// past it).
+    pub fn lines_around(&self, step: f64, count: usize) -> Vec<String> {
+        let mut by_step: Vec<(f64, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+        for (name, series) in self.names.iter().zip(&self.series) {
+            for (at, value) in series.around(step, count) {
+                let i = match by_step.iter().position(|(s, _)| *s == at) {
+                    Some(i) => i,
+                    None => {
+                        let mut line = serde_json::Map::new();
+                        line.insert("step".into(), at.into());
+                        by_step.push((at, line));
+                        by_step.len() - 1
+                    }
+                };
+                // JSON has no NaN or infinity: those are written as strings ("NaN").
+                let value = serde_json::Number::from_f64(value)
+                    .map_or_else(|| format!("{value}").into(), serde_json::Value::Number);
+                by_step[i].1.insert(name.clone(), value);
+            }
+        }
+        by_step.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let near = by_step.partition_point(|(s, _)| *s < step);
+        let keep = near.saturating_sub(count)..(near + count).min(by_step.len());
+        by_step[keep]
+            .iter()
+            .map(|(_, line)| serde_json::Value::Object(line.clone()).to_string())
+            .collect()
+    }
+
     /// The most recent lines that carried metrics, oldest first, as text.
     pub fn recent_lines(&self, count: usize) -> Vec<String> {
         let skip = self.recent.len().saturating_sub(count);
@@ -318,6 +349,30 @@ mod tests {
         assert_eq!((last_step, latest.len()), (10.0, 2));
         assert!(metrics.take_changes().is_none(), "nothing new since");
         assert_eq!(metrics.recent_lines(1), ["{\"step\": 10, \"loss\": NaN}"]);
+    }
+
+    #[test]
+    fn the_lines_around_a_step_are_rebuilt_from_the_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut metrics = run(dir.path());
+        let (mut alerts, mut skipped) = (Vec::new(), Vec::new());
+        let mut data = String::new();
+        for step in 1..=100 {
+            let loss = if step == 50 { "NaN".to_string() } else { format!("{step}.5") };
+            data.push_str(&format!("{{\"step\": {step}, \"loss\": {loss}, \"lr\": 0.1}}\n"));
+        }
+        metrics.feed(data.as_bytes(), 0, &mut alerts, &mut skipped).unwrap();
+        let lines = metrics.lines_around(50.0, 2);
+        assert_eq!(
+            lines,
+            [
+                r#"{"loss":48.5,"lr":0.1,"step":48.0}"#,
+                r#"{"loss":49.5,"lr":0.1,"step":49.0}"#,
+                r#"{"loss":"NaN","lr":0.1,"step":50.0}"#,
+                r#"{"loss":51.5,"lr":0.1,"step":51.0}"#,
+            ]
+        );
+        assert!(metrics.recent_lines(2)[1].contains("100"), "the newest are elsewhere");
     }
 
     #[test]
