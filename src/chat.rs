@@ -122,6 +122,10 @@ pub struct MessageUsage {
     /// Rate-limit and balance headers the provider sent with the answer, as (name, value).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<(String, String)>,
+    /// A copy of an answer made by forking its session: its tokens and cost were counted where
+    /// it was produced, and are not counted again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub copied: bool,
 }
 
 /// Token and cost totals over a set of answers.

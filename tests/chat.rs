@@ -282,6 +282,9 @@ fn sessions_can_be_renamed_forked_and_deleted() {
     let copied = history(&env, &fork);
     assert_eq!(copied.len(), 2);
     assert_eq!(copied[1]["parts"][0]["text"], "Hello, world! é");
+    // The copied answer was paid for once: the day's usage counts the three answers made.
+    let usage: Value = serde_json::from_str(&env.ok(&["usage", "--json"])).unwrap();
+    assert_eq!(usage["days"][0]["answers"], 3, "{usage}");
     assert_eq!(chat(&env, &["-s", &fork, "a new branch"]).0, 0);
     assert_eq!(history(&env, &fork).len(), 4);
     assert_eq!(

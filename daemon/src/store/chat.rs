@@ -111,7 +111,9 @@ impl Store {
                         COALESCE(SUM(json_extract(usage, '$.output')), 0),
                         COALESCE(SUM(json_extract(usage, '$.cached')), 0),
                         COALESCE(SUM(json_extract(usage, '$.cost_usd')), 0.0)
-                 FROM messages WHERE role = 'assistant' GROUP BY key ORDER BY MIN(created_at)"
+                 FROM messages
+                 WHERE role = 'assistant' AND COALESCE(json_extract(usage, '$.copied'), 0) = 0
+                 GROUP BY key ORDER BY MIN(created_at)"
             );
             let mut stmt = self.conn.prepare(&sql)?;
             let rows = stmt.query_map([], |row| {

@@ -101,7 +101,7 @@ fn chat_usage(app: &App) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
     if let Some(open) = &app.chat.open {
         let (mut input, mut output, mut cost) = (0, 0, 0.0);
-        for message in &open.messages {
+        for message in open.messages.iter().filter(|m| !m.usage.copied) {
             input += message.usage.input.unwrap_or(0);
             output += message.usage.output.unwrap_or(0);
             cost += message.usage.cost_usd.unwrap_or(0.0);
