@@ -221,7 +221,25 @@ impl<'de> Deserialize<'de> for PrefixKey {
     }
 }
 
+/// The variables the public APIs' keys are read from when no `[providers.*]` are configured.
+pub const DEFAULT_KEY_VARS: [&str; 2] = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
+
 impl Config {
+    /// Every environment variable the daemon reads a secret from: the providers'
+    /// `api_key_env`, the public APIs' default key variables (always: a key in a user's
+    /// shell is as secret whether or not providers are configured), and `[notify]`'s webhook
+    /// and token variables. Jobs never get these unless a run names them (`--pass-env`).
+    pub fn secret_vars(&self) -> Vec<String> {
+        let providers = self.providers.values().map(|p| &p.api_key_env);
+        let slack = self.notify.slack.iter().map(|s| &s.webhook_url_env);
+        let telegram = self.notify.telegram.iter().map(|t| &t.bot_token_env);
+        let mut vars: Vec<String> = DEFAULT_KEY_VARS.iter().map(|v| v.to_string()).collect();
+        vars.extend(providers.chain(slack).chain(telegram).flatten().cloned());
+        vars.sort();
+        vars.dedup();
+        vars
+    }
+
     /// Loads the config file; a missing file gives the defaults.
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
@@ -363,6 +381,23 @@ mod tests {
         let text = format!("{err:#}");
         assert!(text.starts_with("cannot read "), "{text}");
         assert_eq!(text.matches("Is a directory").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn secret_vars_name_every_key_and_webhook_variable() {
+        let text = "[providers.a]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n\
+                    api_key_env = \"A_KEY\"\n\
+                    [notify.slack]\nwebhook_url_env = \"HOOK\"\n\
+                    [notify.telegram]\nbot_token_env = \"TG\"\nchat_id = \"1\"\n";
+        let config = Config::parse(Path::new("c.toml"), text).unwrap();
+        assert_eq!(
+            config.secret_vars(),
+            ["ANTHROPIC_API_KEY", "A_KEY", "HOOK", "OPENAI_API_KEY", "TG"]
+        );
+        assert_eq!(
+            Config::default().secret_vars(),
+            ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
+        );
     }
 
     #[test]

@@ -87,6 +87,18 @@ pub struct RunSpec {
     /// Extra environment. Values go to the job only: they are never echoed back to clients.
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    /// The submitting client's environment, which the job starts from (as with pueue): a job
+    /// sees what the user's shell had, never what the daemon inherited (its provider keys and
+    /// webhook URLs). `None` from clients that send none, such as scripts speaking JSON-RPC:
+    /// the job then gets a minimal environment from the daemon (`PATH`, `HOME`, `USER`,
+    /// `LANG`). Either way the variables the daemon reads secrets from are removed unless
+    /// `pass_env` names them. Never echoed back, stored only in the run's private spec file.
+    #[serde(default)]
+    pub client_env: Option<Vec<(String, String)>>,
+    /// Variables the daemon reads secrets from that this job may have all the same
+    /// (`--pass-env NAME`), from the environment it starts from.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// PTY size as (cols, rows); the config's default when absent.
     #[serde(default)]
     pub size: Option<(u16, u16)>,
@@ -253,7 +265,10 @@ mod tests {
             "lost 1,234,567 bytes of output in 3 gaps, the last at 14:02:11 UTC: disk full"
         );
         loss.ongoing = true;
-        assert!(loss.describe().starts_with("losing output since 14:02:11 UTC"));
+        assert!(
+            loss.describe()
+                .starts_with("losing output since 14:02:11 UTC")
+        );
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");

@@ -89,6 +89,14 @@ pub struct SweepSpec {
     /// Extra environment of its runs.
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    /// The submitting client's environment, which its runs start from (see
+    /// [`RunSpec::client_env`](crate::run::RunSpec::client_env)).
+    #[serde(default)]
+    pub client_env: Option<Vec<(String, String)>>,
+    /// Variables the daemon reads secrets from that its runs may have all the same (see
+    /// [`RunSpec::pass_env`](crate::run::RunSpec::pass_env)).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
 }
 
 /// A sweep as clients see it.

@@ -47,6 +47,17 @@ impl Transport {
         }
     }
 
+    /// The environment a client sends with a new run (`RunSpec::client_env`): this
+    /// process's own when the daemon is on this machine, so the job runs as if started from
+    /// this shell; none to a remote daemon, whose machine has paths of its own (its jobs get
+    /// a minimal environment there).
+    pub fn run_env(&self) -> Option<Vec<(String, String)>> {
+        match self {
+            Self::Local(_) => Some(process_env()),
+            Self::Remote(_) => None,
+        }
+    }
+
     /// Where this leads, for messages: `local` or the host name.
     pub fn describe(&self) -> &str {
         match self {
@@ -54,6 +65,14 @@ impl Transport {
             Self::Remote(host) => host,
         }
     }
+}
+
+/// This process's environment as it can travel in JSON: variables whose name or value is not
+/// UTF-8 are left out.
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
 }
 
 async fn connect_remote(host: &str) -> Result<(Client, Notifications)> {

@@ -43,6 +43,7 @@ impl Sup {
             command: command.iter().map(|s| (*s).to_owned()).collect(),
             cwd: run_dir.clone(),
             env: vec![("REAGENT_TEST".into(), "1".into())],
+            complete_env: false,
             cols: 80,
             rows: 24,
             umask: None,

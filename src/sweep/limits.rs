@@ -74,7 +74,8 @@ fn per_run_bytes(spec: &SweepSpec) -> u64 {
             bytes = bytes.saturating_add(value);
         }
     }
-    spec.env.iter().fold(bytes, |bytes, (key, value)| {
+    let env = spec.env.iter().chain(spec.client_env.iter().flatten());
+    env.fold(bytes, |bytes, (key, value)| {
         bytes.saturating_add(key.len() as u64 + value.len() as u64 + 2)
     })
 }
@@ -161,7 +162,7 @@ mod tests {
         assert!(err.contains("bytes"), "{err}");
         // The same through a large environment, with a small command.
         let mut spec = sweep(Method::Grid, &[("a", values(1000))]);
-        spec.env = vec![("BIG".into(), "x".repeat(1 << 20))];
+        spec.client_env = Some(vec![("BIG".into(), "x".repeat(1 << 20))]);
         assert!(expand(&spec).unwrap_err().contains("bytes"));
     }
 }

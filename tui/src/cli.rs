@@ -202,6 +202,10 @@ pub struct SweepCmd {
     /// Queue priority of its runs.
     #[arg(long)]
     pub priority: Option<i32>,
+    /// Let its runs have NAME although the daemon keeps a secret in it (repeatable; see
+    /// `reagent run --pass-env`).
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pub pass_env: Vec<String>,
     /// Print the sweep as JSON.
     #[arg(long)]
     pub json: bool,
@@ -335,6 +339,10 @@ pub struct RunArgs {
     /// Extra environment variable, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Let the job have NAME from this environment although the daemon keeps a secret in it
+    /// (a provider's key, a webhook URL), repeatable; such variables are removed otherwise.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pub pass_env: Vec<String>,
     /// The metrics file the job writes (default: metrics.jsonl in the run's folder); the job
     /// finds it in REAGENT_METRICS_FILE.
     #[arg(long, value_name = "PATH")]

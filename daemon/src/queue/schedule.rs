@@ -221,15 +221,24 @@ fn died_of_contention(run: &RunInfo) -> bool {
 /// Requeues a run that lost a GPU race as a new run (a new id, the same command and name),
 /// so each attempt keeps its own log and exit status.
 fn retry(daemon: &Arc<Daemon>, run: &RunInfo, job: &Job) -> Result<(), RpcError> {
-    let mut spec = read_spec(&daemon.paths.run_dir(&run.id))?;
-    // The new run gets its own GPUs and its own metrics file.
-    spec.env
-        .retain(|(key, _)| key != CUDA_ENV && key != crate::metrics::ENV);
+    let spec = read_spec(&daemon.paths.run_dir(&run.id))?;
+    // The new run gets its own GPUs and its own metrics file; its environment is the first
+    // run's, whose secrets were removed already (those left were passed on purpose).
+    let (own, base): (Vec<_>, Vec<_>) = spec
+        .env
+        .into_iter()
+        .filter(|(key, _)| key != CUDA_ENV && key != crate::metrics::ENV)
+        .partition(|(key, _)| run.env_keys.contains(key));
     let again = RunSpec {
         name: run.name.clone(),
         command: spec.command,
         cwd: Some(spec.cwd),
-        env: spec.env,
+        env: own,
+        pass_env: match spec.complete_env {
+            true => daemon.config.secret_vars(),
+            false => Vec::new(),
+        },
+        client_env: spec.complete_env.then_some(base),
         size: Some((spec.cols, spec.rows)),
         metrics: None,
         alerts: Vec::new(),

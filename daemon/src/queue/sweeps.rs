@@ -41,6 +41,8 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
             command: render(&spec.command, point),
             cwd: spec.cwd.clone(),
             env: spec.env.clone(),
+            client_env: spec.client_env.clone(),
+            pass_env: spec.pass_env.clone(),
             size: None,
             metrics: None,
             alerts: Vec::new(),

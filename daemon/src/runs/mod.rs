@@ -5,6 +5,7 @@
 //! listens to the supervisor's socket. When the daemon starts, it re-adopts every run that had
 //! not ended ([`adopt_all`]).
 
+pub mod env;
 pub mod follow;
 pub mod launch;
 pub mod logfile;
@@ -65,7 +66,8 @@ fn record(
         name: spec.name.filter(|n| !n.is_empty()),
         command: launch.command.clone(),
         cwd: launch.cwd.clone(),
-        env_keys: launch.env.iter().map(|(key, _)| key.clone()).collect(),
+        // The run's own variables only: the rest is the client's, and no business of others.
+        env_keys: spec.env.iter().map(|(key, _)| key.clone()).collect(),
         status: RunStatus::Queued,
         exit_code: None,
         signal: None,
@@ -103,6 +105,7 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
             "`command` is empty: give a program to run, e.g. `reagent run -- python train.py`",
         ));
     }
+    let job_env = env::for_run(&daemon.config, &spec).map_err(invalid)?;
     let cwd = match spec.cwd {
         Some(cwd) => cwd,
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
@@ -112,13 +115,6 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
             "`cwd`: {} is not a directory",
             cwd.display()
         )));
-    }
-    for (key, _) in &spec.env {
-        if key.is_empty() || key.contains(['=', '\0']) {
-            return Err(invalid(format!(
-                "`env`: `{key}` is not a valid variable name"
-            )));
-        }
     }
     let (cols, rows) = spec
         .size
@@ -131,7 +127,8 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
     Ok(LaunchSpec {
         command: spec.command,
         cwd,
-        env: spec.env,
+        env: job_env,
+        complete_env: true,
         cols,
         rows,
     })

@@ -48,6 +48,13 @@ pub(crate) fn command(spec: &LaunchSpec) -> anyhow::Result<CommandBuilder> {
     cmd.cwd(&spec.cwd);
     // The user's file mask for the job, not the daemon's private one.
     cmd.umask(spec.umask);
+    // Exactly the spec's environment: the supervisor's own is the daemon's, secrets and all.
+    cmd.env_clear();
+    if !spec.complete_env {
+        for (key, value) in crate::runs::env::from_daemon(&[]) {
+            cmd.env(key, value);
+        }
+    }
     if !spec.env.iter().any(|(key, _)| key == "TERM") {
         cmd.env("TERM", "xterm-256color");
     }

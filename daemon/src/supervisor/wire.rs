@@ -33,8 +33,14 @@ pub struct LaunchSpec {
     pub command: Vec<String>,
     /// Working directory of the job.
     pub cwd: PathBuf,
-    /// Variables added to (or overriding) the supervisor's environment.
+    /// The job's environment (see `runs/env.rs`).
     pub env: Vec<(String, String)>,
+    /// True when `env` is the job's whole environment, set on an empty one. False in specs
+    /// written before the daemon did so (a run queued across an upgrade): `env` then goes
+    /// over a minimal environment, never over the supervisor's own, which is the daemon's
+    /// with its provider keys and webhook URLs.
+    #[serde(default)]
+    pub complete_env: bool,
     /// PTY width.
     pub cols: u16,
     /// PTY height.

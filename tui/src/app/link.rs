@@ -204,8 +204,12 @@ async fn perform(
     match effect {
         Effect::Start(mut spec) => {
             if local {
-                // Like `reagent run`, a run started here works in the cockpit's folder.
+                // Like `reagent run`, a run started here works in the cockpit's folder, with
+                // its environment.
                 spec.cwd = spec.cwd.or_else(|| std::env::current_dir().ok());
+                spec.client_env = spec
+                    .client_env
+                    .or_else(|| Some(reagent::transport::process_env()));
             }
             let reply = client.request(&spec).await?;
             relay(incoming, reply, |run| Replied::Started(Box::new(run)));

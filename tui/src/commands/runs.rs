@@ -21,6 +21,8 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         command: args.command,
         cwd: Some(cwd),
         env: args.env,
+        client_env: ctx.transport.run_env(),
+        pass_env: args.pass_env,
         size: None,
         metrics: args.metrics,
         alerts: args.alerts,

@@ -31,7 +31,8 @@ pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
         }
         None => {
             let json = cmd.json;
-            let spec = spec_from(cmd)?;
+            let mut spec = spec_from(cmd)?;
+            spec.client_env = ctx.transport.run_env();
             let (client, _) = ctx.connect().await?;
             let info = client.call(&spec).await?;
             if json {
@@ -87,6 +88,7 @@ fn spec_from(cmd: SweepCmd) -> anyhow::Result<SweepSpec> {
     spec.parallel = cmd.parallel.unwrap_or(spec.parallel);
     spec.gpus = cmd.gpus.unwrap_or(spec.gpus);
     spec.priority = cmd.priority.unwrap_or(spec.priority);
+    spec.pass_env.extend(cmd.pass_env);
     if spec.cwd.is_none() {
         spec.cwd = Some(std::env::current_dir()?);
     }
