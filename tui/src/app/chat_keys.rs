@@ -246,7 +246,7 @@ fn scroll(app: &mut App, lines: isize) {
 fn open(app: &mut App) -> Vec<Effect> {
     let id = match app.focus {
         Focus::Runs => app.chat.selected_session().map(|s| s.id.clone()),
-        Focus::Pane => app.chat.open.as_ref().map(|open| open.id.clone()),
+        Focus::Pane | Focus::Side => app.chat.open.as_ref().map(|open| open.id.clone()),
     };
     let Some(id) = id else {
         app.mode = Mode::Palette("chat ".into());
@@ -382,7 +382,11 @@ pub fn models(app: &mut App, mut picker: ModelPicker, key: &KeyEvent) -> Vec<Eff
             };
             return match &app.chat.open {
                 Some(open) => vec![Effect::SetModel(open.id.clone(), model.clone())],
-                None => vec![Effect::CreateSession(Some(model.clone()))],
+                None => vec![Effect::CreateSession {
+                    model: Some(model.clone()),
+                    system: None,
+                    title: None,
+                }],
             };
         }
         KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {

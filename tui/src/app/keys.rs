@@ -55,6 +55,12 @@ pub enum Action {
     PageDown,
     /// Show or hide the GPU panel ("processors").
     ToggleGpus,
+    /// Cycle the side panel beside the pane: chat, charts, alerts, GPUs, none.
+    CycleSide,
+    /// Widen the side panel.
+    SideWider,
+    /// Narrow the side panel.
+    SideNarrower,
 }
 
 /// One binding: the keys, how help shows them, and what they do (an [`Action`], or a
@@ -169,6 +175,24 @@ pub const BINDINGS: &[Binding] = &[
         help: "show or hide the GPU panel",
     },
     Binding {
+        keys: &[KeyCode::Char('v')],
+        label: "v",
+        action: Action::CycleSide,
+        help: "side panel beside the pane: chat, charts, alerts, GPUs, none",
+    },
+    Binding {
+        keys: &[KeyCode::Char('}')],
+        label: "}",
+        action: Action::SideWider,
+        help: "widen the side panel",
+    },
+    Binding {
+        keys: &[KeyCode::Char('{')],
+        label: "{",
+        action: Action::SideNarrower,
+        help: "narrow the side panel",
+    },
+    Binding {
         keys: &[KeyCode::Char('m')],
         label: "m",
         action: Action::ToggleCharts,
@@ -266,6 +290,9 @@ impl Action {
                 | Action::ToggleAlerts
                 | Action::Wider
                 | Action::Narrower
+                | Action::CycleSide
+                | Action::SideWider
+                | Action::SideNarrower
         )
     }
 }

@@ -274,7 +274,11 @@ async fn perform(
             let reply = client.request(&ListSessions {}).await?;
             relay(incoming, reply, Replied::Sessions);
         }
-        Effect::CreateSession(model) => {
+        Effect::CreateSession {
+            model,
+            system,
+            title,
+        } => {
             let cwd = if local {
                 std::env::current_dir().ok()
             } else {
@@ -282,9 +286,9 @@ async fn perform(
             };
             let create = CreateSession {
                 model,
-                system: None,
+                system,
                 cwd,
-                title: None,
+                title,
             };
             let reply = client.request(&create).await?;
             relay(incoming, reply, Replied::SessionCreated);

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod chat_keys;
 mod clipboard;
 pub mod keys;
+pub mod side;
 pub mod link;
 pub mod palette;
 pub mod state;
@@ -52,11 +53,17 @@ pub async fn run(transport: Transport) -> anyhow::Result<ExitCode> {
         (size.width, size.height),
         now_ms(),
     );
+    let remembered = Paths::from_env()?.state_dir.join(SIDE_FILE);
+    app.side = side::SidePanel::load(&remembered);
     let result = event_loop(&mut app, &mut terminal, &effects, &mut incoming).await;
+    app.side.save(&remembered);
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     ratatui::restore();
     result.map(|()| ExitCode::SUCCESS)
 }
+
+/// Where the side panel's choice is remembered, in the state folder.
+const SIDE_FILE: &str = "cockpit.json";
 
 async fn event_loop(
     app: &mut App,
@@ -123,7 +130,7 @@ async fn event_loop(
 /// clock tick catches what the limit held back).
 fn requery_charts(app: &mut App, effects: &mpsc::UnboundedSender<Effect>) {
     let now = now_ms();
-    if app.view == state::View::Charts
+    if side::charts_shown(app)
         && app.charts.stale
         && now - app.charts.queried_at >= watch::REQUERY_MS
     {
@@ -230,7 +237,12 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
                 .position(|s| s.id == id)
                 .unwrap_or(0);
             app.chat.open(&id);
-            app.focus = state::Focus::Pane;
+            // Write in the side panel when the session was started there.
+            app.focus = if app.focus == state::Focus::Side {
+                state::Focus::Side
+            } else {
+                state::Focus::Pane
+            };
             app.mode = state::Mode::Compose;
             let _ = effects.send(Effect::History(id));
             false

@@ -130,9 +130,11 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
         }
         "chat" => {
             app.view = super::state::View::Chat;
-            vec![Effect::CreateSession(
-                (!rest.is_empty()).then(|| rest.to_string()),
-            )]
+            vec![Effect::CreateSession {
+                model: (!rest.is_empty()).then(|| rest.to_string()),
+                system: None,
+                title: None,
+            }]
         }
         "sweep" => super::watch_keys::overlay_sweep(app, rest),
         "help" => super::update::act(app, super::keys::Action::Help),

@@ -16,6 +16,8 @@ pub enum Focus {
     Runs,
     /// The focused run's terminal.
     Pane,
+    /// The side panel beside the pane (chat, charts, alerts or GPUs).
+    Side,
 }
 
 /// What keys do right now.
@@ -217,6 +219,8 @@ pub struct App {
     pub show_gpus: bool,
     /// Lines the help overlay is scrolled down (it is taller than a small terminal).
     pub help_scroll: u16,
+    /// The side panel beside the pane, and its width.
+    pub side: super::side::SidePanel,
     /// Every sweep, oldest first.
     pub sweeps: Vec<SweepInfo>,
     /// The charts view's settings and points.
@@ -252,6 +256,7 @@ impl App {
             gpus: GpuReport::empty(GpuSourceKind::None, None),
             show_gpus: false,
             help_scroll: 0,
+            side: super::side::SidePanel::default(),
             sweeps: Vec::new(),
             charts: super::watch::Charts::default(),
             alerts: super::watch::Alerts::default(),

@@ -29,8 +29,15 @@ pub enum Effect {
     Resize(String, u16, u16),
     /// Read the list of chat sessions.
     Sessions,
-    /// Start a chat session on a model (the daemon's default when `None`).
-    CreateSession(Option<String>),
+    /// Start a chat session.
+    CreateSession {
+        /// `PROVIDER/MODEL`; the daemon's default when `None`.
+        model: Option<String>,
+        /// Its system prompt (what it is about).
+        system: Option<String>,
+        /// Its title.
+        title: Option<String>,
+    },
     /// Read a session's messages.
     History(String),
     /// Send a chat message.
@@ -103,6 +110,7 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Mode::Normal if app.view == View::Chat => chat_keys::normal(app, &key),
         Mode::Normal if app.view == View::Charts => super::watch_keys::charts_key(app, &key),
         Mode::Normal if app.view == View::Alerts => super::watch_keys::alerts_key(app, &key),
+        Mode::Normal if app.focus == Focus::Side => super::side::key(app, &key),
         Mode::Normal => normal_key(app, &key),
     }
 }
@@ -194,12 +202,33 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
                     Mode::Palette(format!("rename {}", run.name.clone().unwrap_or_default()));
             }
         }
-        Action::FocusNext | Action::FocusPrev => {
-            app.focus = match app.focus {
-                Focus::Runs if app.pane.is_some() => Focus::Pane,
-                Focus::Pane if app.show_runs => Focus::Runs,
-                same => same,
-            };
+        Action::FocusNext => app.focus = cycle_focus(app, 1),
+        Action::FocusPrev => app.focus = cycle_focus(app, -1),
+        Action::CycleSide => {
+            app.side.cycle();
+            if app.side.shown.is_none() && app.focus == Focus::Side {
+                app.focus = Focus::Pane;
+            }
+            if app.side.shown.is_some() && ui::areas_of(app).side.is_none() {
+                app.say(
+                    "the side panel needs a wider window; c, m and a show the views full size",
+                    false,
+                );
+            }
+            if app.side.shown == Some(super::side::Side::Charts) {
+                return super::watch_keys::chart_queries(app);
+            }
+        }
+        Action::SideWider => {
+            let most = app.size.0.saturating_sub(super::side::PANE_KEEPS + app.runs_width);
+            app.side.width = (app.side.width + 4).min(most.max(super::side::MIN_WIDTH));
+        }
+        Action::SideNarrower => {
+            app.side.width = app
+                .side
+                .width
+                .saturating_sub(4)
+                .max(super::side::MIN_WIDTH);
         }
         Action::Down | Action::Up | Action::Top | Action::Bottom if app.focus == Focus::Runs => {
             let last = app.runs.len().saturating_sub(1);
@@ -212,7 +241,12 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             // Browsing previews: the selected run shows in the pane, watched only (no typing,
             // and its terminal keeps its size) until Enter takes it.
             if let Some(run) = app.selected_run().cloned() {
-                return show(app, &run);
+                let mut effects = show(app, &run);
+                // A side chart follows the selected run.
+                if super::side::charts_shown(app) {
+                    effects.extend(super::watch_keys::chart_queries(app));
+                }
+                return effects;
             }
         }
         Action::Down => scroll(app, -1),
@@ -253,15 +287,40 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::InView => {}
         Action::ToggleRuns => {
             app.show_runs = !app.show_runs || app.pane.is_none();
-            if !app.show_runs {
-                app.focus = Focus::Pane;
-            }
+            // Focus never stays on a hidden panel, and comes back to the list it left.
+            app.focus = if app.show_runs {
+                Focus::Runs
+            } else {
+                Focus::Pane
+            };
         }
         Action::Wider => app.runs_width = (app.runs_width + 4).min(app.size.0.saturating_sub(20)),
         Action::Narrower => app.runs_width = app.runs_width.saturating_sub(4).max(24),
         Action::ToggleGpus => app.show_gpus = !app.show_gpus,
     }
     Vec::new()
+}
+
+/// The panel `step` places after (or before) the focused one, among those on screen: the
+/// runs list (or a view's list), the pane (or a view's main panel), the side panel.
+fn cycle_focus(app: &App, step: isize) -> Focus {
+    let areas = ui::areas_of(app);
+    let mut shown = Vec::new();
+    if areas.runs.is_some() {
+        shown.push(Focus::Runs);
+    }
+    // The alerts view is one list; the other views have a main panel beside their list.
+    if app.view != View::Alerts && (app.view != View::Runs || app.pane.is_some()) {
+        shown.push(Focus::Pane);
+    }
+    if areas.side.is_some() {
+        shown.push(Focus::Side);
+    }
+    let Some(at) = shown.iter().position(|f| *f == app.focus) else {
+        return shown.first().copied().unwrap_or(Focus::Runs);
+    };
+    let len = shown.len() as isize;
+    shown[(at as isize + step).rem_euclid(len) as usize]
 }
 
 /// Shows `view`, or the runs when it is already shown.
@@ -309,7 +368,7 @@ fn show(app: &mut App, run: &reagent::run::RunInfo) -> Vec<Effect> {
 fn open(app: &mut App) -> Vec<Effect> {
     let run = match app.focus {
         Focus::Runs => app.selected_run().cloned(),
-        Focus::Pane => app.pane_run().cloned(),
+        Focus::Pane | Focus::Side => app.pane_run().cloned(),
     };
     let Some(run) = run else { return Vec::new() };
     let mut effects = show(app, &run);

@@ -11,10 +11,7 @@ use super::watch::{SMOOTHING, ZOOMS};
 
 /// Cockpit actions that make sense in these views (not opening or stopping the pane's run).
 fn shared(action: Action) -> bool {
-    !matches!(
-        action,
-        Action::Open | Action::Detach | Action::Stop | Action::FocusNext | Action::FocusPrev
-    )
+    !matches!(action, Action::Open | Action::Detach | Action::Stop)
 }
 
 /// A key in the charts view: chart settings, marking runs, then the shared actions.

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::app::state::Focus;
 
 /// Draws the alerts panel in `area`.
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
     let alerts = &app.alerts;
     let detail = alerts.current().filter(|_| alerts.detail);
     let [list, below] = Layout::vertical([
@@ -28,7 +28,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     );
     let block = Block::bordered()
         .title(title)
-        .border_style(border(app, Focus::Runs));
+        .border_style(border(app, panel));
     if alerts.alerts.is_empty() {
         let text = Paragraph::new(
             "no alerts: NaNs, spikes, stalls, thresholds and failed runs raise them",

@@ -29,9 +29,9 @@ const COLORS: [Color; 6] = [
 ];
 
 /// Draws the chart panel in `area`.
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
+pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
     let charts = &app.charts;
-    let block = Block::bordered().border_style(border(app, Focus::Pane));
+    let block = Block::bordered().border_style(border(app, panel));
     let Some(run) = app.selected_run() else {
         let text = Paragraph::new("no run selected").block(block.title(" Charts "));
         frame.render_widget(text, area);

@@ -43,9 +43,9 @@ pub fn sessions(app: &App, frame: &mut Frame<'_>, area: Rect) {
 }
 
 /// The open conversation and the input box.
-pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect) {
+pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
     let [messages_area, input_area] = split(area);
-    let style = border(app, Focus::Pane);
+    let style = border(app, panel);
     let Some(open) = &app.chat.open else {
         let hint = "No session open.\n\nSelect a session and press Enter, or press n (or :chat \
                     PROVIDER/MODEL) to start one. Press c to go back to runs.";

@@ -34,7 +34,8 @@ pub fn height(report: &GpuReport, room: u16) -> u16 {
 }
 
 /// Draws the panel.
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
+/// `panel` is the focus the panel takes as a side panel; the strip under the panes has none.
+pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Option<crate::app::state::Focus>) {
     let report = &app.gpus;
     let fake = report.gpus.iter().any(|g| g.fake);
     let source = match report.source {
@@ -62,9 +63,8 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         title.push_span(Span::styled("· stale: not connected ", Color::Red));
         title
     };
-    let block = Block::bordered()
-        .title(title)
-        .border_style(Style::new().fg(Color::DarkGray));
+    let style = panel.map_or(Style::new().fg(Color::DarkGray), |panel| super::border(app, panel));
+    let block = Block::bordered().title(title).border_style(style);
     if report.gpus.is_empty() {
         let text = match &report.unavailable {
             Some(reason) => format!("No GPUs: {reason}"),

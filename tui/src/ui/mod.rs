@@ -23,6 +23,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 
 use crate::app::App;
+use crate::app::side::{self, Side};
 use crate::app::state::{Focus, Mode, View};
 
 /// Where each panel goes on a screen of `size`.
@@ -35,6 +36,8 @@ pub struct Areas {
     pub status: Rect,
     /// The GPU panel, when shown.
     pub gpus: Option<Rect>,
+    /// The side panel beside the pane, when chosen and the window is wide enough.
+    pub side: Option<Rect>,
 }
 
 /// Splits the screen: the runs list on the left (when shown), the pane, the GPU panel below
@@ -49,12 +52,24 @@ pub fn areas(app: &App, area: Rect) -> Areas {
     } else {
         (main, None)
     };
+    // The side panel, in the runs view of a wide enough window, takes the right of it.
+    let (main, side) = match app.side.shown {
+        Some(_) if app.view == View::Runs && main.width >= side::MIN_SCREEN => {
+            let room = main.width.saturating_sub(side::PANE_KEEPS + app.runs_width);
+            let width = app.side.width.min(room).max(side::MIN_WIDTH);
+            let [main, panel] =
+                Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(main);
+            (main, Some(panel))
+        }
+        _ => (main, None),
+    };
     if !app.show_runs {
         return Areas {
             runs: None,
             pane: main,
             status,
             gpus,
+            side,
         };
     }
     let width = app.runs_width.min(main.width.saturating_sub(12));
@@ -65,13 +80,19 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         pane,
         status,
         gpus,
+        side,
     }
+}
+
+/// The areas on the current screen.
+pub fn areas_of(app: &App) -> Areas {
+    areas(app, Rect::new(0, 0, app.size.0, app.size.1))
 }
 
 /// The pane's inner size (cols, rows) on the current screen: what a run is resized to when
 /// this client types into it.
 pub fn pane_size(app: &App) -> (u16, u16) {
-    let pane = areas(app, Rect::new(0, 0, app.size.0, app.size.1)).pane;
+    let pane = areas_of(app).pane;
     (pane.width.saturating_sub(2), pane.height.saturating_sub(2))
 }
 
@@ -84,26 +105,29 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
                 runs_list::render(app, frame, runs);
             }
             pane::render(app, frame, areas.pane);
+            if let Some(panel) = areas.side {
+                side(app, frame, panel);
+            }
         }
         View::Chat => {
             if let Some(list) = areas.runs {
                 chat::sessions(app, frame, list);
             }
-            chat::conversation(app, frame, areas.pane);
+            chat::conversation(app, frame, areas.pane, Focus::Pane);
         }
         View::Charts => {
             if let Some(runs) = areas.runs {
                 runs_list::render(app, frame, runs);
             }
-            charts::render(app, frame, areas.pane);
+            charts::render(app, frame, areas.pane, Focus::Pane);
         }
         View::Alerts => {
             let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
-            alerts::render(app, frame, whole);
+            alerts::render(app, frame, whole, Focus::Runs);
         }
     }
     if let Some(panel) = areas.gpus {
-        gpus::render(app, frame, panel);
+        gpus::render(app, frame, panel, None);
     }
     status_bar::render(app, frame, areas.status);
     match &app.mode {
@@ -114,6 +138,17 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Mode::Models(picker) => chat_popups::models(app, picker, frame),
         Mode::Usage => chat_popups::usage(app, frame),
         Mode::Normal | Mode::Input | Mode::Compose => {}
+    }
+}
+
+/// The side panel: the chosen view drawn in it, its border lit when it has the keyboard.
+fn side(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    match app.side.shown {
+        Some(Side::Chat) => chat::conversation(app, frame, area, Focus::Side),
+        Some(Side::Charts) => charts::render(app, frame, area, Focus::Side),
+        Some(Side::Alerts) => alerts::render(app, frame, area, Focus::Side),
+        Some(Side::Gpus) => gpus::render(app, frame, area, Some(Focus::Side)),
+        None => {}
     }
 }
 
@@ -136,3 +171,5 @@ mod tests_chat;
 mod watch_tests;
 #[cfg(test)]
 mod pane_tests;
+#[cfg(test)]
+mod side_tests;
