@@ -240,7 +240,7 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             };
             // Browsing previews: the selected run shows in the pane, watched only (no typing,
             // and its terminal keeps its size) until Enter takes it.
-            if let Some(run) = app.selected_run().cloned() {
+            if let Some(run) = app.selected_run().cloned().filter(|_| app.view == View::Runs) {
                 let mut effects = show(app, &run);
                 // A side chart follows the selected run.
                 if super::side::charts_shown(app) {
