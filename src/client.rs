@@ -135,12 +135,18 @@ impl Client {
         };
         if let Err(err) = sent {
             lock(&self.pending).remove(&id);
-            return Err(Error::Protocol(format!("cannot send `{}`: {err}", M::NAME)));
+            return Err(Error::Disconnected(format!(
+                "cannot send `{}`: {err}",
+                M::NAME
+            )));
         }
         Ok(async move {
-            let value = rx
-                .await
-                .map_err(|_| Error::Protocol("the daemon closed the connection".into()))??;
+            let value = rx.await.map_err(|_| {
+                Error::Disconnected(format!(
+                    "the connection closed before the reply to `{}`",
+                    M::NAME
+                ))
+            })??;
             serde_json::from_value(value)
                 .map_err(|err| Error::Protocol(format!("unexpected reply to `{}`: {err}", M::NAME)))
         })
@@ -261,7 +267,7 @@ pub async fn start_daemon() -> Result<()> {
             "{} exited before it was ready; see its log",
             binary.display()
         ))),
-        Ok(Ok(_)) => Err(Error::Protocol(
+        Ok(Ok(_)) => Err(Error::DaemonRefused(
             line.trim().trim_start_matches("error: ").to_string(),
         )),
         Ok(Err(err)) => Err(Error::io("read from", &binary)(err)),

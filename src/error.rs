@@ -42,9 +42,18 @@ pub enum Error {
     // Transparent: the daemon's message is the whole story, and `{:#}` must not print it twice.
     #[error(transparent)]
     Rpc(#[from] RpcError),
-    /// The connection broke or carried something that is not our protocol.
+    /// The connection carried something that is not our protocol.
     #[error("daemon connection: {0}")]
     Protocol(String),
+    /// The connection broke before the reply came: the daemon (or ssh) went away. Kept apart
+    /// from [`Error::Protocol`] because a client may reconnect and ask again (`reagent wait`
+    /// does), and because the CLI exits with its own code for it.
+    #[error("lost the daemon: {0}")]
+    Disconnected(String),
+    /// The daemon would not start and said why (a broken config, say): a cause to fix, told
+    /// by the daemon itself, rather than a daemon that could not be reached.
+    #[error("{0}")]
+    DaemonRefused(String),
     /// The daemon speaks another protocol version.
     #[error(
         "the daemon speaks protocol {daemon}, this client {client}: restart the daemon \

@@ -94,6 +94,7 @@ pub fn rename(conn: &Conn, rename: RenameRun) -> Result<RunInfo, RpcError> {
     let mut state = conn.daemon.state();
     let run = state.resolve(&rename.run)?.clone();
     let name = rename.name.trim().to_string();
+    reagent::names::check("name", &name)?;
     let taken = state.runs().iter().any(|other| {
         other.id != run.id && !other.status.is_terminal() && other.name.as_ref() == Some(&name)
     });

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use reagent::gpu::GpuRequest;
+use reagent::names::MAX_NAME_CHARS;
 use reagent::protocol::{RpcError, codes};
 use reagent::run::{RunSpec, RunStatus};
-use reagent::sweep::{SweepInfo, SweepSpec, expand, render, run_name};
+use reagent::sweep::{Point, SweepInfo, SweepSpec, expand, render, run_name};
 use reagent::time::now_ms;
 
 use super::{Job, schedule};
@@ -14,6 +15,9 @@ use crate::supervisor::wire::ControlMsg;
 
 /// Expands a sweep into queued runs (each a job with the sweep's GPU needs), then schedules.
 pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcError> {
+    if let Some(name) = &spec.name {
+        reagent::names::check("name", name)?;
+    }
     let points = expand(&spec).map_err(|err| RpcError::new(codes::INVALID_PARAMS, err))?;
     let id = {
         let state = daemon.state();
@@ -29,13 +33,7 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| format!("sweep-{id}"));
     let mut runs = Vec::new();
-    let mut names = std::collections::HashSet::new();
-    for (n, point) in points.iter().enumerate() {
-        // Random search can draw the same point twice; names must stay unique.
-        let mut run_name = run_name(&name, point);
-        if !names.insert(run_name.clone()) {
-            run_name = format!("{run_name}#{}", n + 1);
-        }
+    for (point, run_name) in points.iter().zip(run_names(&name, &points)?) {
         let run_spec = RunSpec {
             name: Some(run_name),
             command: render(&spec.command, point),
@@ -85,6 +83,31 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
     Ok(info)
 }
 
+/// The sweep's run names: unique (random search can draw the same point twice) and each
+/// within the name limit, all checked before any run is recorded, so a refused sweep leaves
+/// no runs behind.
+fn run_names(sweep: &str, points: &[Point]) -> Result<Vec<String>, RpcError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::with_capacity(points.len());
+    for (n, point) in points.iter().enumerate() {
+        let mut name = run_name(sweep, point);
+        if !seen.insert(name.clone()) {
+            name = format!("{name}#{}", n + 1);
+        }
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            let message = format!(
+                "`parameters`: a run's name is the sweep's name and its values, and one would \
+                 be {chars} characters, over the limit of {MAX_NAME_CHARS}: shorten the name or \
+                 the values"
+            );
+            return Err(RpcError::new(codes::INVALID_PARAMS, message));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// Stops a sweep: its queued runs end as stopped without starting, its running ones get
 /// the usual stop (SIGTERM, then SIGKILL after the grace period).
 pub fn stop(daemon: &Arc<Daemon>, query: &str) -> Result<SweepInfo, RpcError> {
@@ -113,4 +136,28 @@ pub fn stop(daemon: &Arc<Daemon>, query: &str) -> Result<SweepInfo, RpcError> {
     }
     tracing::info!(sweep = %info.id, "sweep stopped");
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(value: &str) -> Point {
+        vec![("lr".to_string(), value.to_string())]
+    }
+
+    #[test]
+    fn run_names_are_unique_and_a_long_one_refuses_the_whole_sweep() {
+        let names = run_names("s", &[point("1"), point("1")]).unwrap();
+        assert_eq!(names, ["s-lr=1", "s-lr=1#2"]);
+        let long = "9".repeat(MAX_NAME_CHARS);
+        let err = run_names("s", &[point("1"), point(&long)]).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert!(err.message.starts_with("`parameters`:"), "{}", err.message);
+        assert!(
+            err.message.contains("over the limit of 200"),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -43,6 +43,9 @@ fn record(
     spec: RunSpec,
     reason: Option<String>,
 ) -> Result<RunInfo, RpcError> {
+    if let Some(name) = &spec.name {
+        reagent::names::check("name", name)?;
+    }
     let rules = crate::alerts::rules::Rules::new(&daemon.config.alerts, &spec.alerts);
     if let Err(why) = rules {
         return Err(invalid(format!("`alerts`: {why}")));
