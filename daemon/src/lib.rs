@@ -53,6 +53,7 @@ pub fn daemon_main(options: Options) -> anyhow::Result<()> {
 }
 
 fn run(options: &Options) -> anyhow::Result<()> {
+    runs::launch::make_files_private();
     let paths = Paths::from_env()?;
     let config = Config::load(&paths.config_file)?;
     // Private: run commands, logs and output are nobody else's business.

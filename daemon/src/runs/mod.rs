@@ -9,6 +9,7 @@ pub mod env;
 pub mod follow;
 pub mod launch;
 pub mod logfile;
+pub mod orphan;
 pub mod pane;
 
 use std::path::PathBuf;
@@ -83,19 +84,32 @@ fn record(
         ended_at: None,
         log_path: daemon.paths.run_dir(&id).join(files::LOG),
         wandb: None,
+        lost_output: None,
     };
     let metrics = crate::metrics::file_for(daemon, &id, &launch.cwd, spec.metrics);
     launch.env.push((
         crate::metrics::ENV.into(),
         metrics.to_string_lossy().into_owned(),
     ));
+    launch.env.push((orphan::RUN_ID_ENV.into(), id.clone()));
     // The spec goes to disk before the run is recorded, so a restart can always launch it.
-    launch::write_spec(&daemon.paths.run_dir(&id), &launch).map_err(internal)?;
-    state
-        .store()
-        .create_ingest(&id, &metrics, &spec.alerts)
-        .map_err(internal)?;
-    state.save_run(run)
+    let run_dir = daemon.paths.run_dir(&id);
+    let recorded = launch::write_spec(&run_dir, &launch)
+        .map_err(internal)
+        .and_then(|()| {
+            state
+                .store()
+                .create_ingest(&id, &metrics, &spec.alerts)
+                .map_err(internal)
+        })
+        .and_then(|()| state.save_run(run));
+    if recorded.is_err() {
+        // A run that was never recorded leaves no folder behind (a full disk, say).
+        if let Err(err) = std::fs::remove_dir_all(&run_dir) {
+            tracing::warn!("cannot remove {}: {err}", run_dir.display());
+        }
+    }
+    recorded
 }
 
 fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
@@ -122,11 +136,8 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
     let (cols, rows) = spec
         .size
         .unwrap_or((daemon.config.runs.cols, daemon.config.runs.rows));
-    if !(2..=1000).contains(&cols) || !(2..=1000).contains(&rows) {
-        return Err(invalid(format!(
-            "`size`: {cols}x{rows} is outside 2x2 to 1000x1000"
-        )));
-    }
+    let (cols, rows) =
+        pane::fit_size(cols, rows).map_err(|why| invalid(format!("`size`: {why}")))?;
     Ok(LaunchSpec {
         command: spec.command,
         cwd,
@@ -134,6 +145,7 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
         complete_env: true,
         cols,
         rows,
+        umask: launch::job_umask(),
     })
 }
 

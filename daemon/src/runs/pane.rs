@@ -20,6 +20,23 @@ pub const MAX_UNPARSED: usize = 1 << 20;
 /// The tail a screen is rebuilt from.
 pub const KEEP_UNPARSED: usize = 256 * 1024;
 
+/// The widest screen the daemon models. vt100 keeps a 32-byte cell in a main and an
+/// alternate grid, so a 1000x1000 screen cost 64 MB per run; 500x200 costs 6.4 MB and is
+/// still more than a full-screen terminal on a 4K display (about 550x140 at a 7x15 font).
+pub const MAX_COLS: u16 = 500;
+/// The tallest screen the daemon models; see [`MAX_COLS`].
+pub const MAX_ROWS: u16 = 200;
+
+/// The terminal size a run gets for a requested one: larger sizes are cut to
+/// [`MAX_COLS`] x [`MAX_ROWS`] (the client then shows the run in part of its window), and
+/// sizes under 2x2, which no terminal has, are refused with the reason.
+pub fn fit_size(cols: u16, rows: u16) -> Result<(u16, u16), String> {
+    if cols < 2 || rows < 2 {
+        return Err(format!("{cols}x{rows} is smaller than 2x2"));
+    }
+    Ok((cols.min(MAX_COLS), rows.min(MAX_ROWS)))
+}
+
 /// A run's output subscribers and its (lazily built) screen.
 pub struct Pane {
     run: String,
@@ -112,8 +129,20 @@ impl Pane {
     }
 
     /// The escape sequences that paint the current screen, cursor and modes.
+    ///
+    /// vt100 paints only the visible grid and leaves the alternate-screen mode out: a client
+    /// fed that alone would draw a full-screen program (vim, htop) on its main screen and keep
+    /// it there after the program left. So a screen in the alternate mode is painted after
+    /// switching to it; when the program leaves, the client is back on its main screen (blank,
+    /// since the main grid itself cannot be read from vt100 meanwhile).
     pub fn screen(&mut self) -> Vec<u8> {
-        self.parser().screen().state_formatted()
+        let screen = self.parser().screen();
+        let mut bytes = Vec::new();
+        if screen.alternate_screen() {
+            bytes.extend_from_slice(b"\x1b[?1049h");
+        }
+        bytes.extend_from_slice(&screen.state_formatted());
+        bytes
     }
 
     /// The screen's text.
@@ -151,6 +180,19 @@ mod tests {
     }
 
     #[test]
+    fn a_full_screen_program_attached_to_leaves_a_clear_screen_when_it_exits() {
+        let mut pane = Pane::new("r1", 20, 4);
+        pane.feed(b"$ vim\r\n\x1b[?1049h\x1b[2J\x1b[HVIM SCREEN");
+        let (screen, _) = pane.attach(1, Outbox::new(1 << 20));
+        let mut client = vt100::Parser::new(4, 20, 0);
+        client.process(&screen);
+        assert!(client.screen().alternate_screen());
+        assert!(client.screen().contents().contains("VIM SCREEN"));
+        client.process(b"\x1b[?1049l");
+        assert!(!client.screen().contents().contains("VIM SCREEN"));
+    }
+
+    #[test]
     fn attaching_late_sees_the_current_screen_then_new_output() {
         let mut pane = Pane::new("r1", 20, 4);
         pane.feed(b"hello\r\n");
@@ -173,6 +215,13 @@ mod tests {
         assert!(pane.unparsed.len() <= MAX_UNPARSED);
         assert!(pane.contents().contains("line 199999"));
         assert!(pane.unparsed.is_empty());
+    }
+
+    #[test]
+    fn sizes_are_cut_to_the_largest_screen_modelled() {
+        assert_eq!(fit_size(1000, 1000), Ok((MAX_COLS, MAX_ROWS)));
+        assert_eq!(fit_size(80, 24), Ok((80, 24)));
+        assert!(fit_size(1, 24).is_err());
     }
 
     #[test]

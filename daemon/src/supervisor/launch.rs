@@ -113,7 +113,7 @@ fn exec_limit() -> usize {
     let quarter = stack.map_or(usize::MAX, |bytes| {
         usize::try_from(bytes / 4).unwrap_or(usize::MAX)
     });
-    quarter.min(6 << 20).max(MAX_ARG_STRLEN)
+    quarter.clamp(MAX_ARG_STRLEN, 6 << 20)
 }
 
 /// Binds the control socket, replacing a stale one, readable by the owner only.
