@@ -153,7 +153,7 @@ fn a_broken_ssh_is_reported() {
         .env("REAGENT_SSH", "/nonexistent/ssh")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125), "the daemon could not be reached");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ssh"));
 }
 

@@ -1,8 +1,11 @@
 //! The `reagent` client as a library: the CLI subcommands ([`commands`]) and the cockpit
 //! ([`app`] for state and the event loop, [`ui`] for rendering). The binary is a thin `main`;
-//! benchmarks and tests reach the same code through here.
+//! benchmarks and tests reach the same code through here. [`sanitize`] makes untrusted text
+//! safe for the terminal, and [`exit`] holds the CLI's exit codes.
 
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod exit;
+pub mod sanitize;
 pub mod ui;

@@ -1,7 +1,7 @@
 //! `reagent`: the client. Every action is a subcommand (with `--json` where it lists
 //! something); with no subcommand it opens the cockpit.
 
-use reagent_tui::{cli, commands};
+use reagent_tui::{cli, commands, exit, sanitize};
 
 use std::process::ExitCode;
 
@@ -22,8 +22,9 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("reagent: {err:#}");
-            ExitCode::FAILURE
+            // An error may quote a run's name or a provider's answer: make it safe to print.
+            eprintln!("reagent: {}", sanitize::text(&format!("{err:#}")));
+            exit::code_for(&err)
         }
     };
     // A read of stdin may still be blocked in the runtime's thread pool; do not wait for it.

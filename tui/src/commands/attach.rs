@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Ctx;
+use crate::sanitize;
 
 /// Attaches until the user detaches, the run ends or the daemon goes away.
 pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
@@ -92,7 +93,7 @@ pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
         }
     };
     drop(guard);
-    println!("{farewell}");
+    println!("{}", sanitize::line(&farewell));
     Ok(ExitCode::SUCCESS)
 }
 

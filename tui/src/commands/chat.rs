@@ -14,6 +14,8 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::{Ctx, print_json};
 use crate::cli::{ChatArgs, SessionAction};
+use crate::exit::Unreachable;
+use crate::sanitize;
 
 /// Streams one answer to stdout; exits 0 when it completes, 1 (with the error on stderr)
 /// otherwise.
@@ -59,7 +61,7 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let Some(note) = note else {
-            anyhow::bail!("the daemon went away mid-answer")
+            return Err(Unreachable("the daemon went away mid-answer".into()).into());
         };
         let Notification::Event(event) = note else {
             continue;
@@ -74,8 +76,9 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
                 if args.json {
                     print_json(&serde_json::json!({"type": "delta", "kind": kind, "text": text}))?;
                 } else if kind == PartKind::Text {
-                    out.write_all(text.as_bytes()).await?;
+                    out.write_all(sanitize::text(&text).as_bytes()).await?;
                     out.flush().await?;
+                    // Counted in the answer's own bytes, which `finish` compares with.
                     printed += text.len();
                 }
             }
@@ -101,7 +104,7 @@ async fn finish(
     } else {
         let text = message.text();
         if let Some(rest) = text.get(printed..) {
-            out.write_all(rest.as_bytes()).await?;
+            out.write_all(sanitize::text(rest).as_bytes()).await?;
         }
         if !text.ends_with('\n') {
             out.write_all(b"\n").await?;
@@ -115,7 +118,7 @@ async fn finish(
                 .error
                 .clone()
                 .unwrap_or_else(|| format!("{status:?}").to_lowercase());
-            eprintln!("reagent: the answer ended early: {why}");
+            eprintln!("reagent: the answer ended early: {}", sanitize::text(&why));
             Ok(ExitCode::FAILURE)
         }
     }
@@ -132,8 +135,8 @@ pub async fn sessions(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
             println!(
                 "{}  {}  {}",
                 session.id,
-                session.model,
-                session.title.as_deref().unwrap_or("-")
+                sanitize::line(&session.model),
+                sanitize::line(session.title.as_deref().unwrap_or("-"))
             );
         }
     }
@@ -170,9 +173,9 @@ pub async fn history(ctx: &Ctx, session: &str, json: bool) -> anyhow::Result<Exi
             format!(" ({})", notes.join(", "))
         };
         println!("── {who}{notes}");
-        println!("{}", message.text());
+        println!("{}", sanitize::text(&message.text()));
         if let Some(error) = &message.error {
-            println!("[error: {error}]");
+            println!("[error: {}]", sanitize::text(error));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -192,11 +195,15 @@ pub async fn providers(ctx: &Ctx, check: bool, json: bool) -> anyhow::Result<Exi
         for p in providers {
             let key = if p.has_key { "key ok" } else { "NO KEY" };
             let answers = p.answers.map(|a| format!("  [{a}]")).unwrap_or_default();
-            let models = p.models.join(", ");
-            println!(
-                "{:<12} {:<10} {:<7} {}  {models}{answers}",
-                p.name, p.kind, key, p.base_url
+            let line = format!(
+                "{:<12} {:<10} {:<7} {}  {}{answers}",
+                p.name,
+                p.kind,
+                key,
+                p.base_url,
+                p.models.join(", ")
             );
+            println!("{}", sanitize::line(&line));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -208,11 +215,15 @@ pub async fn session(ctx: &Ctx, action: SessionAction) -> anyhow::Result<ExitCod
     match action {
         SessionAction::Rename { session, title } => {
             let renamed = client.call(&RenameSession { session, title }).await?;
-            println!("{} is now {}", renamed.id, renamed.label());
+            println!("{} is now {}", renamed.id, sanitize::line(renamed.label()));
         }
         SessionAction::Model { session, model } => {
             let moved = client.call(&SetSessionModel { session, model }).await?;
-            println!("{} now talks to {}", moved.label(), moved.model);
+            println!(
+                "{} now talks to {}",
+                sanitize::line(moved.label()),
+                sanitize::line(&moved.model)
+            );
         }
         SessionAction::Fork { session, at } => {
             println!("{}", client.call(&ForkSession { session, at }).await?.id);
@@ -245,7 +256,12 @@ pub async fn usage(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
         for row in rows {
             println!(
                 "  {:<12} {:>5} answers  {:>9} in  {:>9} out  {:>9} cached  ${:.4}",
-                row.key, row.answers, row.input, row.output, row.cached, row.cost_usd
+                sanitize::line(&row.key),
+                row.answers,
+                row.input,
+                row.output,
+                row.cached,
+                row.cost_usd
             );
         }
     }

@@ -9,15 +9,16 @@ use reagent::protocol::{DaemonStatus, Shutdown, StatusReply};
 use reagent::time::{format_duration_ms, now_ms};
 use reagent::transport::Transport;
 
-use super::{Ctx, print_json};
+use super::{Ctx, print_json, unreachable};
 use crate::cli::DaemonAction;
+use crate::sanitize;
 
 /// Connects without starting a daemon; `None` when none runs.
 async fn running(paths: &Paths) -> anyhow::Result<Option<Client>> {
     match Client::connect(&paths.socket()).await {
         Ok((client, _)) => Ok(Some(client)),
         Err(Error::Io { error, .. }) if no_daemon(&error) => Ok(None),
-        Err(err) => Err(err.into()),
+        Err(err) => Err(unreachable(err)),
     }
 }
 
@@ -34,8 +35,10 @@ pub async fn daemon(ctx: &Ctx, action: DaemonAction) -> anyhow::Result<ExitCode>
             println!("reagentd is already running (pid {})", status.daemon.pid);
         }
         (DaemonAction::Start, None) => {
-            start_daemon().await?;
-            let (client, _) = Client::connect(&paths.socket()).await?;
+            start_daemon().await.map_err(unreachable)?;
+            let (client, _) = Client::connect(&paths.socket())
+                .await
+                .map_err(unreachable)?;
             let status = client.call(&DaemonStatus {}).await?;
             println!("started reagentd (pid {})", status.daemon.pid);
         }
@@ -106,10 +109,10 @@ fn print_status(status: &StatusReply) {
     let daemon = &status.daemon;
     println!(
         "reagentd {} (pid {}), up {}, state in {}",
-        daemon.version,
+        sanitize::line(&daemon.version),
         daemon.pid,
         format_duration_ms(now_ms() - daemon.started_at),
-        daemon.state_dir
+        sanitize::line(&daemon.state_dir)
     );
     let runs: Vec<String> = status
         .runs

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use reagent::gpu::{GpuInfo, GpuReport, ListGpus, ListQueue, QueueEntry, join_ids};
 
 use super::{Ctx, aligned, print_json};
+use crate::sanitize;
 
 /// `reagent gpus [--json]`: the GPUs, or why there are none.
 pub async fn gpus(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
@@ -21,7 +22,7 @@ pub async fn gpus(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
 /// The report as people read it.
 fn describe(report: &GpuReport) -> String {
     if let Some(reason) = &report.unavailable {
-        return format!("GPUs unavailable: {reason}\n");
+        return format!("GPUs unavailable: {}\n", sanitize::line(reason));
     }
     if report.gpus.is_empty() {
         return "no GPUs seen (yet)\n".into();

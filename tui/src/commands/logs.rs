@@ -7,6 +7,7 @@ use reagent::protocol::{Attach, EventKind, Notification, ReadLog};
 use tokio::io::{AsyncWriteExt as _, Stdout};
 
 use super::Ctx;
+use crate::exit::Unreachable;
 
 /// Prints the log, then (with `follow`) what the run prints until it ends.
 pub async fn logs(
@@ -82,9 +83,10 @@ pub async fn logs(
             Notification::Shutdown(_) => break,
         }
     }
-    anyhow::bail!(
+    Err(Unreachable(format!(
         "the daemon went away while following {id}; its log is complete, run `reagent logs {id}` later"
-    )
+    ))
+    .into())
 }
 
 /// Copies the log from `offset` up to `until` (or its current end) to stdout; returns where

@@ -7,6 +7,8 @@ use reagent::metrics::{Latest, MetricsList};
 use reagent::protocol::{EventKind, ListMetrics, ListRuns, Notification};
 
 use super::{Ctx, aligned, print_json};
+use crate::exit::Unreachable;
+use crate::sanitize;
 
 /// Prints the run's series; with `follow`, one line per update until the run ends.
 pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::Result<ExitCode> {
@@ -53,21 +55,22 @@ pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::
             _ => {}
         }
     }
-    anyhow::bail!("the daemon went away while following the metrics of {id}")
+    let why = format!("the daemon went away while following the metrics of {id}");
+    Err(Unreachable(why).into())
 }
 
 /// The file, its counts, W&B, then one row per series.
 fn summary(list: &MetricsList) -> String {
     let mut out = format!(
         "{}: {} lines, {} malformed\n",
-        list.path.display(),
+        sanitize::line(&list.path.to_string_lossy()),
         list.lines,
         list.malformed
     );
     if let Some(wandb) = &list.wandb {
         for (what, value) in [("W&B run", &wandb.url), ("W&B dir", &wandb.dir)] {
             if let Some(value) = value {
-                out.push_str(&format!("{what}: {value}\n"));
+                out.push_str(&format!("{what}: {}\n", sanitize::line(value)));
             }
         }
     }
@@ -99,7 +102,11 @@ fn summary(list: &MetricsList) -> String {
 fn update_line(step: f64, latest: &[Latest]) -> String {
     let mut line = format!("step {step}");
     for metric in latest {
-        line.push_str(&format!("  {}={}", metric.name, metric.value));
+        line.push_str(&format!(
+            "  {}={}",
+            sanitize::line(&metric.name),
+            metric.value
+        ));
     }
     line
 }

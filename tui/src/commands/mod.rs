@@ -10,6 +10,8 @@ mod metrics;
 mod proxy;
 mod runs;
 mod sweeps;
+pub mod table;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -17,6 +19,9 @@ use reagent::client::{Client, Notifications};
 use reagent::transport::Transport;
 
 use crate::cli::{Cli, Command};
+use crate::exit::Unreachable;
+
+pub use table::aligned;
 
 /// Runs the parsed command line; the exit code is what scripts see.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -40,7 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             text,
             no_enter,
         } => runs::input(&ctx, &run, &text, !no_enter).await,
-        Command::Wait { run, json } => runs::wait(&ctx, &run, json).await,
+        Command::Wait { run, json } => wait::wait(&ctx, &run, json).await,
         Command::Attach { run } => attach::attach(&ctx, &run).await,
         Command::Rename { run, name } => runs::rename(&ctx, &run, &name).await,
         Command::Status { json } => daemon::status(&ctx, json).await,
@@ -68,9 +73,20 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Connects to the daemon, starting it when none runs.
+    /// Connects to the daemon, starting it when none runs. A failure is [`Unreachable`], so
+    /// the command exits with [`crate::exit::UNREACHABLE`].
     pub async fn connect(&self) -> anyhow::Result<(Client, Notifications)> {
-        Ok(self.transport.connect().await?)
+        self.transport.connect().await.map_err(unreachable)
+    }
+}
+
+/// A failure to connect to (or start) the daemon, as the error that exits with
+/// [`crate::exit::UNREACHABLE`]; a daemon that would not start and said why (a broken config)
+/// stays an ordinary error, as its cause is for the user to fix.
+pub fn unreachable(err: reagent::Error) -> anyhow::Error {
+    match err {
+        reagent::Error::DaemonRefused(_) => err.into(),
+        err => Unreachable(format!("cannot reach the daemon: {err}")).into(),
     }
 }
 
@@ -78,31 +94,4 @@ impl Ctx {
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-/// Rows as aligned columns (the last column is not padded), one line each.
-pub fn aligned(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|col| {
-            rows.iter()
-                .filter_map(|row| row.get(col))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let last = row.len().saturating_sub(1);
-        for (col, cell) in row.iter().enumerate() {
-            if col == last {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[col]));
-            }
-        }
-        out.push('\n');
-    }
-    out
 }

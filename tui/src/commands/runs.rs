@@ -1,4 +1,4 @@
-//! `reagent run`, `runs`, `stop`, `input`, `wait`, `rename`.
+//! `reagent run`, `runs`, `stop`, `input`, `rename` (and the summary `wait` prints).
 
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ use reagent::time::{format_duration_ms, now_ms};
 
 use super::{Ctx, aligned, print_json};
 use crate::cli::RunArgs;
+use crate::sanitize;
 
 /// `reagent run [--name N] [--cwd DIR] [--env K=V]... -- CMD ARGS...`
 pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -110,7 +111,7 @@ pub async fn stop(
         })
         .await?;
     if no_wait {
-        println!("stopping {}", stopping.label());
+        println!("stopping {}", sanitize::line(stopping.label()));
         return Ok(ExitCode::SUCCESS);
     }
     let ended = client
@@ -139,20 +140,6 @@ pub async fn input(ctx: &Ctx, run: &str, text: &str, enter: bool) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// `reagent wait RUN`: exits with the run's exit code (128 + N for a signal).
-pub async fn wait(ctx: &Ctx, run: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (client, _) = ctx.connect().await?;
-    let ended = client.call(&WaitRun { run: run.into() }).await?;
-    if json {
-        print_json(&ended)?;
-    } else {
-        eprintln!("{}", summary(&ended));
-    }
-    Ok(ExitCode::from(
-        u8::try_from(ended.exit_status()).unwrap_or(1),
-    ))
-}
-
 /// `reagent rename RUN NAME`
 pub async fn rename(ctx: &Ctx, run: &str, name: &str) -> anyhow::Result<ExitCode> {
     let (client, _) = ctx.connect().await?;
@@ -162,15 +149,16 @@ pub async fn rename(ctx: &Ctx, run: &str, name: &str) -> anyhow::Result<ExitCode
             name: name.into(),
         })
         .await?;
-    println!("{} is now {}", renamed.id, renamed.label());
+    println!("{} is now {}", renamed.id, sanitize::line(renamed.label()));
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ab12cd34 failed: exited with code 3`
-fn summary(run: &RunInfo) -> String {
+/// `ab12cd34 failed: exited with code 3`, made safe to print.
+pub(super) fn summary(run: &RunInfo) -> String {
+    let label = sanitize::line(run.label());
     match &run.reason {
-        Some(reason) => format!("{} {}: {reason}", run.label(), run.status),
-        None => format!("{} {}", run.label(), run.status),
+        Some(reason) => format!("{label} {}: {}", run.status, sanitize::line(reason)),
+        None => format!("{label} {}", run.status),
     }
 }
 

@@ -11,6 +11,7 @@ use reagent::sweep::{ListSweeps, Parameter, SweepInfo, SweepSpec};
 
 use super::{Ctx, aligned, print_json};
 use crate::cli::{SweepAction, SweepCmd};
+use crate::sanitize;
 
 mod show;
 
@@ -26,7 +27,7 @@ pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
         Some(SweepAction::Stop { sweep }) => {
             let (client, _) = ctx.connect().await?;
             let info = client.call(&StopSweep { sweep }).await?;
-            println!("stopped sweep {} ({})", info.name, info.id);
+            println!("stopped sweep {} ({})", sanitize::line(&info.name), info.id);
             Ok(ExitCode::SUCCESS)
         }
         None => {
@@ -45,7 +46,7 @@ pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
                 };
                 println!(
                     "sweep {} ({}): {} runs, {limit}",
-                    info.name,
+                    sanitize::line(&info.name),
                     info.id,
                     info.runs.len()
                 );

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::{progress, state};
 use crate::commands::{Ctx, aligned, print_json};
+use crate::sanitize;
 
 /// The metric a ranking uses when none is asked for.
 const DEFAULT_METRIC: &str = "loss";
@@ -136,11 +137,11 @@ fn text(shown: &Shown, runs: &[RunInfo]) -> String {
     let sweep = &shown.sweep;
     let mut out = format!(
         "sweep {} ({}): {} · {}\ncommand: {}\n",
-        sweep.name,
+        sanitize::line(&sweep.name),
         sweep.id,
         progress(sweep, runs),
         state(sweep, runs),
-        sweep.command.join(" ")
+        sanitize::line(&sweep.command.join(" "))
     );
     let names: Vec<&str> = shown
         .ranked
@@ -153,7 +154,8 @@ fn text(shown: &Shown, runs: &[RunInfo]) -> String {
     match &shown.metric {
         Some(metric) => {
             out.push_str(&format!(
-                "ranked by {metric} ({} is best)\n",
+                "ranked by {} ({} is best)\n",
+                sanitize::line(metric),
                 if shown.best_is == "max" {
                     "highest"
                 } else {
