@@ -161,6 +161,8 @@ fn assert_gap_recorded(env: &Env, id: &str) {
         log.contains("[reagent: lost ") && log.contains(" bytes of output at "),
         "the gap is marked in the log"
     );
+    let listed = env.ok(&["runs"]);
+    assert!(listed.contains("(output lost)"), "reagent runs says so: {listed}");
     let loss = &run["lost_output"];
     assert!(loss["bytes"].as_u64().unwrap_or(0) > 0, "the run says: {loss}");
     assert_eq!(loss["ongoing"], false);

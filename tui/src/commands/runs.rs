@@ -84,6 +84,12 @@ pub fn table(runs: &[RunInfo], now: i64) -> String {
             (Some(reason), RunStatus::Queued) => format!("queued ({reason})"),
             _ => run.status.to_string(),
         };
+        // Output missing from the log is said where runs are listed; `logs` has the marker.
+        let status = match &run.lost_output {
+            Some(loss) if loss.ongoing => format!("{status} (losing output)"),
+            Some(_) => format!("{status} (output lost)"),
+            None => status,
+        };
         rows.push(vec![
             run.id.clone(),
             run.name.clone().unwrap_or_else(|| "-".into()),
@@ -156,10 +162,14 @@ pub async fn rename(ctx: &Ctx, run: &str, name: &str) -> anyhow::Result<ExitCode
 /// `ab12cd34 failed: exited with code 3`, made safe to print.
 pub(super) fn summary(run: &RunInfo) -> String {
     let label = sanitize::line(run.label());
-    match &run.reason {
+    let mut summary = match &run.reason {
         Some(reason) => format!("{label} {}: {}", run.status, sanitize::line(reason)),
         None => format!("{label} {}", run.status),
+    };
+    if let Some(loss) = &run.lost_output {
+        summary.push_str(&format!("; {}", loss.describe()));
     }
+    summary
 }
 
 #[cfg(test)]
