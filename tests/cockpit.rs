@@ -192,3 +192,13 @@ fn status_over_real_ssh() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reagentd"));
 }
+
+#[test]
+fn the_cockpit_without_a_terminal_says_so_in_one_line() {
+    let env = Env::new();
+    let out = env.run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line, no backtrace: {stderr}");
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+}

@@ -41,6 +41,16 @@ const BATCH_TIME: Duration = Duration::from_millis(8);
 
 /// Runs the cockpit until the user quits.
 pub async fn run(transport: Transport) -> anyhow::Result<ExitCode> {
+    // Without a terminal (cron, `ssh host reagent` without -t, input from a file) there is
+    // nothing to draw on: say so in one line instead of failing inside the terminal setup.
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "reagent: the cockpit needs a terminal (use `ssh -t` remotely); every action is \
+             also a subcommand: reagent --help"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let config = Config::load(&Paths::from_env()?.config_file)?;
     let place = transport.describe().to_string();
     let (effects, mut incoming) = link::spawn(transport);
