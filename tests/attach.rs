@@ -29,6 +29,7 @@ fn attach_shows_the_screen_forwards_keys_and_detaches_with_the_prefix() {
     client.send(b"\x02d");
     assert!(client.wait_exit(), "detaching is a clean exit");
     client.wait_for("[detached from");
+    wait_until("the run to get its size back", || env.get(&id)["cols"] == 200);
     assert_eq!(
         env.status_of(&id),
         "running",
@@ -60,4 +61,27 @@ fn attaching_to_an_ended_run_points_to_its_log() {
         stderr.contains("is not running") && stderr.contains("reagent logs"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_smaller_watcher_sees_the_newest_lines_and_takes_no_size() {
+    let env = Env::new();
+    let id = env.start(&[
+        "sh",
+        "-c",
+        "for i in $(seq 1 400); do echo line $i; done; read x; echo line after; read y",
+    ]);
+    wait_until("the job to print", || {
+        env.ok(&["logs", &id]).contains("line 400")
+    });
+    let mut client = PtyClient::start(&env, &["attach", "--watch", &id], 80, 24);
+    client.wait_for("line 400");
+    // Typing does nothing but the prefix; another client feeds the job.
+    client.send(b"ignored\r");
+    env.ok(&["input", &id, "go"]);
+    client.wait_for("line after");
+    assert!(!env.ok(&["logs", &id]).contains("ignored"), "a watcher types nothing");
+    assert_eq!(env.get(&id)["cols"], 200, "a watcher never resizes the run");
+    client.send(b"\x02d");
+    assert!(client.wait_exit());
 }

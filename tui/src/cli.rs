@@ -77,6 +77,10 @@ pub enum Command {
     Attach {
         /// Run id, name or unique id prefix.
         run: String,
+        /// Watch only: no keys reach the job and its terminal keeps its size (shown anchored
+        /// at its cursor when this terminal is smaller).
+        #[arg(long)]
+        watch: bool,
     },
     /// Name a run (an empty name removes it).
     Rename {

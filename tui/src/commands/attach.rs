@@ -1,12 +1,21 @@
 //! `reagent attach RUN`: the run's terminal, full-screen in this one, as `tmux attach` does.
 //! Keys go to the job; the prefix (`Ctrl-b`) then `d` detaches, the prefix twice sends it.
+//!
+//! Size policy (tmux's `window-size latest`): attaching to type takes the run's terminal to
+//! this one's size and follows its resizes; detaching gives the run back the size it had
+//! (unless another client resized it meanwhile). `--watch` takes nothing: no keys reach the
+//! job, its size stays, and a run larger than this terminal is drawn from a local copy of
+//! its screen, anchored at its cursor, so the newest lines are always in view.
 
 use std::process::ExitCode;
 
 use crossterm::terminal;
 use reagent::config::Config;
+use reagent::lookup::resolve;
 use reagent::paths::Paths;
-use reagent::protocol::{Attach, Blob, EventKind, Notification, ResizeRun, SendInput};
+use reagent::protocol::{
+    Attach, Blob, EventKind, ListRuns, Notification, ResizeRun, SendInput,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -14,20 +23,26 @@ use super::Ctx;
 use crate::sanitize;
 
 /// Attaches until the user detaches, the run ends or the daemon goes away.
-pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
+pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(&Paths::from_env()?.config_file)?;
     let (client, mut notes) = ctx.connect().await?;
     client.hello("reagent attach", None).await?;
     let size = terminal::size()
         .ok()
         .filter(|&(cols, rows)| cols > 1 && rows > 1);
+    // The size to give back on detach: the run's before this client took it.
+    let runs = client.call(&ListRuns {}).await?;
+    let before = resolve(&runs, run, "run", |r| (r.id.as_str(), r.name.as_deref()))
+        .ok()
+        .map(|r| (r.cols, r.rows));
     let attached = client
         .call(&Attach {
             run: run.into(),
-            size,
+            size: size.filter(|_| !watch),
         })
         .await?;
     let id = attached.run.id.clone();
+    let mut mirror = watch.then(|| Mirror::new(attached.run.rows, attached.run.cols));
     if attached.run.status.is_terminal() {
         anyhow::bail!(
             "run {} is not running (it is {}); see `reagent logs {id}`",
@@ -40,9 +55,7 @@ pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
     let mut stdin = tokio::io::stdin();
     let mut winch = signal(SignalKind::window_change())?;
     let guard = RawTerminal::enter()?;
-    out.write_all(b"\x1b[H\x1b[2J").await?;
-    out.write_all(&attached.screen.0).await?;
-    out.flush().await?;
+    show(&mut out, mirror.as_mut(), &attached.screen.0, true).await?;
     let mut buf = [0u8; 4096];
     let farewell = loop {
         tokio::select! {
@@ -52,7 +65,7 @@ pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
                     break format!("[detached from {}]", attached.run.label());
                 }
                 let (input, detach) = keys.feed(&buf[..n]);
-                if !input.is_empty() {
+                if !input.is_empty() && !watch {
                     client.call(&SendInput { run: id.clone(), data: Blob(input) }).await?;
                 }
                 if detach {
@@ -61,8 +74,7 @@ pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
             }
             note = notes.recv() => match note {
                 Some(Notification::Output(output)) if output.run == id => {
-                    out.write_all(&output.data.0).await?;
-                    out.flush().await?;
+                    show(&mut out, mirror.as_mut(), &output.data.0, false).await?;
                 }
                 Some(Notification::Event(event)) => {
                     if let EventKind::Run { run } = event.kind
@@ -76,9 +88,10 @@ pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
                 Some(Notification::Resync(_)) => {
                     client.hello("reagent attach", None).await?;
                     let again = client.call(&Attach { run: id.clone(), size: None }).await?;
-                    out.write_all(b"\x1b[H\x1b[2J").await?;
-                    out.write_all(&again.screen.0).await?;
-                    out.flush().await?;
+                    if let Some(mirror) = mirror.as_mut() {
+                        *mirror = Mirror::new(again.run.rows, again.run.cols);
+                    }
+                    show(&mut out, mirror.as_mut(), &again.screen.0, true).await?;
                 }
                 Some(Notification::Output(_)) => {}
                 Some(Notification::Shutdown(_)) | None => {
@@ -86,15 +99,85 @@ pub async fn attach(ctx: &Ctx, run: &str) -> anyhow::Result<ExitCode> {
                 }
             },
             _ = winch.recv() => {
-                if let Ok((cols, rows)) = terminal::size() {
-                    client.call(&ResizeRun { run: id.clone(), cols, rows }).await?;
+                match (terminal::size(), mirror.as_mut()) {
+                    (Ok(_), Some(mirror)) => show(&mut out, Some(mirror), &[], true).await?,
+                    (Ok((cols, rows)), None) => {
+                        client.call(&ResizeRun { run: id.clone(), cols, rows }).await?;
+                    }
+                    (Err(_), _) => {}
                 }
             }
         }
     };
+    // Give the run back its size, unless it ended or another client took it since.
+    if let (false, Some((cols, rows)), Some(taken)) = (watch, before, size) {
+        let now = client.call(&ListRuns {}).await.ok().and_then(|runs| {
+            runs.into_iter().find(|r| r.id == id).filter(|r| !r.status.is_terminal())
+        });
+        if now.is_some_and(|r| (r.cols, r.rows) == taken) && (cols, rows) != taken {
+            let _ = client.call(&ResizeRun { run: id.clone(), cols, rows }).await;
+        }
+    }
     drop(guard);
     println!("{}", sanitize::line(&farewell));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the run's bytes to this terminal: as they are, or through the watch mirror.
+async fn show(
+    out: &mut tokio::io::Stdout,
+    mirror: Option<&mut Mirror>,
+    bytes: &[u8],
+    repaint: bool,
+) -> anyhow::Result<()> {
+    match mirror {
+        Some(mirror) => {
+            mirror.parser.process(bytes);
+            let (cols, rows) = terminal::size().unwrap_or((80, 24));
+            out.write_all(&mirror.paint(cols, rows)).await?;
+        }
+        None => {
+            if repaint {
+                out.write_all(b"\x1b[H\x1b[2J").await?;
+            }
+            out.write_all(bytes).await?;
+        }
+    }
+    out.flush().await?;
+    Ok(())
+}
+
+/// A watcher's own copy of the run's screen, drawn anchored at its cursor.
+struct Mirror {
+    parser: vt100::Parser,
+}
+
+impl Mirror {
+    fn new(rows: u16, cols: u16) -> Self {
+        Self {
+            parser: vt100::Parser::new(rows.max(1), cols.max(1), 0),
+        }
+    }
+
+    /// The escape sequences that draw the screen's rows at the cursor on a `cols` x `rows`
+    /// terminal (the rows above go off the top, as in a terminal that shrank).
+    fn paint(&self, cols: u16, rows: u16) -> Vec<u8> {
+        let screen = self.parser.screen();
+        let top = crate::ui::pane::anchor_top(screen, rows);
+        let mut bytes = b"\x1b[?25l\x1b[H\x1b[2J".to_vec();
+        let shown = screen.rows_formatted(0, cols).skip(usize::from(top));
+        for (i, row) in shown.take(usize::from(rows)).enumerate() {
+            bytes.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
+            bytes.extend_from_slice(&row);
+        }
+        let (row, col) = screen.cursor_position();
+        let row = row.saturating_sub(top) + 1;
+        bytes.extend_from_slice(format!("\x1b[0m\x1b[{row};{}H", col + 1).as_bytes());
+        if !screen.hide_cursor() {
+            bytes.extend_from_slice(b"\x1b[?25h");
+        }
+        bytes
+    }
 }
 
 /// Raw mode and the alternate screen, restored on drop (also on error paths).
@@ -156,6 +239,18 @@ impl PrefixFilter {
 #[cfg(test)]
 mod tests {
     use super::PrefixFilter;
+
+    #[test]
+    fn a_watcher_smaller_than_the_run_sees_its_newest_lines() {
+        let mut mirror = super::Mirror::new(50, 200);
+        let lines: String = (1..=400).map(|i| format!("line {i}\r\n")).collect();
+        mirror.parser.process(lines.as_bytes());
+        let mut terminal = vt100::Parser::new(24, 80, 0);
+        terminal.process(&mirror.paint(80, 24));
+        let shown = terminal.screen().contents();
+        assert!(shown.contains("line 400"), "{shown}");
+        assert!(!shown.contains("line 370"), "{shown}");
+    }
 
     #[test]
     fn prefix_d_detaches_and_prefix_twice_sends_it() {

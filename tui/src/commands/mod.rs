@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_enter,
         } => runs::input(&ctx, &run, &text, !no_enter).await,
         Command::Wait { run, json } => wait::wait(&ctx, &run, json).await,
-        Command::Attach { run } => attach::attach(&ctx, &run).await,
+        Command::Attach { run, watch } => attach::attach(&ctx, &run, watch).await,
         Command::Rename { run, name } => runs::rename(&ctx, &run, &name).await,
         Command::Status { json } => daemon::status(&ctx, json).await,
         Command::Proxy => proxy::proxy().await,
