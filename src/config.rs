@@ -5,6 +5,7 @@
 //! a daemon that silently ignored a typo would be worse than one that refuses to start.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -45,20 +46,43 @@ pub struct Config {
 pub struct ChatConfig {
     /// `PROVIDER/MODEL` for sessions that name none.
     pub default_model: Option<String>,
-    /// The longest answer asked for, in tokens.
-    pub max_tokens: u32,
+    /// A cap on answers, in tokens, for providers and models that set none of their own.
+    /// Unset by default: a cap nobody asked for cuts long answers, so only Anthropic, whose
+    /// API requires one, gets a per-model default (see `daemon/src/llm/anthropic.rs`).
+    pub max_tokens: Option<NonZeroU32>,
     /// Seconds to keep retrying a provider that is rate-limited or down before giving up.
     pub retry_secs: f64,
+    /// How a session without a title gets one from its first message.
+    pub titles: TitleMode,
+    /// `PROVIDER/MODEL` asked for titles in `titles = "model"` mode; unset, the session's own
+    /// model is asked. A cheap, fast model is the point.
+    pub title_model: Option<String>,
 }
 
 impl Default for ChatConfig {
     fn default() -> Self {
         Self {
             default_model: None,
-            max_tokens: 4096,
+            max_tokens: None,
             retry_secs: 30.0,
+            titles: TitleMode::FirstLine,
+            title_model: None,
         }
     }
+}
+
+/// `[chat] titles`: how an untitled session is named after its first message, so the session
+/// list says what each one is about without the user renaming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TitleMode {
+    /// The first line of the first message, cut at a word near 60 characters: free and
+    /// immediate.
+    FirstLine,
+    /// A short title asked of a model in the background; the first line when that fails.
+    Model,
+    /// No automatic titles.
+    Off,
 }
 
 /// `[gpus]`: sampling and when the queue counts a GPU as free.
@@ -120,6 +144,14 @@ pub struct ProviderConfig {
     /// and values are checked at load.
     #[serde(default, deserialize_with = "checks::headers")]
     pub headers: BTreeMap<String, String>,
+    /// A cap on this provider's answers, in tokens (over `[chat] max_tokens`). Unset, answers
+    /// are not capped (Anthropic's get a per-model default, as its API requires a cap).
+    #[serde(default)]
+    pub max_tokens: Option<NonZeroU32>,
+    /// Caps for single models, by the model's id at this provider (over `max_tokens`), e.g.
+    /// `{ "gpt-4o" = 16384 }`.
+    #[serde(default)]
+    pub model_max_tokens: BTreeMap<String, NonZeroU32>,
 }
 
 /// Prices per million tokens, in US dollars.
@@ -341,6 +373,23 @@ mod tests {
             err.to_string().contains("notify.telegram.base_url"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn answer_caps_are_unset_unless_written_and_zero_is_refused() {
+        assert_eq!(Config::default().chat.max_tokens, None);
+        let text = "[chat]\ntitles = \"model\"\n\n[providers.o]\nkind = \"openai\"\n\
+                    base_url = \"http://h/v1\"\nmax_tokens = 1000\n\
+                    model_max_tokens = { \"big\" = 9000 }\n";
+        let config = Config::parse(Path::new("c.toml"), text).unwrap();
+        assert_eq!(config.chat.titles, TitleMode::Model);
+        let provider = &config.providers["o"];
+        assert_eq!(provider.max_tokens.map(NonZeroU32::get), Some(1000));
+        assert_eq!(provider.model_max_tokens["big"].get(), 9000);
+        let err = Config::parse(Path::new("c.toml"), "[chat]\nmax_tokens = 0\n").unwrap_err();
+        assert!(err.to_string().contains("chat.max_tokens"), "{err}");
+        let err = Config::parse(Path::new("c.toml"), "[chat]\ntitles = \"llm\"\n").unwrap_err();
+        assert!(err.to_string().contains("chat.titles"), "{err}");
     }
 
     #[test]

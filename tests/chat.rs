@@ -466,3 +466,218 @@ fn providers_check_sends_the_configured_headers_a_chat_would() {
             .contains(&("authorization".into(), format!("Bearer {KEY}")))
     );
 }
+
+/// The session `id`'s title, as `reagent sessions` has it.
+fn title_of(env: &Env, id: &str) -> Value {
+    let sessions: Vec<Value> =
+        serde_json::from_str(&env.ok(&["sessions", "--json"])).expect("sessions json");
+    sessions
+        .into_iter()
+        .find(|s| s["id"] == id)
+        .map(|s| s["title"].clone())
+        .unwrap_or_else(|| panic!("no session {id}"))
+}
+
+/// The JSON bodies of the chat requests the mock was sent, oldest first.
+fn posted(mock: &MockLlm) -> Vec<Value> {
+    let seen = mock.seen.lock().expect("seen").clone();
+    seen.into_iter()
+        .filter(|s| s.line.starts_with("POST"))
+        .map(|s| s.body)
+        .collect()
+}
+
+#[test]
+fn an_empty_model_is_refused_before_any_session_or_request() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    for model in ["mock/", "mock/  "] {
+        let (code, out, err) = chat(&env, &["--model", model, "hi"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            err.contains("`model`") && err.contains("names no model"),
+            "{err}"
+        );
+    }
+    assert_eq!(env.ok(&["sessions", "--json"]).trim(), "[]");
+    assert!(posted(&mock).is_empty(), "nothing was sent with no model");
+
+    let mut conn = env.connect();
+    let refused = conn.call("session.create", json!({"model": "mock/"}));
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`model`")
+    );
+    let session = conn.call("session.create", json!({"model": " mock/ok "}));
+    assert_eq!(session["result"]["model"], "mock/ok", "trimmed");
+    let id = session["result"]["id"].as_str().unwrap().to_string();
+    let refused = conn.call("session.model", json!({"session": id, "model": "claude/"}));
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`model`")
+    );
+    let cli = env.run(&["session", "model", &id, "mock/"]);
+    assert!(!cli.status.success());
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("names no model"));
+}
+
+#[test]
+fn a_new_sessions_id_goes_to_stderr_so_it_can_be_continued() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let (code, out, err) = chat(&env, &["--model", "mock/ok", "hello"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "Hello, world! é\n", "stdout is the answer alone");
+    let session = only_session(&env);
+    assert_eq!(
+        err.trim(),
+        format!("session {session} (continue with -s {session})")
+    );
+    let (code, out, err) = chat(&env, &["-s", &session, "again"]);
+    assert_eq!((code, out.as_str()), (0, "Hello, world! é\n"), "{err}");
+    assert!(!err.contains("session"), "no new session: {err}");
+    assert_eq!(history(&env, &session).len(), 4);
+}
+
+#[test]
+fn a_session_is_titled_from_its_first_line_unless_it_has_a_title() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let long = "please explain why the validation loss of my transformer diverges after warmup";
+    let (code, _, err) = chat(
+        &env,
+        &["--model", "mock/ok", &format!("\n  {long}\nat step 2000")],
+    );
+    assert_eq!(code, 0, "{err}");
+    let session = only_session(&env);
+    assert_eq!(
+        title_of(&env, &session),
+        "please explain why the validation loss of my transformer…"
+    );
+    // Later messages leave it be, and so does a session given a title when created.
+    assert_eq!(chat(&env, &["-s", &session, "something else"]).0, 0);
+    assert_eq!(
+        title_of(&env, &session),
+        "please explain why the validation loss of my transformer…"
+    );
+    let mut conn = env.connect();
+    let named = conn.call(
+        "session.create",
+        json!({"model": "mock/ok", "title": "mine"}),
+    );
+    let named = named["result"]["id"].as_str().unwrap().to_string();
+    assert_eq!(chat(&env, &["-s", &named, "short question"]).0, 0);
+    assert_eq!(title_of(&env, &named), "mine");
+    // A session the user untitled is not retitled by its next message.
+    env.ok(&["session", "rename", &session, ""]);
+    assert_eq!(chat(&env, &["-s", &session, "yet another"]).0, 0);
+    assert_eq!(title_of(&env, &session), Value::Null);
+    assert_eq!(posted(&mock).len(), 4, "first-line titles ask no model");
+}
+
+#[test]
+fn titles_come_from_a_model_when_configured_and_from_the_first_line_when_it_fails() {
+    let mock = MockLlm::start();
+    let env = Env::new();
+    let config = format!(
+        "[chat]\ntitles = \"model\"\n\n\
+         [providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"MOCK_KEY\"\n",
+        url = mock.url
+    );
+    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.start_daemon(&[("MOCK_KEY", KEY)]);
+
+    // The session's own model is asked, in the background.
+    let (code, _, err) = chat(&env, &["--model", "mock/ok", "why is my loss NaN?"]);
+    assert_eq!(code, 0, "{err}");
+    let session = only_session(&env);
+    wait_until("the model's title", || {
+        title_of(&env, &session) == "Hello, world! é"
+    });
+    let asked = posted(&mock)
+        .into_iter()
+        .find(|body| {
+            body["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("title")
+        })
+        .expect("a title request");
+    assert_eq!(asked["messages"][1]["content"], "why is my loss NaN?");
+
+    // A model that cannot answer leaves the first line, and the key out of every log.
+    let (code, _, _) = chat(
+        &env,
+        &["--model", "mock/unauthorized", "is it the LR?\nmore"],
+    );
+    assert_eq!(code, 1);
+    let failed = only_session(&env);
+    wait_until("the first line as title", || {
+        title_of(&env, &failed) == "is it the LR?"
+    });
+    for file in walk(env.path()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "the key is in {}",
+            file.display()
+        );
+    }
+
+    // `off` leaves sessions untitled.
+    let quiet = Env::new();
+    let config = format!(
+        "[chat]\ntitles = \"off\"\n\n\
+         [providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\n",
+        url = mock.url
+    );
+    std::fs::write(quiet.path().join("config.toml"), config).expect("write config");
+    assert_eq!(chat(&quiet, &["--model", "mock/ok", "hello there"]).0, 0);
+    assert_eq!(title_of(&quiet, &only_session(&quiet)), Value::Null);
+}
+
+#[test]
+fn answers_are_capped_only_where_the_user_set_a_cap_in_the_field_expected() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    // No cap set: the OpenAI-style request carries none, Anthropic's a per-model default.
+    assert_eq!(chat(&env, &["--model", "mock/ok", "hi"]).0, 0);
+    assert_eq!(
+        chat(&env, &["--model", "claude/claude-sonnet-4-5", "hi"]).0,
+        0
+    );
+    assert_eq!(chat(&env, &["--model", "claude/claude-test", "hi"]).0, 0);
+    let bodies = posted(&mock);
+    assert!(
+        bodies[0].get("max_tokens").is_none() && bodies[0].get("max_completion_tokens").is_none(),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(bodies[1]["max_tokens"], 32000);
+    assert_eq!(bodies[2]["max_tokens"], 8192);
+
+    // Caps set per provider and per model are sent, the model's over the provider's.
+    let capped = Env::new();
+    let config = format!(
+        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\nmax_tokens = 1000\n\
+         model_max_tokens = {{ \"big\" = 5000 }}\n\n\
+         [providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}\"\nmax_tokens = 300\n",
+        url = mock.url
+    );
+    std::fs::write(capped.path().join("config.toml"), config).expect("write config");
+    assert_eq!(chat(&capped, &["--model", "mock/ok", "hi"]).0, 0);
+    assert_eq!(chat(&capped, &["--model", "mock/big", "hi"]).0, 0);
+    assert_eq!(
+        chat(&capped, &["--model", "claude/claude-sonnet-4-5", "hi"]).0,
+        0
+    );
+    let bodies = posted(&mock);
+    let caps: Vec<&Value> = bodies[3..].iter().map(|b| &b["max_tokens"]).collect();
+    assert_eq!(caps, [&json!(1000), &json!(5000), &json!(300)]);
+}

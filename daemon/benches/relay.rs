@@ -442,9 +442,9 @@ async fn direct_stream(http: &reqwest::Client, mock: &Mock, model: &str) -> anyh
             role: reagentd::llm::Role::User,
             text: PROMPT.into(),
         }],
-        max_tokens: 4096,
+        max_tokens: None,
     };
-    let body = serde_json::to_vec(&kind.request_body(&request))?;
+    let body = serde_json::to_vec(&kind.request_body(&mock.base_url, &request))?;
     let mut builder = http
         .post(kind.endpoint(&mock.base_url))
         .header("content-type", "application/json")

@@ -6,11 +6,13 @@
 
 pub mod providers;
 pub mod relay;
+pub mod titles;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use reagent::config::Config;
+use reagent::protocol::{RpcError, codes};
 use tokio::sync::{mpsc, watch};
 
 use crate::state::Daemon;
@@ -51,6 +53,18 @@ impl Chat {
             http,
             tasks: Mutex::default(),
         })
+    }
+
+    /// The `PROVIDER/MODEL` a session is to talk to, checked before any session is created
+    /// or moved to it: one a configured provider answers, with a model named, white space
+    /// around it removed. Refused as invalid params naming `model`, so a typo (or
+    /// `openai/` with nothing after) is told at once rather than on the first answer.
+    pub fn check_model(&self, model: &str) -> Result<String, RpcError> {
+        let model = model.trim();
+        self.providers
+            .resolve(model)
+            .map(|_| model.to_string())
+            .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("`model`: {why}")))
     }
 
     /// Queues an answer in its session, starting the session's task when needed.

@@ -1,8 +1,11 @@
 //! LLM providers: which APIs the daemon may call, and their keys — which stay here. A key is
 //! read once, held in a [`Secret`] that never prints, and scrubbed from any error text.
 
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+
 use reagent::chat::ProviderInfo;
-use reagent::config::{Config, Prices, ProviderConfig, ProviderKind};
+use reagent::config::{ChatConfig, Config, Prices, ProviderConfig, ProviderKind};
 
 pub use crate::secret::Secret;
 
@@ -23,6 +26,10 @@ pub struct Provider {
     pub prices: Option<Prices>,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// The config's cap on this provider's answers, in tokens.
+    pub max_tokens: Option<u32>,
+    /// The config's caps for single models, by id.
+    pub model_max_tokens: BTreeMap<String, u32>,
 }
 
 /// Every provider the daemon knows.
@@ -69,6 +76,8 @@ impl Providers {
                         models: Vec::new(),
                         prices: None,
                         headers: Default::default(),
+                        max_tokens: None,
+                        model_max_tokens: BTreeMap::new(),
                     };
                     Provider::from_config(name, &config)
                 })
@@ -100,13 +109,25 @@ impl Providers {
     }
 
     /// Splits `PROVIDER/MODEL` at the first `/` (model ids contain slashes) and finds the
-    /// provider. A model the config does not list is passed to the provider as is.
+    /// provider. A model the config does not list is passed to the provider as is, but an
+    /// empty one is refused: no provider answers `"model": ""` usefully.
     pub fn resolve<'a>(&'a self, model: &'a str) -> Result<(&'a Provider, &'a str), String> {
         let (name, id) = model.split_once('/').ok_or_else(|| {
             format!(
                 "model `{model}` names no provider: write PROVIDER/MODEL, e.g. openai/gpt-4o-mini"
             )
         })?;
+        if id.trim().is_empty() {
+            return Err(format!(
+                "model `{model}` names no model after the provider: write PROVIDER/MODEL, \
+                 e.g. {name}/{}",
+                self.0
+                    .iter()
+                    .find(|p| p.name == name)
+                    .and_then(|p| p.models.first())
+                    .map_or("MODEL", String::as_str)
+            ));
+        }
         let provider = self.0.iter().find(|p| p.name == name).ok_or_else(|| {
             let known: Vec<_> = self.0.iter().map(|p| p.name.as_str()).collect();
             format!(
@@ -162,6 +183,17 @@ impl Provider {
         }
     }
 
+    /// The cap on an answer of `model`, when the user set one: the provider's entry for the
+    /// model, else the provider's, else `[chat] max_tokens`. `None` sends no cap (Anthropic's
+    /// request then carries a per-model default, which its API requires).
+    pub fn max_tokens(&self, model: &str, chat: &ChatConfig) -> Option<u32> {
+        self.model_max_tokens
+            .get(model)
+            .copied()
+            .or(self.max_tokens)
+            .or(chat.max_tokens.map(NonZeroU32::get))
+    }
+
     /// A request with the provider's key (as its protocol wants it) and the config's extra
     /// headers. Every request to a provider goes through here, so `providers --check` sends
     /// exactly the headers a chat would, and proves them.
@@ -190,6 +222,12 @@ impl Provider {
             models: config.models.clone(),
             prices: config.prices,
             headers: config.headers.clone().into_iter().collect(),
+            max_tokens: config.max_tokens.map(NonZeroU32::get),
+            model_max_tokens: config
+                .model_max_tokens
+                .iter()
+                .map(|(model, cap)| (model.clone(), cap.get()))
+                .collect(),
         }
     }
 }
@@ -218,6 +256,8 @@ mod tests {
             models: vec!["m".into()],
             prices: None,
             headers: Default::default(),
+            max_tokens: None,
+            model_max_tokens: BTreeMap::new(),
         };
         config.providers.insert("router".into(), provider);
         let providers = Providers::from_config(&config);
@@ -229,9 +269,38 @@ mod tests {
         assert_eq!(found.base_url, "http://x/v1");
         assert!(providers.resolve("nope/x").unwrap_err().contains("router"));
         assert!(providers.resolve("noslash").is_err());
+        for empty in ["router/", "router/  "] {
+            let err = providers.resolve(empty).unwrap_err();
+            assert!(
+                err.contains("names no model") && err.contains("router/m"),
+                "{err}"
+            );
+        }
         assert_eq!(
             providers.default_model(&config).as_deref(),
             Some("router/m")
+        );
+    }
+
+    #[test]
+    fn a_cap_is_sent_only_where_the_user_set_one_the_narrowest_winning() {
+        let text = "[chat]\nmax_tokens = 500\n\n[providers.a]\nkind = \"openai\"\n\
+                    base_url = \"http://h/v1\"\nmax_tokens = 1000\n\
+                    model_max_tokens = { \"big\" = 9000 }\n\n\
+                    [providers.b]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n";
+        let config = Config::parse(std::path::Path::new("c.toml"), text).unwrap();
+        let providers = Providers::from_config(&config);
+        let cap = |model: &str, chat: &ChatConfig| {
+            let (provider, id) = providers.resolve(model).unwrap();
+            provider.max_tokens(id, chat)
+        };
+        assert_eq!(cap("a/big", &config.chat), Some(9000));
+        assert_eq!(cap("a/small", &config.chat), Some(1000));
+        assert_eq!(cap("b/any", &config.chat), Some(500));
+        assert_eq!(
+            cap("b/any", &ChatConfig::default()),
+            None,
+            "no cap by default"
         );
     }
 }

@@ -69,7 +69,8 @@ async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats
     };
     stats.prices = provider.prices;
     mark(daemon, id, MessageStatus::Streaming);
-    let request = request(&session, &history, id, model, daemon.config.chat.max_tokens);
+    let max_tokens = provider.max_tokens(model, &daemon.config.chat);
+    let request = request(&session, &history, id, model, max_tokens);
     let retry_for = Duration::from_secs_f64(daemon.config.chat.retry_secs.max(0.0));
     stats.sent = Some(Instant::now());
     let response = match send(daemon, provider, &key, &request, retry_for).await {
@@ -160,7 +161,7 @@ fn request(
     history: &[MessageInfo],
     id: &str,
     model: &str,
-    max_tokens: u32,
+    max_tokens: Option<u32>,
 ) -> llm::ChatRequest {
     let messages = history
         .iter()
@@ -183,8 +184,9 @@ fn request(
 }
 
 /// Sends the request; 429, 529 and 5xx are retried with backoff (honouring `retry-after`)
-/// for up to `retry_for`; other failures become a message naming the cause.
-async fn send(
+/// for up to `retry_for`; other failures become a message naming the cause. Titles use it
+/// too, so their requests are made exactly as an answer's.
+pub(super) async fn send(
     daemon: &Daemon,
     provider: &Provider,
     key: &Secret,
@@ -193,7 +195,8 @@ async fn send(
 ) -> Result<reqwest::Response, String> {
     let kind = provider.protocol();
     let url = kind.endpoint(&provider.base_url);
-    let body = serde_json::to_vec(&kind.request_body(request)).map_err(|err| err.to_string())?;
+    let body = serde_json::to_vec(&kind.request_body(&provider.base_url, request))
+        .map_err(|err| err.to_string())?;
     let started = Instant::now();
     let mut backoff = Duration::from_millis(500);
     loop {

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::runs::internal_json;
 use super::{Conn, Reply};
+use crate::chat::titles;
 use crate::state::{Daemon, short_id};
 
 /// Creates a session on the named (or default) model (also for an alert answered `chat`).
@@ -25,7 +26,7 @@ pub fn create(daemon: &Daemon, create: CreateSession) -> Result<SessionInfo, Rpc
                        [chat] default_model";
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
     };
-    check_model(daemon, &model)?;
+    let model = daemon.chat.check_model(&model)?;
     let cwd = create
         .cwd
         .or_else(|| std::env::current_dir().ok())
@@ -66,9 +67,11 @@ pub fn send(daemon: &Arc<Daemon>, send: SendChat) -> Result<MessageInfo, RpcErro
     if send.text.trim().is_empty() {
         return Err(RpcError::new(codes::INVALID_PARAMS, "`text` is empty"));
     }
-    let (session, answer) = {
+    let (session, answer, untitled) = {
         let mut state = daemon.state();
-        let session = state.resolve_session(&send.session)?.id.clone();
+        let info = state.resolve_session(&send.session)?.clone();
+        let untitled = titles::wanted(&daemon.config.chat, &state, &info).then_some(info.clone());
+        let session = info.id;
         let message = |role, status, parts| MessageInfo {
             id: short_id(),
             session: session.clone(),
@@ -82,12 +85,15 @@ pub fn send(daemon: &Arc<Daemon>, send: SendChat) -> Result<MessageInfo, RpcErro
         state.save_message(message(
             Role::User,
             MessageStatus::Complete,
-            vec![Part::text(send.text)],
+            vec![Part::text(send.text.clone())],
         ))?;
         let answer =
             state.save_message(message(Role::Assistant, MessageStatus::Queued, Vec::new()))?;
-        (session, answer)
+        (session, answer, untitled)
     };
+    if let Some(info) = untitled {
+        titles::give(daemon, &info, &send.text);
+    }
     daemon.chat.enqueue(daemon, &session, answer.id.clone());
     Ok(answer)
 }
@@ -115,22 +121,11 @@ pub fn rename(conn: &Conn, rename: RenameSession) -> Result<SessionInfo, RpcErro
 
 /// Moves a session to another model.
 pub fn set_model(conn: &Conn, set: SetSessionModel) -> Result<SessionInfo, RpcError> {
-    let model = set.model.trim();
-    check_model(&conn.daemon, model)?;
+    let model = conn.daemon.chat.check_model(&set.model)?;
     let mut state = conn.daemon.state();
     let mut session = state.resolve_session(&set.session)?.clone();
-    session.model = model.to_string();
+    session.model = model;
     state.save_session(session)
-}
-
-/// A `PROVIDER/MODEL` some configured provider can answer, or an error naming why not.
-fn check_model(daemon: &Daemon, model: &str) -> Result<(), RpcError> {
-    daemon
-        .chat
-        .providers
-        .resolve(model)
-        .map(|_| ())
-        .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("`model`: {why}")))
 }
 
 /// Deletes a session; an answer streaming in it is cancelled first.

@@ -21,7 +21,7 @@ use super::{ChatRequest, StreamEvent, Usage, non_empty_str, trim_base};
 pub const API_VERSION: &str = "2023-06-01";
 
 /// The streaming request body: `system` top-level (Anthropic has no system role), and the
-/// `max_tokens` it requires.
+/// `max_tokens` it requires: the user's cap, else [`default_max_tokens`] for the model.
 pub fn request_body(request: &ChatRequest) -> Value {
     let messages: Vec<Value> = request
         .messages
@@ -30,13 +30,43 @@ pub fn request_body(request: &ChatRequest) -> Value {
         .collect();
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
-    body.insert("max_tokens".into(), json!(request.max_tokens));
+    let cap = request
+        .max_tokens
+        .unwrap_or_else(|| default_max_tokens(&request.model));
+    body.insert("max_tokens".into(), json!(cap));
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         body.insert("system".into(), json!(system));
     }
     body.insert("messages".into(), Value::Array(messages));
     body.insert("stream".into(), Value::Bool(true));
     Value::Object(body)
+}
+
+/// The cap sent when the user set none. Anthropic requires one, but a cap is only wanted to
+/// stop runaway answers, so it is as high as each model generation allows: 32000 for the
+/// Claude 4 generation and 3.7 Sonnet (Opus 4's output limit; Sonnet's and Haiku's are
+/// higher), 8192 for Claude 3.5 and ids we do not know (a gateway's own names included), and
+/// 4096 for the Claude 3 models, which refuse more.
+pub fn default_max_tokens(model: &str) -> u32 {
+    let model = model.to_ascii_lowercase();
+    let model = model.rsplit('/').next().unwrap_or_default();
+    let Some(rest) = model.strip_prefix("claude-") else {
+        return 8192;
+    };
+    // Newer ids put the family first (`claude-opus-4-1`), older ones the version
+    // (`claude-3-5-sonnet-20241022`).
+    let rest = ["opus-", "sonnet-", "haiku-"]
+        .iter()
+        .find_map(|family| rest.strip_prefix(family))
+        .unwrap_or(rest);
+    let mut numbers = rest.split('-').map(|part| part.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), _) if (4..1000).contains(&major) => 32_000,
+        (Some(3), Some(7)) => 32_000,
+        (Some(3), Some(5)) => 8192,
+        (Some(3), _) => 4096,
+        _ => 8192,
+    }
 }
 
 /// `{base}/v1/messages`: Anthropic's base URL is the bare host (as in its SDKs). A base that
@@ -359,6 +389,30 @@ event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n
     }
 
     #[test]
+    fn the_default_cap_does_not_cut_a_model_generations_normal_answers() {
+        for model in [
+            "claude-opus-4-20250514",
+            "claude-opus-4-1",
+            "claude-sonnet-4-5",
+            "claude-haiku-4-5-20251001",
+            "claude-3-7-sonnet-20250219",
+            "claude-sonnet-5",
+            "anthropic/claude-opus-4-1",
+        ] {
+            assert_eq!(default_max_tokens(model), 32_000, "{model}");
+        }
+        for model in ["claude-3-5-sonnet-20241022", "claude-3-5-haiku-latest"] {
+            assert_eq!(default_max_tokens(model), 8192, "{model}");
+        }
+        for model in ["claude-3-opus-20240229", "claude-3-haiku-20240307"] {
+            assert_eq!(default_max_tokens(model), 4096, "{model}");
+        }
+        for model in ["claude-test", "my-gateway-model", "claude-20250101", ""] {
+            assert_eq!(default_max_tokens(model), 8192, "{model}");
+        }
+    }
+
+    #[test]
     fn request_shape() {
         let request = ChatRequest {
             model: "claude-x".into(),
@@ -367,7 +421,7 @@ event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n
                 role: Role::User,
                 text: "hi".into(),
             }],
-            max_tokens: 1024,
+            max_tokens: Some(1024),
         };
         assert_eq!(
             request_body(&request),
@@ -384,6 +438,11 @@ event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n
             ..request
         };
         assert!(request_body(&no_system).get("system").is_none());
+        let uncapped = ChatRequest {
+            max_tokens: None,
+            ..no_system
+        };
+        assert_eq!(request_body(&uncapped)["max_tokens"], 8192);
         let url = "https://api.anthropic.com/v1/messages";
         for base in [
             "https://api.anthropic.com",

@@ -110,10 +110,12 @@ impl ProviderKind {
         }
     }
 
-    /// The JSON body of a streaming request, so the driver never builds provider JSON.
-    pub fn request_body(self, request: &ChatRequest) -> serde_json::Value {
+    /// The JSON body of a streaming request, so the driver never builds provider JSON. The
+    /// base URL matters only to OpenAI's: its own API names the answer's cap differently for
+    /// reasoning models.
+    pub fn request_body(self, base_url: &str, request: &ChatRequest) -> serde_json::Value {
         match self {
-            Self::OpenAi => openai::request_body(request),
+            Self::OpenAi => openai::request_body(base_url, request),
             Self::Anthropic => anthropic::request_body(request),
         }
     }
@@ -145,8 +147,10 @@ pub struct ChatRequest {
     pub system: Option<String>,
     /// The conversation so far, oldest first.
     pub messages: Vec<ChatMessage>,
-    /// The cap on the reply's length; Anthropic requires one, so every request carries it.
-    pub max_tokens: u32,
+    /// The user's cap on the reply's length, if they set one. Without one an OpenAI-style
+    /// request carries none (a cap nobody asked for cuts long answers) and an Anthropic one,
+    /// which must, carries [`anthropic::default_max_tokens`].
+    pub max_tokens: Option<u32>,
 }
 
 /// One turn of the conversation.
@@ -219,11 +223,11 @@ mod tests {
             model: "m".into(),
             system: None,
             messages: vec![],
-            max_tokens: 16,
+            max_tokens: Some(16),
         };
         assert_eq!(
-            ProviderKind::OpenAi.request_body(&request),
-            openai::request_body(&request)
+            ProviderKind::OpenAi.request_body("http://h/v1", &request),
+            openai::request_body("http://h/v1", &request)
         );
         assert_eq!(
             ProviderKind::Anthropic.endpoint("https://api.anthropic.com/"),

@@ -17,9 +17,10 @@ use super::error::{describe, truncate};
 use super::sse::{Dialect, SseEvent};
 use super::{ChatRequest, StreamEvent, Usage, non_empty_str, trim_base};
 
-/// The streaming request body: the system prompt as the first message, and the usage chunk
-/// asked for (otherwise OpenAI sends no usage at all when streaming).
-pub fn request_body(request: &ChatRequest) -> Value {
+/// The streaming request body: the system prompt as the first message, the usage chunk asked
+/// for (otherwise OpenAI sends no usage at all when streaming), and a cap on the answer only
+/// when the user set one, in the field [`cap_field`] picks for this server and model.
+pub fn request_body(base_url: &str, request: &ChatRequest) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         messages.push(json!({"role": "system", "content": system}));
@@ -30,13 +31,61 @@ pub fn request_body(request: &ChatRequest) -> Value {
             .iter()
             .map(|m| json!({"role": m.role.as_str(), "content": m.text})),
     );
-    json!({
+    let mut body = json!({
         "model": request.model,
         "messages": messages,
-        "max_tokens": request.max_tokens,
         "stream": true,
         "stream_options": {"include_usage": true},
-    })
+    });
+    if let (Some(cap), Some(fields)) = (request.max_tokens, body.as_object_mut()) {
+        fields.insert(cap_field(base_url, &request.model).into(), json!(cap));
+    }
+    body
+}
+
+/// The field that caps an answer. OpenAI's own API (and Azure's) rejects `max_tokens` for
+/// its reasoning models (o1, o3, o4-mini, gpt-5, …), which take `max_completion_tokens`;
+/// every compatible server (vLLM, llama.cpp, Ollama, OpenRouter, …) knows `max_tokens`, and
+/// not all of them know the newer name, so elsewhere the old one is sent.
+pub fn cap_field(base_url: &str, model: &str) -> &'static str {
+    if is_official(base_url) && is_reasoning_model(model) {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
+}
+
+/// Whether the base URL is OpenAI's API or an Azure OpenAI resource.
+fn is_official(base_url: &str) -> bool {
+    let rest = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    host == "api.openai.com" || host.ends_with(".openai.azure.com")
+}
+
+/// OpenAI's reasoning models: the o-series (`o1`, `o3-mini`, `o4-mini-2025-04-16`) and
+/// `gpt-5` and later (`gpt-5-mini`, `gpt-5.1`), the generations that take only
+/// `max_completion_tokens`.
+fn is_reasoning_model(model: &str) -> bool {
+    let model = model.to_ascii_lowercase();
+    let leading_number = |rest: &str| -> Option<u32> {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    if let Some(rest) = model.strip_prefix('o') {
+        return leading_number(rest).is_some();
+    }
+    model
+        .strip_prefix("gpt-")
+        .and_then(leading_number)
+        .is_some_and(|generation| generation >= 5)
 }
 
 /// `{base}/chat/completions`: OpenAI-style base URLs already end in `/v1`.
@@ -402,10 +451,11 @@ data: [DONE]
                     text: "hello".into(),
                 },
             ],
-            max_tokens: 100,
+            max_tokens: None,
         };
+        let official = "https://api.openai.com/v1";
         assert_eq!(
-            request_body(&request),
+            request_body(official, &request),
             json!({
                 "model": "gpt-4o-mini",
                 "messages": [
@@ -413,11 +463,16 @@ data: [DONE]
                     {"role": "user", "content": "hi"},
                     {"role": "assistant", "content": "hello"},
                 ],
-                "max_tokens": 100,
                 "stream": true,
                 "stream_options": {"include_usage": true},
-            })
+            }),
+            "no cap unless the user set one"
         );
+        let capped = ChatRequest {
+            max_tokens: Some(100),
+            ..request
+        };
+        assert_eq!(request_body(official, &capped)["max_tokens"], 100);
         let url = "https://api.openai.com/v1/chat/completions";
         assert_eq!(endpoint("https://api.openai.com/v1"), url);
         assert_eq!(endpoint("https://api.openai.com/v1/"), url);
@@ -426,5 +481,56 @@ data: [DONE]
             vec![("authorization", "Bearer sk-1".to_owned())]
         );
         assert_eq!(auth_headers(""), vec![]);
+    }
+
+    #[test]
+    fn reasoning_models_of_the_official_api_are_capped_with_max_completion_tokens() {
+        let official = [
+            "https://api.openai.com/v1",
+            "https://API.openai.com:443/v1/",
+            "https://acme.openai.azure.com/openai/deployments/x",
+        ];
+        for base in official {
+            for model in [
+                "o1",
+                "o3-mini",
+                "o4-mini-2025-04-16",
+                "gpt-5",
+                "gpt-5.1",
+                "GPT-6",
+            ] {
+                assert_eq!(
+                    cap_field(base, model),
+                    "max_completion_tokens",
+                    "{base} {model}"
+                );
+            }
+            for model in [
+                "gpt-4o",
+                "gpt-4.1-mini",
+                "gpt-3.5-turbo",
+                "omni-moderation",
+                "o",
+            ] {
+                assert_eq!(cap_field(base, model), "max_tokens", "{base} {model}");
+            }
+        }
+        // Compatible servers (and look-alike hosts) keep the field they all know.
+        for base in [
+            "http://127.0.0.1:8000/v1",
+            "https://openrouter.ai/api/v1",
+            "https://api.openai.com.evil.example/v1",
+        ] {
+            assert_eq!(cap_field(base, "o3-mini"), "max_tokens", "{base}");
+        }
+        let request = ChatRequest {
+            model: "o3-mini".into(),
+            system: None,
+            messages: vec![],
+            max_tokens: Some(2000),
+        };
+        let body = request_body("https://api.openai.com/v1", &request);
+        assert_eq!(body["max_completion_tokens"], 2000);
+        assert!(body.get("max_tokens").is_none());
     }
 }

@@ -41,7 +41,11 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
                 cwd: std::env::current_dir().ok(),
                 title: None,
             };
-            client.call(&create).await?.id
+            let id = client.call(&create).await?.id;
+            // On stderr, so stdout stays the answer alone; without it a session started
+            // here could not be continued with `-s`.
+            eprintln!("session {id} (continue with -s {id})");
+            id
         }
     };
     let answer = client
