@@ -185,3 +185,20 @@ fn bad_requests_get_clear_errors() {
     let bad_env = env.run(&["run", "--env", "NOVALUE", "--", "true"]);
     assert!(String::from_utf8_lossy(&bad_env.stderr).contains("NOVALUE"));
 }
+
+#[test]
+fn logs_plain_shows_what_a_terminal_showed_and_follow_exits_with_the_runs_code() {
+    let env = Env::new();
+    let id = env.start(&[
+        "sh",
+        "-c",
+        r"printf 'start\n'; for p in 10 50 100; do printf '\r\033[32m%s%%\033[0m' $p; done; printf '\ndone\n'; exit 3",
+    ]);
+    let follow = env.run(&["logs", "-f", &id]);
+    assert_eq!(follow.status.code(), Some(3), "logs -f exits like wait");
+    let plain = env.ok(&["logs", "--plain", &id]);
+    assert_eq!(plain, "start\n100%\ndone\n");
+    assert_eq!(env.ok(&["logs", "--plain", "--tail", "1", &id]), "done\n");
+    let raw = env.ok(&["logs", &id]);
+    assert!(raw.contains("\r\x1b[32m10%"), "without --plain the log is raw");
+}

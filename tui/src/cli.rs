@@ -43,6 +43,10 @@ pub enum Command {
         /// Start this many lines before the end.
         #[arg(short = 'n', long, value_name = "N")]
         tail: Option<usize>,
+        /// What a terminal would show: progress bars as their last state, escape sequences
+        /// removed.
+        #[arg(long)]
+        plain: bool,
     },
     /// Stop a run: SIGTERM to its process group, SIGKILL after the grace period.
     Stop {

@@ -47,6 +47,12 @@ pub fn is_disconnected(cause: &(dyn std::error::Error + 'static)) -> bool {
     )
 }
 
+/// The code a command that followed a run to its end exits with: the run's own (`wait`,
+/// `logs -f`, `attach`), 128 + N for signal N, 1 for other failures.
+pub fn of_run(run: &reagent::run::RunInfo) -> ExitCode {
+    ExitCode::from(u8::try_from(run.exit_status()).unwrap_or(1))
+}
+
 /// The exit code for a failed command.
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
     if is_unreachable(err) {

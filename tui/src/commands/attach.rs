@@ -57,6 +57,8 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
     let guard = RawTerminal::enter()?;
     show(&mut out, mirror.as_mut(), &attached.screen.0, true).await?;
     let mut buf = [0u8; 4096];
+    // The run, once it ended while attached: its code is this command's.
+    let mut ended = None;
     let farewell = loop {
         tokio::select! {
             read = stdin.read(&mut buf) => {
@@ -82,7 +84,9 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
                         && run.status.is_terminal()
                     {
                         let how = run.reason.clone().unwrap_or_else(|| run.status.to_string());
-                        break format!("[{} ended: {how}]", run.label());
+                        let line = format!("[{} ended: {how}]", run.label());
+                        ended = Some(run);
+                        break line;
                     }
                 }
                 Some(Notification::Resync(_)) => {
@@ -120,7 +124,7 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
     }
     drop(guard);
     println!("{}", sanitize::line(&farewell));
-    Ok(ExitCode::SUCCESS)
+    Ok(ended.map_or(ExitCode::SUCCESS, |run| crate::exit::of_run(&run)))
 }
 
 /// Writes the run's bytes to this terminal: as they are, or through the watch mirror.

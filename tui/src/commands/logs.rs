@@ -1,4 +1,6 @@
-//! `reagent logs RUN [-f] [--tail N]`: the log from the daemon, so it works remotely too.
+//! `reagent logs RUN [-f] [--tail N] [--plain]`: the log from the daemon, so it works
+//! remotely too; raw by default, as the terminal would have shown it with `--plain`.
+//! Following a run exits with the run's own code, like `wait`.
 
 use std::process::ExitCode;
 
@@ -8,6 +10,7 @@ use tokio::io::{AsyncWriteExt as _, Stdout};
 
 use super::Ctx;
 use crate::exit::Unreachable;
+use crate::plain::Plain;
 
 /// Prints the log, then (with `follow`) what the run prints until it ends.
 pub async fn logs(
@@ -15,9 +18,13 @@ pub async fn logs(
     run: &str,
     follow: bool,
     tail: Option<usize>,
+    plain: bool,
 ) -> anyhow::Result<ExitCode> {
     let (client, mut notes) = ctx.connect().await?;
-    let mut out = tokio::io::stdout();
+    let mut out = Sink {
+        out: tokio::io::stdout(),
+        plain: plain.then(Plain::default),
+    };
     let start = match tail {
         Some(lines) => {
             let probe = ReadLog {
@@ -32,6 +39,7 @@ pub async fn logs(
     };
     if !follow {
         copy_log(&client, run, start, None, &mut out).await?;
+        out.finish().await?;
         return Ok(ExitCode::SUCCESS);
     }
     client.hello("reagent logs -f", None).await?;
@@ -46,7 +54,8 @@ pub async fn logs(
     let mut offset = copy_log(&client, &id, start, Some(attached.offset), &mut out).await?;
     if attached.run.status.is_terminal() {
         copy_log(&client, &id, offset, None, &mut out).await?;
-        return Ok(ExitCode::SUCCESS);
+        out.finish().await?;
+        return Ok(crate::exit::of_run(&attached.run));
     }
     while let Some(note) = notes.recv().await {
         match note {
@@ -54,8 +63,7 @@ pub async fn logs(
                 let end = output.offset + output.data.0.len() as u64;
                 if end > offset {
                     let skip = usize::try_from(offset.saturating_sub(output.offset)).unwrap_or(0);
-                    out.write_all(&output.data.0[skip..]).await?;
-                    out.flush().await?;
+                    out.write(&output.data.0[skip..]).await?;
                     offset = end;
                 }
             }
@@ -65,7 +73,8 @@ pub async fn logs(
                     && run.status.is_terminal()
                 {
                     copy_log(&client, &id, offset, None, &mut out).await?;
-                    return Ok(ExitCode::SUCCESS);
+                    out.finish().await?;
+                    return Ok(crate::exit::of_run(&run));
                 }
             }
             Notification::Resync(_) => {
@@ -96,7 +105,7 @@ async fn copy_log(
     run: &str,
     mut offset: u64,
     until: Option<u64>,
-    out: &mut Stdout,
+    out: &mut Sink,
 ) -> anyhow::Result<u64> {
     loop {
         let want = until.map(|until| until.saturating_sub(offset));
@@ -114,8 +123,37 @@ async fn copy_log(
         if chunk.data.0.is_empty() {
             return Ok(offset);
         }
-        out.write_all(&chunk.data.0).await?;
-        out.flush().await?;
+        out.write(&chunk.data.0).await?;
         offset += chunk.data.0.len() as u64;
+    }
+}
+
+/// Where the log goes: stdout as it is, or through the plain renderer.
+struct Sink {
+    out: Stdout,
+    plain: Option<Plain>,
+}
+
+impl Sink {
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.plain.as_mut() {
+            Some(plain) => {
+                let mut lines = String::new();
+                plain.feed(bytes, &mut lines);
+                self.out.write_all(lines.as_bytes()).await?;
+            }
+            None => self.out.write_all(bytes).await?,
+        }
+        self.out.flush().await
+    }
+
+    /// Writes what the renderer still holds (a last line without its newline).
+    async fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(plain) = self.plain.as_mut() {
+            let mut rest = String::new();
+            plain.finish(&mut rest);
+            self.out.write_all(rest.as_bytes()).await?;
+        }
+        self.out.flush().await
     }
 }

@@ -34,7 +34,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon { action } => daemon::daemon(&ctx, action).await,
         Command::Run(args) => runs::start(&ctx, args).await,
         Command::Runs { json } => runs::list(&ctx, json).await,
-        Command::Logs { run, follow, tail } => logs::logs(&ctx, &run, follow, tail).await,
+        Command::Logs {
+            run,
+            follow,
+            tail,
+            plain,
+        } => logs::logs(&ctx, &run, follow, tail, plain).await,
         Command::Stop {
             run,
             grace,

@@ -35,9 +35,7 @@ pub async fn wait(ctx: &Ctx, query: &str, json: bool) -> anyhow::Result<ExitCode
     } else {
         eprintln!("{}", summary(&ended));
     }
-    Ok(ExitCode::from(
-        u8::try_from(ended.exit_status()).unwrap_or(1),
-    ))
+    Ok(crate::exit::of_run(&ended))
 }
 
 /// The run once it has ended, asking again after every broken connection.
