@@ -202,3 +202,14 @@ fn logs_plain_shows_what_a_terminal_showed_and_follow_exits_with_the_runs_code()
     let raw = env.ok(&["logs", &id]);
     assert!(raw.contains("\r\x1b[32m10%"), "without --plain the log is raw");
 }
+
+#[test]
+fn a_command_that_cannot_start_is_an_error_of_run() {
+    let env = Env::new();
+    let out = env.run(&["run", "--", "does-not-exist"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`does-not-exist` is not found"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no run id is printed");
+    assert!(env.runs().is_empty(), "and no run is recorded");
+}

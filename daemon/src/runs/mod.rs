@@ -11,6 +11,7 @@ pub mod launch;
 pub mod logfile;
 pub mod orphan;
 pub mod pane;
+pub mod program;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -133,6 +134,8 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
             cwd.display()
         )));
     }
+    program::check(&spec.command[0], &cwd, &job_env)
+        .map_err(|why| invalid(format!("`command`: {why}")))?;
     let (cols, rows) = spec
         .size
         .unwrap_or((daemon.config.runs.cols, daemon.config.runs.rows));
