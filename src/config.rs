@@ -176,6 +176,10 @@ pub struct DaemonConfig {
     pub event_history: u64,
     /// Bytes queued for one client before it is told to resync instead of growing memory.
     pub client_queue_bytes: usize,
+    /// Connections served at once. Each may hold about a megabyte of unread replies (see
+    /// `daemon/src/outbox.rs`), so this bounds the memory clients can take; one more is told
+    /// the daemon is full and closed.
+    pub max_clients: usize,
 }
 
 impl Default for DaemonConfig {
@@ -185,6 +189,7 @@ impl Default for DaemonConfig {
             log_files: 7,
             event_history: 10_000,
             client_queue_bytes: 8 << 20,
+            max_clients: 256,
         }
     }
 }

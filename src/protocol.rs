@@ -23,6 +23,10 @@ use crate::metrics::{Latest, MetricsList, MetricsQueryReply, QueryWindow};
 use crate::run::{RunInfo, RunSpec};
 use crate::sweep::{ListSweeps, SweepInfo, SweepRef, SweepSpec};
 
+mod incoming;
+
+pub use incoming::{Incoming, RequestId, parse_request};
+
 /// Bumped on every incompatible change; `hello` refuses a mismatch.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -678,6 +682,9 @@ pub mod codes {
     pub const VERSION_MISMATCH: i64 = -32003;
     /// The request does not fit the run's state (input to a finished run …).
     pub const INVALID_STATE: i64 = -32004;
+    /// The daemon already serves as many connections as it takes (`max_clients`); sent with
+    /// a null id to a connection it then closes.
+    pub const TOO_MANY_CLIENTS: i64 = -32005;
 }
 
 /// A JSON-RPC error object.
@@ -698,53 +705,6 @@ impl RpcError {
             message: message.into(),
         }
     }
-}
-
-/// An incoming message before its method is known: what the daemon reads off a line.
-#[derive(Debug, Deserialize)]
-pub struct RawRequest {
-    /// Must be "2.0".
-    pub jsonrpc: Option<String>,
-    /// Absent for a notification (no reply is sent).
-    pub id: Option<Value>,
-    /// The method name.
-    pub method: String,
-    /// The params; absent means `{}`.
-    #[serde(default)]
-    pub params: Option<Value>,
-}
-
-/// Parses one line into a request id and request, or the error to answer with.
-pub fn parse_request(line: &[u8]) -> (Option<Value>, Result<Request, RpcError>) {
-    let value: Value = match serde_json::from_slice(line) {
-        Ok(value) => value,
-        Err(err) => {
-            return (
-                None,
-                Err(RpcError::new(
-                    codes::PARSE_ERROR,
-                    format!("parse error: {err}"),
-                )),
-            );
-        }
-    };
-    let id = value.get("id").cloned();
-    let raw: RawRequest = match serde_json::from_value(value) {
-        Ok(raw) => raw,
-        Err(err) => {
-            let message = format!("invalid request: {err}");
-            return (id, Err(RpcError::new(codes::INVALID_REQUEST, message)));
-        }
-    };
-    if raw.jsonrpc.as_deref() != Some("2.0") {
-        let message = "invalid request: `jsonrpc` must be \"2.0\"";
-        return (raw.id, Err(RpcError::new(codes::INVALID_REQUEST, message)));
-    }
-    let params = match raw.params {
-        None | Some(Value::Null) => Value::Object(Default::default()),
-        Some(params) => params,
-    };
-    (raw.id, Request::parse(&raw.method, params))
 }
 
 fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
@@ -773,24 +733,25 @@ pub struct OutgoingRequest<'a, P> {
     pub params: &'a P,
 }
 
-/// A response as sent by the daemon.
+/// A response. The daemon sends it with the [`RequestId`] it read and its typed result;
+/// clients read both back as [`Value`]s (the defaults), since they only match ids they chose.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Response {
+pub struct Response<Id = Value, R = Value> {
     /// Always "2.0".
     pub jsonrpc: String,
     /// The request's id (null when it could not be read).
-    pub id: Value,
+    pub id: Id,
     /// The result, on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<R>,
     /// The error, on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RpcError>,
 }
 
-impl Response {
+impl<Id, R> Response<Id, R> {
     /// A success response.
-    pub fn ok(id: Value, result: Value) -> Self {
+    pub fn ok(id: Id, result: R) -> Self {
         Self {
             jsonrpc: "2.0".into(),
             id,
@@ -798,9 +759,11 @@ impl Response {
             error: None,
         }
     }
+}
 
+impl<Id> Response<Id> {
     /// An error response.
-    pub fn err(id: Value, error: RpcError) -> Self {
+    pub fn err(id: Id, error: RpcError) -> Self {
         Self {
             jsonrpc: "2.0".into(),
             id,
@@ -828,8 +791,8 @@ mod tests {
     fn known_method_parses_typed_params() {
         let line =
             br#"{"jsonrpc":"2.0","id":7,"method":"run.stop","params":{"run":"ab","grace_secs":2}}"#;
-        let (id, request) = parse_request(line);
-        assert_eq!(id, Some(Value::from(7)));
+        let Incoming { reply_to, request } = parse_request(line);
+        assert_eq!(reply_to.unwrap().as_json(), "7");
         let expected = StopRun {
             run: "ab".into(),
             grace_secs: Some(2.0),
@@ -839,13 +802,13 @@ mod tests {
 
     #[test]
     fn missing_params_mean_empty_object() {
-        let (_, request) = parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"runs.list"}"#);
+        let request = parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"runs.list"}"#).request;
         assert_eq!(request.unwrap(), Request::ListRuns(ListRuns {}));
     }
 
     #[test]
     fn errors_carry_the_right_codes() {
-        let code = |line: &[u8]| parse_request(line).1.unwrap_err().code;
+        let code = |line: &[u8]| parse_request(line).request.unwrap_err().code;
         assert_eq!(code(b"not json"), codes::PARSE_ERROR);
         assert_eq!(
             code(br#"{"jsonrpc":"2.0","id":1,"method":"runs.li"#),
@@ -865,7 +828,7 @@ mod tests {
     #[test]
     fn wrong_param_type_names_the_field() {
         let line = br#"{"jsonrpc":"2.0","id":1,"method":"run.resize","params":{"run":"a","cols":"wide","rows":5}}"#;
-        let err = parse_request(line).1.unwrap_err();
+        let err = parse_request(line).request.unwrap_err();
         assert_eq!(err.code, codes::INVALID_PARAMS);
         assert!(err.message.contains("`cols`"), "{}", err.message);
     }

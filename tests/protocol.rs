@@ -248,3 +248,108 @@ fn the_socket_is_private() {
     assert_eq!(mode(&env.socket()), 0o600);
     assert_eq!(mode(env.path()), 0o700);
 }
+
+#[test]
+fn a_repeated_key_is_refused_by_name_and_runs_nothing() {
+    let env = Env::new();
+    let mut conn = env.connect();
+    conn.send_raw(br#"{"jsonrpc":"2.0","id":1,"method":"runs.list","method":"daemon.shutdown"}"#);
+    conn.send_raw(b"\n");
+    let reply = conn.read();
+    assert_eq!(error_code(&reply), -32600);
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key `method`"),
+        "{reply}"
+    );
+    assert_eq!(reply["id"], Value::Null);
+    // The daemon did not shut down: this connection and a new one are answered.
+    assert!(conn.call("daemon.status", json!({}))["result"]["daemon"]["pid"].is_number());
+    assert!(Conn::open(&env.socket()).call("runs.list", json!({}))["result"].is_array());
+}
+
+#[test]
+fn ids_come_back_exactly_as_sent() {
+    let env = Env::new();
+    let mut conn = env.connect();
+    for id in [
+        "18446744073709551616",
+        "-9223372036854775809",
+        "12345678901234567890123",
+        r#""x""#,
+    ] {
+        conn.send_raw(
+            format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"runs.list\"}}\n").as_bytes(),
+        );
+        let text = conn.read_text();
+        assert!(
+            text.starts_with(&format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\"")),
+            "id {id} came back as {text}"
+        );
+    }
+}
+
+#[test]
+fn a_batch_gets_one_error_with_a_null_id() {
+    let env = Env::new();
+    let mut conn = env.connect();
+    conn.send_raw(
+        b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"runs.list\"},{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"runs.list\"}]\n",
+    );
+    let reply = conn.read();
+    assert_eq!(error_code(&reply), -32600);
+    assert_eq!(reply["id"], Value::Null);
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batches are not supported"),
+        "{reply}"
+    );
+    // Nothing else came of it: the next line answers the next request.
+    conn.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"runs.list\"}\n");
+    assert_eq!(conn.read()["id"], 3);
+}
+
+#[test]
+fn a_notification_is_never_answered_even_when_it_fails() {
+    let env = Env::new();
+    let mut conn = env.connect();
+    for notification in [
+        r#"{"jsonrpc":"2.0","method":"no.such.method"}"#,
+        r#"{"jsonrpc":"2.0","method":"run.stop","params":{}}"#,
+        r#"{"jsonrpc":"2.0","method":"run.stop","params":{"run":"nope"}}"#,
+        r#"{"jsonrpc":"2.0","method":"runs.list"}"#,
+    ] {
+        conn.send_raw(format!("{notification}\n").as_bytes());
+    }
+    conn.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"runs.list\"}\n");
+    let first = conn.read();
+    assert_eq!(first["id"], 9, "the notifications were answered: {first}");
+}
+
+#[test]
+fn a_client_name_cannot_forge_a_log_line() {
+    let env = Env::new();
+    let mut conn = env.connect();
+    let forged = "evil\n2099-01-01T00:00:00.000000Z ERROR reagentd: forged";
+    let hello = conn.call("hello", json!({"protocol": 1, "client": forged}));
+    assert!(hello["result"].is_object());
+    let logs = env.path().join("logs");
+    let log = || {
+        common::walk(&logs)
+            .iter()
+            .filter_map(|file| std::fs::read_to_string(file).ok())
+            .collect::<String>()
+    };
+    common::wait_until("the hello in the log", || log().contains("evil"));
+    for line in log().lines().filter(|line| line.contains("forged")) {
+        assert!(
+            line.contains("hello") && line.contains(r#"evil\n2099"#),
+            "a forged line: {line}"
+        );
+    }
+    assert!(!log().lines().any(|line| line.starts_with("2099")));
+}

@@ -1,9 +1,12 @@
-//! The Unix socket: accepting clients, reading their requests, writing their outboxes.
+//! The Unix socket: binding it, and accepting clients up to `max_clients`.
 //!
-//! One task reads each connection and one writes it. Bad input never takes the daemon down
-//! and never breaks other clients: each bad line gets its JSON-RPC error and the connection
-//! stays usable, except a line over the size limit, after which the stream cannot be trusted
-//! and that connection is closed.
+//! Each accepted client gets a task of its own ([`connection`]). One over the limit is told
+//! so, with a JSON-RPC error, and closed; the daemon logs the first refusal and the end of a
+//! run of them, not every attempt, so a client retrying in a loop cannot flood the log.
+
+mod connection;
+#[cfg(test)]
+mod proptests;
 
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -11,15 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use reagent::connection::{Frame, read_message};
-use reagent::protocol::{RpcError, codes, parse_request};
-use serde_json::Value;
-use tokio::io::{AsyncWriteExt as _, BufReader, BufWriter};
-use tokio::net::unix::OwnedWriteHalf;
+use reagent::connection::encode_line;
+use reagent::protocol::{RequestId, Response, RpcError, codes};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 
-use crate::handlers::{self, Conn, Reply};
-use crate::outbox::Outbox;
 use crate::state::Daemon;
 
 /// Binds the daemon's socket: its folder 0700, the socket 0600. The caller holds the lock
@@ -57,6 +56,9 @@ pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
 /// Accepts clients until shutdown.
 pub async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     let uid = rustix::process::getuid().as_raw();
+    let max = daemon.config.daemon.max_clients.max(1);
+    let slots = Arc::new(Semaphore::new(max));
+    let mut refused = 0u64;
     let mut next_id = 0u64;
     loop {
         let stream = tokio::select! {
@@ -82,88 +84,30 @@ pub async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
                 continue;
             }
         }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if refused == 0 {
+                tracing::warn!("{max} clients connected (max_clients): refusing new ones");
+            }
+            refused += 1;
+            refuse(&stream, max);
+            continue;
+        };
+        if refused > 0 {
+            tracing::info!("accepting clients again; refused {refused} meanwhile");
+            refused = 0;
+        }
         next_id += 1;
-        tokio::spawn(connection(daemon.clone(), next_id, stream));
+        tokio::spawn(connection::serve(daemon.clone(), next_id, stream, slot));
     }
 }
 
-#[tracing::instrument(skip(daemon, stream), fields(conn = id))]
-async fn connection(daemon: Arc<Daemon>, id: u64, stream: UnixStream) {
-    let (reader, writer) = stream.into_split();
-    let outbox = Outbox::new(daemon.config.daemon.client_queue_bytes);
-    let writing = tokio::spawn(write_loop(outbox.clone(), writer));
-    daemon.state().connect(id, outbox.clone());
-    let conn = Conn {
-        id,
-        daemon,
-        outbox,
-        attached: Default::default(),
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let mut buf = Vec::new();
-    loop {
-        match read_message(&mut reader, &mut buf).await {
-            Ok(Frame::Line(line)) if line.iter().all(u8::is_ascii_whitespace) => {}
-            Ok(Frame::Line(line)) => handle_line(&conn, &line),
-            Ok(Frame::TooLong) => {
-                tracing::warn!("closing a connection that sent a line over 16 MiB");
-                let message = "message longer than 16 MiB: closing the connection";
-                conn.respond(
-                    Value::Null,
-                    Err(RpcError::new(codes::INVALID_REQUEST, message)),
-                );
-                conn.outbox.finish();
-                let _ = tokio::time::timeout(Duration::from_secs(5), writing).await;
-                handlers::disconnect(&conn);
-                return;
-            }
-            Ok(Frame::Eof) => break,
-            Err(err) => {
-                tracing::debug!("read failed: {err}");
-                break;
-            }
-        }
-    }
-    handlers::disconnect(&conn);
-    writing.abort();
-}
-
-fn handle_line(conn: &Conn, line: &[u8]) {
-    let (id, request) = parse_request(line);
-    match request {
-        Ok(request) => {
-            tracing::debug!(method = request.method(), "request");
-            let reply = handlers::dispatch(conn, id.clone().unwrap_or(Value::Null), request);
-            // A request without an id is a notification: JSON-RPC sends it no reply.
-            if let (Reply::Now(result), Some(id)) = (reply, id) {
-                conn.respond(id, result);
-            }
-        }
-        Err(err) => {
-            tracing::debug!(code = err.code, "bad request: {}", err.message);
-            conn.respond(id.unwrap_or(Value::Null), Err(err));
-        }
-    }
-}
-
-async fn write_loop(outbox: Arc<Outbox>, writer: OwnedWriteHalf) {
-    write_all(&outbox, writer).await;
-    outbox.writer_done();
-}
-
-async fn write_all(outbox: &Outbox, writer: OwnedWriteHalf) {
-    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    let mut batch = Vec::new();
-    while outbox.next_batch(&mut batch).await.is_some() {
-        for line in batch.drain(..) {
-            if writer.write_all(&line).await.is_err() {
-                outbox.close();
-                return;
-            }
-        }
-        if writer.flush().await.is_err() {
-            outbox.close();
-            return;
-        }
-    }
+/// Tells a client over the limit why it is closed. A fresh socket's buffer takes the line
+/// whole; should it not, the client sees the connection close, which is the message too.
+fn refuse(stream: &UnixStream, max: usize) {
+    let message = format!(
+        "the daemon already serves {max} clients (max_clients in its config): try again \
+         when some have gone"
+    );
+    let error = RpcError::new(codes::TOO_MANY_CLIENTS, message);
+    let _ = stream.try_write(&encode_line(&Response::err(RequestId::null(), error)));
 }

@@ -253,6 +253,15 @@ impl Conn {
         self.writer.write_all(bytes).expect("write");
     }
 
+    /// Reads the next line as the daemon wrote it, newline included.
+    pub fn read_text(&mut self) -> String {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .expect("read a line from the daemon");
+        line
+    }
+
     /// Reads the next message (response or notification).
     pub fn read(&mut self) -> Value {
         let mut line = String::new();
@@ -306,6 +315,16 @@ impl Conn {
             }
         }
     }
+}
+
+/// A line of `/proc/PID/status` in KiB (`VmRSS` now, `VmHWM` at its peak).
+pub fn memory_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Every file under `dir`, recursively: to check that a secret is in none of them.

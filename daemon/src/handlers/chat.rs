@@ -6,10 +6,9 @@ use std::sync::Arc;
 use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
 use reagent::protocol::{
     Ack, CancelChat, CreateSession, DeleteSession, ForkSession, ListProviders, RenameSession,
-    RpcError, SendChat, SessionHistory, SetSessionModel, codes,
+    RequestId, RpcError, SendChat, SessionHistory, SetSessionModel, codes,
 };
 use reagent::time::now_ms;
-use serde_json::Value;
 
 use super::runs::internal_json;
 use super::{Conn, Reply};
@@ -44,7 +43,7 @@ pub fn create(daemon: &Daemon, create: CreateSession) -> Result<SessionInfo, Rpc
 
 /// The session's messages; queued under the state lock, so the deltas that follow the reply
 /// continue exactly where the history it carries stops.
-pub fn history(conn: &Conn, id: Value, history: SessionHistory) -> Reply {
+pub fn history(conn: &Conn, id: Option<RequestId>, history: SessionHistory) -> Reply {
     let state = conn.daemon.state();
     let messages = state
         .resolve_session(&history.session)
@@ -198,13 +197,13 @@ pub fn fork(conn: &Conn, fork: ForkSession) -> Result<SessionInfo, RpcError> {
 
 /// The providers; with `check`, each is asked (concurrently, a few seconds at most) whether
 /// it answers, and the reply comes when all have.
-pub fn providers(conn: &Conn, id: Value, list: ListProviders) -> Reply {
+pub fn providers(conn: &Conn, id: Option<RequestId>, list: ListProviders) -> Reply {
     let infos = conn.daemon.chat.providers.infos();
     if !list.check {
         return Reply::Now(serde_json::to_value(infos).map_err(internal_json));
     }
     let daemon = conn.daemon.clone();
-    let outbox = conn.outbox.clone();
+    let reply = conn.defer(id);
     tokio::spawn(async move {
         let chat = &daemon.chat;
         let checks = chat
@@ -221,11 +220,7 @@ pub fn providers(conn: &Conn, id: Value, list: ListProviders) -> Reply {
                 ..info
             })
             .collect();
-        super::respond(
-            &outbox,
-            id,
-            serde_json::to_value(infos).map_err(internal_json),
-        );
+        reply.respond(Ok(infos));
     });
     Reply::Sent
 }

@@ -1,16 +1,19 @@
 //! `hello`, `daemon.status`, `daemon.shutdown`.
 
 use reagent::protocol::{
-    Ack, Hello, HelloReply, PROTOCOL_VERSION, RpcError, StatusReply, Sync, codes,
+    Ack, Hello, HelloReply, PROTOCOL_VERSION, RequestId, RpcError, StatusReply, Sync, codes,
 };
 use reagent::run::RunStatus;
-use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::{Conn, Reply};
 
-/// Checks the version, then — under the state lock, so no event slips in between — queues
-/// the reply (missed events or a snapshot) and subscribes the connection to what follows.
-pub fn hello(conn: &Conn, id: Value, hello: Hello) -> Reply {
+/// Checks the version, then, under the state lock so no event slips in between, takes the
+/// snapshot (or the missed events), holds the reply's place in the queue and subscribes the
+/// connection to what follows. The reply, which can be large, is encoded after the lock is
+/// released, on a blocking thread, one reply at a time: a crowd of clients saying `hello` at
+/// once holds up neither the state nor the async workers that answer everyone else.
+pub fn hello(conn: &Conn, id: Option<RequestId>, hello: Hello) -> Reply {
     if hello.protocol != PROTOCOL_VERSION {
         let message = format!(
             "the daemon speaks protocol {PROTOCOL_VERSION} but this client speaks {}: restart \
@@ -19,25 +22,33 @@ pub fn hello(conn: &Conn, id: Value, hello: Hello) -> Reply {
         );
         return Reply::Now(Err(RpcError::new(codes::VERSION_MISMATCH, message)));
     }
-    tracing::info!(conn = conn.id, client = %hello.client, since = ?hello.since, "hello");
+    // Debug-formatted: the name is the client's to choose, and a newline in it must not
+    // forge a line of the log.
+    tracing::info!(conn = conn.id, client = ?hello.client, since = ?hello.since, "hello");
     let mut state = conn.daemon.state();
     let sync = match hello.since.and_then(|since| state.events_since(since)) {
         Some(events) => Sync::Events { events },
         None => Sync::Snapshot(state.snapshot()),
     };
-    let reply = HelloReply {
+    conn.outbox.resume();
+    let reply = conn.hold_place(id);
+    state.subscribe(conn.id, conn.outbox.clone());
+    drop(state);
+    let hello = HelloReply {
         protocol: PROTOCOL_VERSION,
         daemon: conn.daemon.info.clone(),
         sync,
     };
-    conn.outbox.resume();
-    conn.respond(
-        id,
-        serde_json::to_value(reply).map_err(super::runs::internal_json),
-    );
-    state.subscribe(conn.id, conn.outbox.clone());
+    tokio::spawn(async move {
+        // One encoding at a time: a crowd saying `hello` takes one core, not every core.
+        let _turn = ENCODING.acquire().await;
+        let _ = tokio::task::spawn_blocking(move || reply.respond(Ok(hello))).await;
+    });
     Reply::Sent
 }
+
+/// Turns to encode a `hello` reply; see [`hello`].
+static ENCODING: Semaphore = Semaphore::const_new(1);
 
 /// The daemon's identity and counts.
 pub fn status(conn: &Conn) -> StatusReply {
@@ -59,7 +70,7 @@ pub fn status(conn: &Conn) -> StatusReply {
 
 /// Asks the daemon to exit; runs go on under their supervisors. The reply is queued before
 /// the shutdown starts, so the asking client hears it before the connection closes.
-pub fn shutdown(conn: &Conn, id: Value) -> Reply {
+pub fn shutdown(conn: &Conn, id: Option<RequestId>) -> Reply {
     tracing::info!(conn = conn.id, "shutdown requested");
     conn.respond(
         id,

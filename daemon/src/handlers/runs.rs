@@ -2,14 +2,13 @@
 
 use base64::Engine as _;
 use reagent::protocol::{
-    Ack, Attach, Attached, Blob, Detach, LogChunk, ReadLog, RenameRun, ResizeRun, RpcError,
-    SendInput, StopRun, WaitRun, codes,
+    Ack, Attach, Attached, Blob, Detach, LogChunk, ReadLog, RenameRun, RequestId, ResizeRun,
+    RpcError, SendInput, StopRun, WaitRun, codes,
 };
 use reagent::run::RunInfo;
-use serde_json::Value;
 
-use super::{Conn, Reply, respond};
-use crate::runs::{final_screen, lock, logfile};
+use super::{Conn, Reply};
+use crate::runs::{final_screen, lock, logfile, pane};
 use crate::state::{LiveRun, State};
 use crate::supervisor::wire::ControlMsg;
 
@@ -74,11 +73,10 @@ pub fn resize(conn: &Conn, resize: ResizeRun) -> Result<Ack, RpcError> {
     Ok(Ack {})
 }
 
+/// Resizes a live run, to at most the largest screen the daemon models.
 fn resize_locked(state: &mut State, query: &str, cols: u16, rows: u16) -> Result<(), RpcError> {
-    if !(2..=1000).contains(&cols) || !(2..=1000).contains(&rows) {
-        let message = format!("size {cols}x{rows} is outside 2x2 to 1000x1000");
-        return Err(RpcError::new(codes::INVALID_PARAMS, message));
-    }
+    let (cols, rows) = pane::fit_size(cols, rows)
+        .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("size {why}")))?;
     let (run, live) = live_run(state, query)?;
     if (run.cols, run.rows) == (cols, rows) {
         return Ok(());
@@ -132,7 +130,7 @@ pub fn read_log(conn: &Conn, read: ReadLog) -> Result<LogChunk, RpcError> {
 
 /// Attaches the connection to a run's output. The reply is queued under the pane's lock, so
 /// it reaches the client before any `output` that follows the screen it carries.
-pub fn attach(conn: &Conn, id: Value, attach: Attach) -> Reply {
+pub fn attach(conn: &Conn, id: Option<RequestId>, attach: Attach) -> Reply {
     let mut state = conn.daemon.state();
     let run = match state.resolve(&attach.run) {
         Ok(run) => run.clone(),
@@ -187,13 +185,13 @@ pub fn detach(conn: &Conn, detach: Detach) -> Result<Ack, RpcError> {
 }
 
 /// Replies once the run has ended (at once if it has).
-pub fn wait(conn: &Conn, id: Value, wait: WaitRun) -> Reply {
+pub fn wait(conn: &Conn, id: Option<RequestId>, wait: WaitRun) -> Reply {
     let run_id = match conn.daemon.state().resolve(&wait.run) {
         Ok(run) => run.id.clone(),
         Err(err) => return Reply::Now(Err(err)),
     };
     let daemon = conn.daemon.clone();
-    let outbox = conn.outbox.clone();
+    let reply = conn.defer(id);
     tokio::spawn(async move {
         loop {
             let (run, mut changes) = {
@@ -202,23 +200,15 @@ pub fn wait(conn: &Conn, id: Value, wait: WaitRun) -> Reply {
             };
             match run {
                 Some(run) if run.status.is_terminal() => {
-                    respond(
-                        &outbox,
-                        id,
-                        serde_json::to_value(run).map_err(internal_json),
-                    );
-                    return;
+                    return reply.respond(Ok(run));
                 }
                 Some(_) => {}
                 None => {
-                    return respond(
-                        &outbox,
-                        id,
-                        Err(RpcError::new(codes::NOT_FOUND, "the run is gone")),
-                    );
+                    let gone = RpcError::new(codes::NOT_FOUND, "the run is gone");
+                    return reply.respond::<RunInfo>(Err(gone));
                 }
             }
-            if outbox.is_closed() || changes.changed().await.is_err() {
+            if reply.is_closed() || changes.changed().await.is_err() {
                 return;
             }
         }
