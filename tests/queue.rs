@@ -208,3 +208,26 @@ fn a_queued_run_says_why_when_the_gpus_are_gone_after_a_restart() {
     });
     assert_eq!(env.status_of(&waiter), "queued");
 }
+
+#[test]
+fn a_queued_run_can_be_stopped_and_an_impossible_gpu_is_refused() {
+    let env = Env::new();
+    with_fake_gpus(&env, 1);
+    let holder = env.ok(&["run", "--gpus", "1", "--", "sleep", "600"]);
+    let holder = holder.trim();
+    let waiting = env.ok(&["run", "--gpus", "1", "--", "true"]);
+    let waiting = waiting.trim();
+    wait_until("the second run to queue", || env.status_of(waiting) == "queued");
+    env.ok(&["stop", waiting]);
+    let run = env.get(waiting);
+    assert_eq!(run["status"], "stopped");
+    assert_eq!(run["reason"], "stopped before it started");
+    let queue = env.ok(&["queue", "--json"]);
+    assert!(!queue.contains(waiting), "it left the queue: {queue}");
+    env.ok(&["stop", holder]);
+
+    let refused = env.run(&["run", "--gpu-ids", "7", "--", "true"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("no GPU 7 here") && stderr.contains("GPUs 0"), "{stderr}");
+}

@@ -5,10 +5,12 @@ use reagent::protocol::{
     Ack, Attach, Attached, Blob, Detach, LogChunk, ReadLog, RenameRun, RequestId, ResizeRun,
     RpcError, SendInput, StopRun, WaitRun, codes,
 };
-use reagent::run::RunInfo;
+use std::time::Duration;
+
+use reagent::run::{RunInfo, RunStatus};
 
 use super::{Conn, Reply};
-use crate::runs::{final_screen, lock, logfile, pane};
+use crate::runs::{final_screen, lock, logfile, orphan, pane};
 use crate::state::{LiveRun, State};
 use crate::supervisor::wire::ControlMsg;
 
@@ -47,13 +49,29 @@ pub fn stop(conn: &Conn, stop: StopRun) -> Result<RunInfo, RpcError> {
         let message = format!("`grace_secs`: {grace} is outside 0 to 86400");
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
     }
-    let state = conn.daemon.state();
-    let (run, live) = live_run(&state, &stop.run)?;
-    tracing::info!(run = %run.id, grace, "stop requested");
     // Truncation is intended: the grace period is whole milliseconds.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let grace_ms = (grace * 1000.0) as u64;
-    send(&live, &run, ControlMsg::Stop { grace_ms })?;
+    let mut state = conn.daemon.state();
+    let run = state.resolve(&stop.run)?.clone();
+    if run.status == RunStatus::Queued {
+        // Waiting for its turn: it never starts.
+        let cancelled =
+            crate::queue::cancel(&mut state, &run.id, "stopped before it started".into())?;
+        drop(state);
+        crate::queue::schedule(&conn.daemon);
+        return Ok(cancelled);
+    }
+    let Some(live) = state.live(&run.id).filter(|_| !run.status.is_terminal()) else {
+        drop(state);
+        // A lost run's job may have outlived its supervisor.
+        let orphan = (run.status == RunStatus::Lost)
+            .then(|| orphan::stop(&conn.daemon, &run, Duration::from_millis(grace_ms)))
+            .flatten();
+        return orphan.ok_or_else(|| not_running(&run));
+    };
+    tracing::info!(run = %run.id, grace, "stop requested");
+    send(live, &run, ControlMsg::Stop { grace_ms })?;
     Ok(run)
 }
 

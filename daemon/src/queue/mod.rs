@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::Store;
 pub use plan::{Decision, plan};
-pub use schedule::{adopt, ended, schedule, submit};
+pub use schedule::{adopt, cancel, ended, schedule, submit};
 
 /// One run the queue looks after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use reagent::gpu::{SubmitRun, join_ids};
 use reagent::protocol::{RpcError, codes};
 use reagent::run::{RunInfo, RunSpec, RunStatus};
+use reagent::time::now_ms;
 
 use super::{Decision, Job, plan};
 use crate::runs::{follow, internal, launch, logfile};
@@ -48,6 +49,19 @@ pub fn submit(daemon: &Arc<Daemon>, submit: SubmitRun) -> Result<RunInfo, RpcErr
     Ok(daemon.state().run(&run.id).cloned().unwrap_or(run))
 }
 
+/// Ends a queued run as stopped without starting it: its job leaves the queue. The one way
+/// a queued run is cancelled, whether by `reagent stop` or by stopping its sweep; the caller
+/// lets the queue look again once the state lock is released.
+pub fn cancel(state: &mut State, id: &str, reason: String) -> Result<RunInfo, RpcError> {
+    let (queue, store) = state.queue_mut();
+    queue.remove(store, id).map_err(internal)?;
+    state.update_run(id, |run| {
+        run.status = RunStatus::Stopped;
+        run.reason = Some(reason);
+        run.ended_at = Some(now_ms());
+    })
+}
+
 /// Adds a job for a run already recorded as queued.
 pub fn enqueue(daemon: &Daemon, job: Job) -> Result<(), RpcError> {
     let mut state = daemon.state();
@@ -75,6 +89,20 @@ fn check_request(state: &State, submit: &SubmitRun) -> Result<(), RpcError> {
         return invalid(format!(
             "this run needs {} but there are none: {reason}",
             request.describe()
+        ));
+    }
+    let missing: Vec<u32> = (request.ids.iter().copied())
+        .filter(|id| !report.gpus.iter().any(|gpu| gpu.index == *id))
+        .collect();
+    if report.ts > 0 && !missing.is_empty() {
+        let have: Vec<u32> = report.gpus.iter().map(|gpu| gpu.index).collect();
+        let have = match have.is_empty() {
+            true => "no GPUs".to_string(),
+            false => format!("GPUs {}", join_ids(&have)),
+        };
+        return invalid(format!(
+            "`gpus.ids`: no GPU {} here (this machine has {have})",
+            join_ids(&missing)
         ));
     }
     if report.ts > 0 && request.ids.is_empty() && request.wanted() > report.gpus.len() {

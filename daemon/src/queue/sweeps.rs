@@ -121,13 +121,8 @@ pub fn stop(daemon: &Arc<Daemon>, query: &str) -> Result<SweepInfo, RpcError> {
             continue;
         };
         if run.status == RunStatus::Queued {
-            let (queue, store) = state.queue_mut();
-            queue.remove(store, id).map_err(crate::runs::internal)?;
-            state.update_run(id, |r| {
-                r.status = RunStatus::Stopped;
-                r.reason = Some(format!("its sweep {} was stopped", info.name));
-                r.ended_at = Some(now_ms());
-            })?;
+            let reason = format!("its sweep {} was stopped", info.name);
+            super::schedule::cancel(&mut state, id, reason)?;
         } else if !run.status.is_terminal()
             && let Some(live) = state.live(id)
         {
