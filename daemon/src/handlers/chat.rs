@@ -186,9 +186,12 @@ pub fn fork(conn: &Conn, fork: ForkSession) -> Result<SessionInfo, RpcError> {
         .take(end)
         .filter(|m| m.status.is_terminal())
     {
+        let mut usage = message.usage.clone();
+        usage.copied = true;
         state.save_message(MessageInfo {
             id: short_id(),
             session: copy.id.clone(),
+            usage,
             ..message
         })?;
     }
