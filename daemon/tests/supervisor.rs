@@ -421,3 +421,17 @@ fn a_grandchild_holding_the_pty_does_not_keep_the_run_open() {
     assert!(sup.log().contains("bye"));
     kill_group(sup.pid());
 }
+
+#[test]
+fn a_supervisor_whose_run_folder_is_deleted_exits_when_its_job_ends() {
+    let mut sup = Sup::start(&["sh", "-c", "read x; exit 3"]);
+    let mut conn = sup.connect();
+    let _ = conn.next();
+    fs::remove_dir_all(&sup.run_dir).expect("remove the run folder");
+    conn.send_input("go\n");
+    wait_until(
+        "the supervisor to exit: nobody can ever ask for its record",
+        || sup.child.try_wait().expect("try_wait").is_some(),
+        DEADLINE,
+    );
+}

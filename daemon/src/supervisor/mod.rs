@@ -142,6 +142,12 @@ fn finish(run_dir: &Path, hub: &Hub, ctl: &Control) -> anyhow::Result<()> {
     loop {
         match launch::write_exit(run_dir, &record) {
             Ok(()) => break,
+            // The run's folder was deleted (the state folder removed): nobody can ever ask
+            // for the record, so holding it would only leave this process behind forever.
+            Err(_) if !run_dir.is_dir() => {
+                diag!("the run folder is gone; exiting with nothing to record into");
+                return Ok(());
+            }
             Err(err) if !complained => {
                 diag!("{err:#}; holding the exit record until the daemon has it");
                 complained = true;
