@@ -14,6 +14,7 @@ pub mod gpu;
 pub mod lookup;
 pub mod metrics;
 pub mod names;
+pub mod number;
 pub mod paths;
 pub mod protocol;
 pub mod run;

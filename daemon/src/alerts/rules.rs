@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use reagent::alert::{AlertRule, AlertsConfig, Severity, Threshold};
+use reagent::number::Short;
 
 /// An alert the engine wants raised; the caller gives it an id, choices and a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,14 +131,18 @@ impl Engine {
             *active = now;
         }
         let name = &self.names[index];
+        // People read these messages: five significant digits, as every table shows them.
+        let (shown, at) = (Short(value), Short(step));
         if nan_edge && self.rules.nan {
-            let message = format!("{name} is {} at step {step}", describe(value));
+            let message = format!("{name} is {} at step {at}", describe(value));
             let draft = draft(AlertRule::Nan, None, Severity::Critical, message, step);
             raise(&mut self.open, draft, out);
         }
         if let Some((previous, factor)) = spike {
             let message = format!(
-                "{name} jumped to {value} at step {step}, over {factor}× its previous {previous}"
+                "{name} jumped to {shown} at step {at}, over {}× its previous {}",
+                Short(factor),
+                Short(previous)
             );
             let draft = draft(
                 AlertRule::Spike,
@@ -150,7 +155,7 @@ impl Engine {
         }
         for t in crossed {
             let threshold = self.rules.thresholds[t].to_string();
-            let message = format!("{name} is {value} at step {step}: {threshold}");
+            let message = format!("{name} is {shown} at step {at}: {threshold}");
             let draft = draft(
                 AlertRule::Threshold,
                 Some(threshold),
@@ -290,6 +295,26 @@ mod tests {
         e.answered(AlertRule::Threshold, Some("acc < 0.5"));
         assert!(feed(&mut e, &[(1, 4.0, 0.2)]).is_empty());
         assert_eq!(feed(&mut e, &[(1, 5.0, 0.8), (1, 6.0, 0.1)]).len(), 1);
+    }
+
+    #[test]
+    fn messages_show_five_significant_digits() {
+        let mut e = engine(&["loss > 5"]);
+        let out = feed(
+            &mut e,
+            &[
+                (0, 1.0, 1.0000000000000002),
+                (0, 123456.0, 6.2092542530000046),
+            ],
+        );
+        let messages: Vec<&str> = out.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "loss jumped to 6.2093 at step 123456, over 3× its previous 1",
+                "loss is 6.2093 at step 123456: loss > 5",
+            ]
+        );
     }
 
     #[test]

@@ -200,15 +200,21 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[],
-        label: "[ ] l s S",
+        label: "[ ] l s S C",
         action: Action::InView,
-        help: "charts: metric, log scale, smoothing",
+        help: "charts: metric, log scale, smoothing, clip outliers",
     },
     Binding {
         keys: &[],
         label: "z + - Space o",
         action: Action::InView,
         help: "charts: zoom, mark to overlay, flip the ranking",
+    },
+    Binding {
+        keys: &[],
+        label: ", . Esc #",
+        action: Action::InView,
+        help: "charts: cursor back, forward, hide it; grid of 4 metrics",
     },
     Binding {
         keys: &[KeyCode::Char('a')],

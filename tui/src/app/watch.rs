@@ -1,5 +1,6 @@
 //! What the charts and alerts views hold: the chart settings (metric, log scale, smoothing,
-//! zoom, runs overlaid), the downsampled points the daemon sent for them, and the alerts.
+//! zoom, runs overlaid, outlier clip, grid, cursor), the downsampled points the daemon sent
+//! for them, and the alerts.
 //!
 //! The cockpit keeps only downsampled points (a few hundred per series); it asks again when a
 //! `metrics` event says a charted run has new points, at most [`REQUERY_MS`] apart.
@@ -18,6 +19,10 @@ pub const SMOOTHING: [f64; 5] = [0.0, 0.6, 0.8, 0.9, 0.99];
 /// Zoom choices: every step, else the last N steps.
 pub const ZOOMS: [Option<f64>; 5] = [None, Some(1e3), Some(1e4), Some(1e5), Some(1e6)];
 
+/// How many metrics the grid shows at once (2x2): more would leave each chart too small to
+/// read at 80x24.
+pub const GRID: usize = 4;
+
 /// The charts view's settings and data.
 #[derive(Debug, Default)]
 pub struct Charts {
@@ -35,6 +40,15 @@ pub struct Charts {
     /// Whether the overlay's ranking puts the highest value first (accuracy) rather than the
     /// lowest (loss).
     pub max: bool,
+    /// Whether the y range is clipped to the 1st–99th percentile of the shown points, so one
+    /// spike does not flatten every curve.
+    pub clip: bool,
+    /// Whether up to [`GRID`] of the selected run's metrics are shown at once, from the
+    /// charted one on, rather than the charted metric alone.
+    pub grid: bool,
+    /// The step the cursor stands on, whose values the chart reads out; `None` hides it. Kept
+    /// as a step, not a column, so it stays on the same point as new points arrive.
+    pub cursor: Option<f64>,
     /// The latest reply per run id.
     pub data: HashMap<String, MetricsQueryReply>,
     /// Whether a charted run has points the data does not show yet.
@@ -127,6 +141,48 @@ impl Charts {
         let at = names.iter().position(|name| *name == current).unwrap_or(0);
         let next = (at as isize + step).rem_euclid(names.len() as isize) as usize;
         self.metric = Some(names[next].to_string());
+    }
+
+    /// The metrics the grid shows for `run`: the charted one, then the ones after it in the
+    /// run's order (wrapping), at most [`GRID`]; `[` and `]` thus scroll the grid too.
+    pub fn grid_metrics(&self, run: &str) -> Vec<&str> {
+        let names = self.names(run);
+        let Some(current) = self.metric_name(run) else {
+            return Vec::new();
+        };
+        let at = names.iter().position(|name| *name == current).unwrap_or(0);
+        (0..names.len().min(GRID))
+            .map(|i| names[(at + i) % names.len()])
+            .collect()
+    }
+
+    /// Moves the cursor about one of `columns` screen columns forward (or back) along the
+    /// charted metric of `run`, onto the nearest point beyond, so the readout always names a
+    /// real point; the first move puts it on the newest point.
+    pub fn move_cursor(&mut self, run: &str, forward: bool, columns: u16) {
+        let Some(points) = self
+            .metric_name(run)
+            .and_then(|metric| self.series(run, metric))
+            .map(|series| series.points.as_slice())
+        else {
+            return;
+        };
+        let (Some(&(first, _)), Some(&(last, _))) = (points.first(), points.last()) else {
+            return;
+        };
+        let delta = (last - first) / f64::from(columns.max(1));
+        let step = match self.cursor {
+            None => last,
+            Some(at) if forward => {
+                let next = points.partition_point(|&(x, _)| x < at + delta);
+                points.get(next).map_or(last, |&(x, _)| x)
+            }
+            Some(at) => {
+                let next = points.partition_point(|&(x, _)| x <= at - delta);
+                next.checked_sub(1).map_or(first, |i| points[i].0)
+            }
+        };
+        self.cursor = Some(step);
     }
 
     /// A run's points of metric `name`, if the daemon sent them.

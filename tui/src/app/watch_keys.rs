@@ -23,7 +23,10 @@ pub fn charts_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     {
         return Vec::new();
     }
-    let selected = app.selected_run().map(|run| run.id.clone()).unwrap_or_default();
+    let selected = app
+        .selected_run()
+        .map(|run| run.id.clone())
+        .unwrap_or_default();
     let charts = &mut app.charts;
     let zooms = ZOOMS.len();
     match key.code {
@@ -45,6 +48,11 @@ pub fn charts_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
             return chart_queries(app);
         }
         KeyCode::Char('o') => charts.max = !charts.max,
+        KeyCode::Char('C') => charts.clip = !charts.clip,
+        KeyCode::Char('#') => charts.grid = !charts.grid,
+        KeyCode::Char('.') => charts.move_cursor(&selected, true, app.size.0),
+        KeyCode::Char(',') => charts.move_cursor(&selected, false, app.size.0),
+        KeyCode::Esc if charts.cursor.is_some() => charts.cursor = None,
         KeyCode::Char(' ') => {
             if let Some(run) = app.selected_run().map(|r| r.id.clone()) {
                 app.charts.toggle_mark(&run);

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use reagent::metrics::{Latest, MetricsList};
+use reagent::number::{Short, short};
 use reagent::protocol::{EventKind, ListMetrics, ListRuns, Notification};
 
 use super::{Ctx, aligned, print_json};
@@ -85,7 +86,7 @@ fn summary(list: &MetricsList) -> String {
     ];
     for metric in &list.metrics {
         let (step, value) = metric.last.map_or(("-".into(), "-".into()), |s| {
-            (s.step.to_string(), s.value.to_string())
+            (short(s.step), short(s.value))
         });
         rows.push(vec![
             metric.name.clone(),
@@ -100,12 +101,12 @@ fn summary(list: &MetricsList) -> String {
 
 /// `step 120  loss=0.25  acc=0.9`
 fn update_line(step: f64, latest: &[Latest]) -> String {
-    let mut line = format!("step {step}");
+    let mut line = format!("step {}", Short(step));
     for metric in latest {
         line.push_str(&format!(
             "  {}={}",
             sanitize::line(&metric.name),
-            metric.value
+            Short(metric.value)
         ));
     }
     line
@@ -123,26 +124,47 @@ mod tests {
             path: "/r/metrics.jsonl".into(),
             lines: 3,
             malformed: 1,
-            metrics: vec![MetricSummary {
-                name: "loss".into(),
-                points: 2,
-                last: Some(Sample {
-                    step: 2.0,
-                    value: f64::NAN,
-                }),
-            }],
+            metrics: vec![
+                MetricSummary {
+                    name: "loss".into(),
+                    points: 2,
+                    last: Some(Sample {
+                        step: 2.0,
+                        value: f64::NAN,
+                    }),
+                },
+                MetricSummary {
+                    name: "acc".into(),
+                    points: 2,
+                    last: Some(Sample {
+                        step: 2.0,
+                        value: 0.1 + 0.2,
+                    }),
+                },
+            ],
             wandb: None,
         };
         assert_eq!(
             summary(&list),
             "/r/metrics.jsonl: 3 lines, 1 malformed\n\
              METRIC  POINTS  STEP  LAST\n\
-             loss    2       2     NaN\n"
+             loss    2       2     nan\n\
+             acc     2       2     0.3\n"
         );
-        let latest = [Latest {
-            name: "loss".into(),
-            value: 0.5,
-        }];
-        assert_eq!(update_line(7.0, &latest), "step 7  loss=0.5");
+        let latest = [
+            Latest {
+                name: "loss".into(),
+                value: 6.2092542530000046,
+            },
+            Latest {
+                name: "lr".into(),
+                value: 1.23456789e-5,
+            },
+        ];
+        assert_eq!(
+            update_line(7.0, &latest),
+            "step 7  loss=6.2093  lr=1.2346e-5",
+            "people get five significant digits"
+        );
     }
 }

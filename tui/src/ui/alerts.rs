@@ -7,6 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState, Wrap};
 use reagent::alert::{AlertInfo, AlertStatus, Choice, Severity};
+use reagent::number::Short;
 use reagent::time::format_duration_ms;
 
 use super::border;
@@ -104,7 +105,7 @@ fn details(alert: &AlertInfo) -> Paragraph<'static> {
         facts.push_str(&format!(" · {subject}"));
     }
     if let Some(step) = alert.step {
-        facts.push_str(&format!(" · step {step}"));
+        facts.push_str(&format!(" · step {}", Short(step)));
     }
     lines.push(Line::from(facts));
     let keys = |c: &Choice| match c {

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use reagent::client::Client;
 use reagent::metrics::QueryWindow;
+use reagent::number::short;
 use reagent::protocol::{ListRuns, QueryMetrics};
 use reagent::run::{RunInfo, RunStatus};
 use reagent::sweep::{SweepInfo, SweepRef, by_best};
@@ -169,7 +170,7 @@ fn text(shown: &Shown, runs: &[RunInfo]) -> String {
         )),
     }
     let mut rows = vec![header];
-    let value = |v: Option<f64>| v.map_or("-".into(), |v| v.to_string());
+    let value = |v: Option<f64>| v.map_or("-".into(), short);
     for (i, run) in shown.ranked.iter().enumerate() {
         let mut row = vec![
             if run.best.is_some() {
@@ -191,4 +192,40 @@ fn text(shown: &Shown, runs: &[RunInfo]) -> String {
     }
     out.push_str(&aligned(&rows));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ranking_shows_five_significant_digits() {
+        let sweep = SweepInfo {
+            id: "5eef".into(),
+            name: "lr".into(),
+            command: vec!["train".into()],
+            parallel: 1,
+            runs: vec!["ab12".into()],
+            params: Vec::new(),
+            created_at: 0,
+            stopped: false,
+        };
+        let shown = Shown {
+            sweep,
+            metric: Some("loss".into()),
+            best_is: "min",
+            ranked: vec![Ranked {
+                id: "ab12".into(),
+                name: None,
+                status: None,
+                params: BTreeMap::new(),
+                last: Some(6.2092542530000046),
+                step: Some(9.0),
+                best: Some(1.23456789e-5),
+            }],
+        };
+        let text = text(&shown, &[]);
+        let row = text.lines().last().unwrap_or_default();
+        assert!(row.ends_with("6.2093  1.2346e-5"), "{text}");
+    }
 }

@@ -1,18 +1,26 @@
-//! The charts view: line charts of one metric of the selected run over steps, in braille,
-//! with the marked runs overlaid and ranked in a side list by the metric's newest value; log
-//! scale, EMA smoothing and zoom are applied here, to the downsampled points the daemon sent,
-//! so changing them needs no new query.
+//! The charts view: line charts of the selected run's metrics over steps, in braille, with
+//! the marked runs overlaid and ranked in a side list by the metric's newest value, or up to
+//! four metrics at once in a grid. Log scale, EMA smoothing, the outlier clip and zoom are
+//! applied here, to the downsampled points the daemon sent, so changing them needs no new
+//! query. Each chart is drawn by [`plot`], its axes by [`axes`].
+
+mod axes;
+mod marks;
+mod plot;
+#[cfg(test)]
+mod tests;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
-use ratatui::symbols::Marker;
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph,
-};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use reagent::number::{Short, short};
+use reagent::run::RunInfo;
 use reagent::sweep::by_best;
 
+use self::marks::{Mark, marks};
+use self::plot::{Charted, Plot};
 use super::border;
 use crate::app::App;
 use crate::app::state::Focus;
@@ -57,23 +65,40 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
             .filter(|id| **id != run.id)
             .filter_map(|id| app.runs.iter().find(|r| &r.id == id)),
     );
-    // Each run keeps its colour (by its place: the selected run first) whatever its rank.
-    let lines: Vec<Charted> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let series = charts.series(&r.id, metric);
-            Charted {
-                label: r.label().to_string(),
-                color: COLORS[i % COLORS.len()],
-                points: series.map_or_else(Vec::new, |s| transform(charts, &s.points)),
-                last: series.and_then(|s| s.last).map(|s| s.value),
-            }
-        })
-        .collect();
     let block = block.title(title(charts, metric, &app.charts.names(&run.id)));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let alerts = &app.alerts.alerts;
+    if charts.grid {
+        let metrics = charts.grid_metrics(&run.id);
+        let cells = grid(inner, metrics.len());
+        for (i, (metric, cell)) in metrics.iter().zip(cells).enumerate() {
+            let lines = charted(charts, &runs, metric);
+            let lasts = runs
+                .iter()
+                .map(|r| charts.series(&r.id, metric)?.last.as_ref());
+            let marks = marks(alerts, &ids, lasts);
+            // The charted metric's cell stands out: `[` and `]` move the grid from it.
+            let style = match i {
+                0 => Style::new().add_modifier(Modifier::BOLD),
+                _ => Style::new().fg(Color::DarkGray),
+            };
+            let block = Block::new()
+                .borders(Borders::TOP)
+                .border_style(Style::new().fg(Color::DarkGray))
+                .title(Span::styled(format!(" {metric} "), style));
+            let plot_area = block.inner(cell);
+            frame.render_widget(block, cell);
+            plot::draw(frame, plot_area, &settings(charts, &lines, &marks, false));
+        }
+        return;
+    }
+    let lines = charted(charts, &runs, metric);
+    let lasts = runs
+        .iter()
+        .map(|r| charts.series(&r.id, metric)?.last.as_ref());
+    let marks = marks(alerts, &ids, lasts);
     let overlay = lines.len() > 1;
     let (chart_area, list_area) = if overlay {
         let [chart, list] = Layout::horizontal([
@@ -85,47 +110,66 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
     } else {
         (inner, None)
     };
-    let datasets = lines
-        .iter()
-        .filter(|line| !line.points.is_empty() || line.last.is_some())
-        .map(|line| {
-            Dataset::default()
-                .name(line.label.clone())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(line.color))
-                .data(&line.points)
-        })
-        .collect();
-    let (xs, ys) = bounds(lines.iter().flat_map(|line| line.points.iter()));
-    let y_label = |y: f64| number(if charts.log { 10f64.powf(y) } else { y });
-    let chart = Chart::new(datasets)
-        .legend_position((!overlay).then_some(LegendPosition::TopRight))
-        .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(50)))
-        .x_axis(
-            Axis::default()
-                .bounds(xs)
-                .labels([number(xs[0]), number(xs[1])])
-                .style(Color::DarkGray),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds(ys)
-                .labels([y_label(ys[0]), y_label(ys[1])])
-                .style(Color::DarkGray),
-        );
-    frame.render_widget(chart, chart_area);
+    plot::draw(
+        frame,
+        chart_area,
+        &settings(charts, &lines, &marks, !overlay),
+    );
     if let Some(list_area) = list_area {
         frame.render_widget(ranking(charts, metric, &lines), list_area);
     }
 }
 
-/// One charted run: its legend label, colour, transformed points and newest raw value.
-struct Charted {
-    label: String,
-    color: Color,
-    points: Vec<(f64, f64)>,
-    last: Option<f64>,
+/// The lines of `metric`, one per run: each run keeps its colour (by its place, the selected
+/// run first) whatever its rank.
+fn charted<'a>(charts: &'a Charts, runs: &[&RunInfo], metric: &str) -> Vec<Charted<'a>> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let series = charts.series(&r.id, metric);
+            let raw = series.map_or(&[][..], |s| s.points.as_slice());
+            Charted {
+                label: r.label().to_string(),
+                color: COLORS[i % COLORS.len()],
+                points: transform(charts, raw),
+                raw,
+                last: series.and_then(|s| s.last).map(|s| s.value),
+            }
+        })
+        .collect()
+}
+
+/// The chart settings of the view for `lines`.
+fn settings<'a>(
+    charts: &Charts,
+    lines: &'a [Charted<'a>],
+    marks: &'a [Mark],
+    legend: bool,
+) -> Plot<'a> {
+    Plot {
+        lines,
+        log: charts.log,
+        clip: charts.clip,
+        marks,
+        cursor: charts.cursor,
+        legend,
+    }
+}
+
+/// The cells of a grid of `count` charts: two columns, as many rows as needed (2x2 for 4).
+fn grid(area: Rect, count: usize) -> Vec<Rect> {
+    let rows = count.div_ceil(2).max(1);
+    let row_areas = Layout::vertical(vec![Constraint::Fill(1); rows]).split(area);
+    let mut cells = Vec::with_capacity(count);
+    for (r, row) in row_areas.iter().enumerate() {
+        let in_row = (count - r * 2).min(2);
+        cells.extend(
+            Layout::horizontal(vec![Constraint::Fill(1); in_row])
+                .split(*row)
+                .iter(),
+        );
+    }
+    cells
 }
 
 /// The side list of an overlay: the runs ranked by the metric's newest value, best first
@@ -139,7 +183,7 @@ fn ranking(charts: &Charts, metric: &str, lines: &[Charted]) -> Paragraph<'stati
         Style::new().fg(Color::DarkGray),
     ))];
     for (rank, line) in order.iter().enumerate() {
-        let value = line.last.map_or("-".into(), number);
+        let value = line.last.map_or("-".into(), short);
         text.push(Line::from(vec![
             Span::raw(format!("{:>2} ", rank + 1)),
             Span::styled(format!("● {} ", line.label), Style::new().fg(line.color)),
@@ -153,7 +197,7 @@ fn ranking(charts: &Charts, metric: &str, lines: &[Charted]) -> Paragraph<'stati
 fn list_width(lines: &[Charted], inner: Rect) -> u16 {
     let widest = lines
         .iter()
-        .map(|line| line.label.chars().count() + line.last.map_or(1, |v| number(v).len()) + 7)
+        .map(|line| line.label.chars().count() + line.last.map_or(1, |v| short(v).len()) + 7)
         .max()
         .unwrap_or(0);
     u16::try_from(widest)
@@ -168,11 +212,17 @@ fn title(charts: &Charts, metric: &str, names: &[&str]) -> Line<'static> {
     if charts.log {
         text.push_str(" · log");
     }
+    if charts.clip {
+        text.push_str(" · clip");
+    }
+    if charts.grid {
+        text.push_str(" · grid");
+    }
     if charts.alpha() > 0.0 {
         text.push_str(&format!(" · ema {}", charts.alpha()));
     }
     if let Some(steps) = ZOOMS[charts.zoom % ZOOMS.len()] {
-        text.push_str(&format!(" · last {} steps", number(steps)));
+        text.push_str(&format!(" · last {} steps", Short(steps)));
     }
     Line::from(text + " ")
 }
@@ -194,36 +244,4 @@ pub fn transform(charts: &Charts, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
             false => Some((x, y)),
         })
         .collect()
-}
-
-/// The x and y ranges of the points, widened a little when flat so a line still shows.
-fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> ([f64; 2], [f64; 2]) {
-    let mut xs = [f64::INFINITY, f64::NEG_INFINITY];
-    let mut ys = [f64::INFINITY, f64::NEG_INFINITY];
-    for &(x, y) in points {
-        xs = [xs[0].min(x), xs[1].max(x)];
-        ys = [ys[0].min(y), ys[1].max(y)];
-    }
-    let widen = |[lo, hi]: [f64; 2]| {
-        if !lo.is_finite() {
-            [0.0, 1.0]
-        } else if hi - lo <= f64::EPSILON * lo.abs().max(1.0) {
-            [lo - 0.5, hi + 0.5]
-        } else {
-            [lo, hi]
-        }
-    };
-    (widen(xs), widen(ys))
-}
-
-/// A short label: plain for ordinary magnitudes, scientific for tiny or huge ones.
-fn number(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        format!("{v:.2e}")
-    } else if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
 }
