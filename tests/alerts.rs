@@ -84,9 +84,10 @@ fn a_nan_and_a_spike_raise_one_alert_each_and_stop_stops_the_run() {
         (&json!("answered"), &json!("stop"))
     );
     assert_eq!(alerts(&env, false).len(), 1, "the NaN alert is still open");
-    wait_until("the open alert to stop offering to stop an ended run", || {
-        alerts(&env, false)[0]["choices"] == json!(["ignore", "chat"])
-    });
+    wait_until(
+        "the open alert to stop offering to stop an ended run",
+        || alerts(&env, false)[0]["choices"] == json!(["ignore", "chat"]),
+    );
     assert_eq!(
         all.len(),
         2,

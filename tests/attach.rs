@@ -29,7 +29,9 @@ fn attach_shows_the_screen_forwards_keys_and_detaches_with_the_prefix() {
     client.send(b"\x02d");
     assert!(client.wait_exit(), "detaching is a clean exit");
     client.wait_for("[detached from");
-    wait_until("the run to get its size back", || env.get(&id)["cols"] == 200);
+    wait_until("the run to get its size back", || {
+        env.get(&id)["cols"] == 200
+    });
     assert_eq!(
         env.status_of(&id),
         "running",
@@ -80,7 +82,10 @@ fn a_smaller_watcher_sees_the_newest_lines_and_takes_no_size() {
     client.send(b"ignored\r");
     env.ok(&["input", &id, "go"]);
     client.wait_for("line after");
-    assert!(!env.ok(&["logs", &id]).contains("ignored"), "a watcher types nothing");
+    assert!(
+        !env.ok(&["logs", &id]).contains("ignored"),
+        "a watcher types nothing"
+    );
     assert_eq!(env.get(&id)["cols"], 200, "a watcher never resizes the run");
     client.send(b"\x02d");
     assert!(client.wait_exit());

@@ -153,7 +153,11 @@ fn a_broken_ssh_is_reported() {
         .env("REAGENT_SSH", "/nonexistent/ssh")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125), "the daemon could not be reached");
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "the daemon could not be reached"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ssh"));
 }
 
@@ -199,6 +203,10 @@ fn the_cockpit_without_a_terminal_says_so_in_one_line() {
     let out = env.run(&[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line, no backtrace: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, no backtrace: {stderr}"
+    );
     assert!(stderr.contains("needs a terminal"), "{stderr}");
 }

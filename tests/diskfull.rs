@@ -28,7 +28,13 @@ impl Tmpfs {
             .tempdir_in("/tmp")
             .expect("tempdir");
         let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .output();
         match mounted {
@@ -63,7 +69,11 @@ impl Tmpfs {
         let block = vec![0u8; 64 * 1024];
         loop {
             if let Err(err) = file.write_all(&block) {
-                assert_eq!(err.raw_os_error(), Some(28), "filling stops at ENOSPC: {err}");
+                assert_eq!(
+                    err.raw_os_error(),
+                    Some(28),
+                    "filling stops at ENOSPC: {err}"
+                );
                 break;
             }
         }
@@ -162,9 +172,15 @@ fn assert_gap_recorded(env: &Env, id: &str) {
         "the gap is marked in the log"
     );
     let listed = env.ok(&["runs"]);
-    assert!(listed.contains("(output lost)"), "reagent runs says so: {listed}");
+    assert!(
+        listed.contains("(output lost)"),
+        "reagent runs says so: {listed}"
+    );
     let loss = &run["lost_output"];
-    assert!(loss["bytes"].as_u64().unwrap_or(0) > 0, "the run says: {loss}");
+    assert!(
+        loss["bytes"].as_u64().unwrap_or(0) > 0,
+        "the run says: {loss}"
+    );
     assert_eq!(loss["ongoing"], false);
     let alert = alerts(env)
         .into_iter()
@@ -227,7 +243,11 @@ fn an_exit_during_a_full_disk_keeps_its_code_across_a_daemon_restart() {
     };
     let env = fs.env();
     let job = Job::new();
-    let id = start_in(&env, &job, "echo started; while [ ! -e stop ]; do sleep 0.01; done; exit 3");
+    let id = start_in(
+        &env,
+        &job,
+        "echo started; while [ ! -e stop ]; do sleep 0.01; done; exit 3",
+    );
     wait_until("the run to be running", || env.status_of(&id) == "running");
     let pid = env.get(&id)["pid"].as_i64().expect("pid") as i32;
 
@@ -252,7 +272,11 @@ fn an_exit_during_a_full_disk_is_stored_once_space_returns() {
     };
     let env = fs.env();
     let job = Job::new();
-    let id = start_in(&env, &job, "while [ ! -e stop ]; do sleep 0.01; done; exit 3");
+    let id = start_in(
+        &env,
+        &job,
+        "while [ ! -e stop ]; do sleep 0.01; done; exit 3",
+    );
     wait_until("the run to be running", || env.status_of(&id) == "running");
     let pid = env.get(&id)["pid"].as_i64().expect("pid") as i32;
 
@@ -271,11 +295,15 @@ fn a_run_refused_on_a_full_disk_leaves_no_folder() {
     };
     let env = fs.env();
     env.ok(&["daemon", "start"]);
-    let before = std::fs::read_dir(env.path().join("runs")).expect("runs").count();
+    let before = std::fs::read_dir(env.path().join("runs"))
+        .expect("runs")
+        .count();
     let filler = fs.fill();
     let out = env.run(&["run", "--", "true"]);
     assert!(!out.status.success(), "a run on a full disk fails");
-    let after = std::fs::read_dir(env.path().join("runs")).expect("runs").count();
+    let after = std::fs::read_dir(env.path().join("runs"))
+        .expect("runs")
+        .count();
     assert_eq!(before, after, "no empty run folder is left behind");
     Tmpfs::free(&filler);
 }
@@ -287,7 +315,10 @@ fn state_files_are_private_but_jobs_keep_the_users_umask() {
     let id = start_in(&env, &job, "echo hi; touch made");
     assert_eq!(env.run(&["wait", &id]).status.code(), Some(0));
     for file in common::walk(env.path()) {
-        let mode = std::fs::symlink_metadata(&file).expect("stat").permissions().mode();
+        let mode = std::fs::symlink_metadata(&file)
+            .expect("stat")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "{} is {:o}", file.display(), mode & 0o777);
     }
     let umask = std::fs::read_to_string("/proc/self/status")
@@ -330,14 +361,21 @@ fn an_orphaned_job_of_a_lost_run_can_be_stopped() {
 fn parent_of(pid: i32) -> i32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let rest = &stat[stat.rfind(')').expect("comm") + 1..];
-    rest.split_whitespace().nth(1).expect("ppid").parse().expect("number")
+    rest.split_whitespace()
+        .nth(1)
+        .expect("ppid")
+        .parse()
+        .expect("number")
 }
 
 /// Starts a run with `env` through the protocol and returns its failure reason.
 fn launch_failure(env: &Env, vars: Value) -> String {
     let mut conn = env.connect();
     let reply = conn.call("run.start", json!({"command": ["true"], "env": vars}));
-    let id = reply["result"]["id"].as_str().expect("a run id").to_string();
+    let id = reply["result"]["id"]
+        .as_str()
+        .expect("a run id")
+        .to_string();
     wait_until("the run to end", || {
         let status = env.status_of(&id);
         status != "launching" && status != "running"

@@ -17,7 +17,11 @@ fn run_printing(env: &Env, script: &str, last: &str) -> String {
 #[test]
 fn an_80x24_pane_shows_the_last_line_of_a_finished_400_line_job_without_a_key() {
     let env = Env::new();
-    let id = run_printing(&env, "for i in $(seq 1 400); do echo line $i; done", "line 400");
+    let id = run_printing(
+        &env,
+        "for i in $(seq 1 400); do echo line $i; done",
+        "line 400",
+    );
     env.ok(&["wait", &id]);
     let tui = PtyClient::start(&env, &[], 80, 24);
     tui.wait_for("1 client");
@@ -30,7 +34,11 @@ fn an_80x24_pane_shows_the_last_line_of_a_finished_400_line_job_without_a_key() 
 #[test]
 fn pgup_reaches_line_1_of_a_2000_line_run() {
     let env = Env::new();
-    let id = run_printing(&env, "for i in $(seq 1 2000); do echo line $i; done", "line 2000");
+    let id = run_printing(
+        &env,
+        "for i in $(seq 1 2000); do echo line $i; done",
+        "line 2000",
+    );
     env.ok(&["wait", &id]);
     let mut tui = PtyClient::start(&env, &[], 200, 50);
     tui.wait_for("1 client");
@@ -63,7 +71,11 @@ fn a_full_screen_programs_exit_leaves_the_pane_clear() {
 #[test]
 fn an_80x24_viewer_does_not_shrink_a_job_another_client_types_into() {
     let env = Env::new();
-    let id = run_printing(&env, "echo ready; while read l; do echo got $l; done", "ready");
+    let id = run_printing(
+        &env,
+        "echo ready; while read l; do echo got $l; done",
+        "ready",
+    );
     let mut typist = PtyClient::start(&env, &[], 200, 50);
     typist.wait_for("1 client");
     typist.send(b"k");

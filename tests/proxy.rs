@@ -19,7 +19,9 @@ fn through_proxy(env: &Env, input: &str) -> Vec<Value> {
         .spawn()
         .expect("start the proxy");
     let mut stdin = child.stdin.take().expect("the proxy's stdin");
-    stdin.write_all(input.as_bytes()).expect("write to the proxy");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write to the proxy");
     drop(stdin);
     let out = child.wait_with_output().expect("the proxy's output");
     assert!(out.status.success(), "proxy failed: {}", out.status);

@@ -217,7 +217,9 @@ fn a_queued_run_can_be_stopped_and_an_impossible_gpu_is_refused() {
     let holder = holder.trim();
     let waiting = env.ok(&["run", "--gpus", "1", "--", "true"]);
     let waiting = waiting.trim();
-    wait_until("the second run to queue", || env.status_of(waiting) == "queued");
+    wait_until("the second run to queue", || {
+        env.status_of(waiting) == "queued"
+    });
     env.ok(&["stop", waiting]);
     let run = env.get(waiting);
     assert_eq!(run["status"], "stopped");
@@ -229,5 +231,8 @@ fn a_queued_run_can_be_stopped_and_an_impossible_gpu_is_refused() {
     let refused = env.run(&["run", "--gpu-ids", "7", "--", "true"]);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("no GPU 7 here") && stderr.contains("GPUs 0"), "{stderr}");
+    assert!(
+        stderr.contains("no GPU 7 here") && stderr.contains("GPUs 0"),
+        "{stderr}"
+    );
 }

@@ -200,7 +200,10 @@ fn logs_plain_shows_what_a_terminal_showed_and_follow_exits_with_the_runs_code()
     assert_eq!(plain, "start\n100%\ndone\n");
     assert_eq!(env.ok(&["logs", "--plain", "--tail", "1", &id]), "done\n");
     let raw = env.ok(&["logs", &id]);
-    assert!(raw.contains("\r\x1b[32m10%"), "without --plain the log is raw");
+    assert!(
+        raw.contains("\r\x1b[32m10%"),
+        "without --plain the log is raw"
+    );
 }
 
 #[test]

@@ -50,6 +50,7 @@ use reagent::config::PrefixKey;
 use reagent::protocol::{Attached, Blob};
 use reagent::run::{RunInfo, RunStatus};
 use reagent_tui::app::App;
+use reagent_tui::app::side::Side;
 use reagent_tui::app::state::{Focus, Link, Mode};
 use rustix::process::Signal;
 use serde_json::Value;
@@ -135,6 +136,13 @@ fn report(render: &RenderResult, flood: &FloodResult) -> bool {
         format!("mean < {MAX_FRAME_MS} ms"),
         full.mean < MAX_FRAME_MS,
     );
+    let side = Stats::of_ms(&render.with_side);
+    table.check(
+        "render: cockpit with the side panel open",
+        format!("{}, {:.1}x baseline", frames(&side), side.mean / base.mean),
+        format!("mean < {MAX_FRAME_MS} ms"),
+        side.mean < MAX_FRAME_MS,
+    );
     for (what, times) in [
         ("  part: runs list only (no pane)", &render.list_only),
         ("  part: pane only (1-run list)", &render.pane_only),
@@ -215,6 +223,8 @@ struct RenderResult {
     list_only: Vec<Duration>,
     /// The coloured pane with a one-run list.
     pane_only: Vec<Duration>,
+    /// The whole cockpit with the alerts side panel open beside the pane.
+    with_side: Vec<Duration>,
 }
 
 /// One render scenario: its terminal, and what it draws each frame.
@@ -279,6 +289,7 @@ fn measure_render(frames: usize, rounds: usize) -> anyhow::Result<RenderResult> 
         Scenario::new(Some(cockpit(RUNS, true)))?,
         Scenario::new(Some(cockpit(RUNS, false)))?,
         Scenario::new(Some(cockpit(1, true)))?,
+        Scenario::new(Some(with_side_panel(cockpit(RUNS, true))))?,
     ];
     let per_round = frames.div_ceil(rounds);
     for round in 0..rounds {
@@ -291,13 +302,21 @@ fn measure_render(frames: usize, rounds: usize) -> anyhow::Result<RenderResult> 
             }
         }
     }
-    let [baseline, cockpit, list_only, pane_only] = scenarios.map(|scenario| scenario.times);
+    let [baseline, cockpit, list_only, pane_only, with_side] =
+        scenarios.map(|scenario| scenario.times);
     Ok(RenderResult {
         baseline,
         cockpit,
         list_only,
         pane_only,
+        with_side,
     })
+}
+
+/// `app` with the alerts side panel beside its pane (1,000 runs, so a full list to draw).
+fn with_side_panel(mut app: App) -> App {
+    app.side.shown = Some(Side::Alerts);
+    app
 }
 
 /// A cockpit with `runs` runs listed and, when `pane`, one open in the pane full of colour.

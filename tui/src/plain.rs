@@ -20,7 +20,7 @@ enum Escape {
     /// Inside `ESC ]` (a title, a hyperlink, a clipboard write), until BEL or `ESC \`.
     Osc,
     /// ESC inside an OSC: `\` ends it.
-    OscEscape,
+    OscEsc,
 }
 
 /// Turns a terminal byte stream into plain lines, chunk by chunk.
@@ -100,17 +100,11 @@ impl Plain {
             Escape::Osc => {
                 self.escape = match c {
                     '\u{7}' => Escape::None,
-                    '\u{1b}' => Escape::OscEscape,
+                    '\u{1b}' => Escape::OscEsc,
                     _ => Escape::Osc,
                 }
             }
-            Escape::OscEscape => {
-                self.escape = if c == '\\' {
-                    Escape::None
-                } else {
-                    Escape::Osc
-                }
-            }
+            Escape::OscEsc => self.escape = if c == '\\' { Escape::None } else { Escape::Osc },
         }
     }
 

@@ -358,10 +358,18 @@ mod tests {
         let (mut alerts, mut skipped) = (Vec::new(), Vec::new());
         let mut data = String::new();
         for step in 1..=100 {
-            let loss = if step == 50 { "NaN".to_string() } else { format!("{step}.5") };
-            data.push_str(&format!("{{\"step\": {step}, \"loss\": {loss}, \"lr\": 0.1}}\n"));
+            let loss = if step == 50 {
+                "NaN".to_string()
+            } else {
+                format!("{step}.5")
+            };
+            data.push_str(&format!(
+                "{{\"step\": {step}, \"loss\": {loss}, \"lr\": 0.1}}\n"
+            ));
         }
-        metrics.feed(data.as_bytes(), 0, &mut alerts, &mut skipped).unwrap();
+        metrics
+            .feed(data.as_bytes(), 0, &mut alerts, &mut skipped)
+            .unwrap();
         let lines = metrics.lines_around(50.0, 2);
         assert_eq!(
             lines,
@@ -372,7 +380,10 @@ mod tests {
                 r#"{"loss":51.5,"lr":0.1,"step":51.0}"#,
             ]
         );
-        assert!(metrics.recent_lines(2)[1].contains("100"), "the newest are elsewhere");
+        assert!(
+            metrics.recent_lines(2)[1].contains("100"),
+            "the newest are elsewhere"
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
-use rustix::fs::Mode;
 use reagent::protocol::RpcError;
 use reagent::run::{RunInfo, RunStatus};
+use rustix::fs::Mode;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use super::{follow, internal, make_live};

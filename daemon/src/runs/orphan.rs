@@ -52,9 +52,8 @@ pub fn stop(daemon: &std::sync::Arc<Daemon>, run: &RunInfo, grace: Duration) -> 
     let pgid = run.pid.filter(|&pgid| alive(&run.id, pgid))?;
     tracing::info!(run = %run.id, pgid, "stopping the orphaned job of a lost run");
     signal(pgid, Signal::TERM);
-    let reason = format!(
-        "its supervisor died; its job (process group {pgid}) ran on and was sent SIGTERM"
-    );
+    let reason =
+        format!("its supervisor died; its job (process group {pgid}) ran on and was sent SIGTERM");
     let stopping = daemon
         .state()
         .update_run(&run.id, |run| run.reason = Some(reason))

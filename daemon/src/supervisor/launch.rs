@@ -74,7 +74,11 @@ const MAX_ARG_STRLEN: usize = 32 * 4096;
 pub(crate) fn check_exec_limits(cmd: &CommandBuilder) -> anyhow::Result<()> {
     let args = cmd.get_argv().iter().map(|arg| arg.len() + 1);
     let env: Vec<(&str, &str)> = cmd.iter_full_env_as_str().collect();
-    if let Some(arg) = cmd.get_argv().iter().find(|arg| arg.len() >= MAX_ARG_STRLEN) {
+    if let Some(arg) = cmd
+        .get_argv()
+        .iter()
+        .find(|arg| arg.len() >= MAX_ARG_STRLEN)
+    {
         let start: String = arg.to_string_lossy().chars().take(20).collect();
         bail!(
             "argument list too long: an argument (`{start}…`) is {} bytes, over the \
@@ -94,7 +98,10 @@ pub(crate) fn check_exec_limits(cmd: &CommandBuilder) -> anyhow::Result<()> {
     }
     let pointers = (cmd.get_argv().len() + env.len() + 2) * std::mem::size_of::<usize>();
     let total = args.sum::<usize>()
-        + env.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()
+        + env
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
         + pointers;
     let limit = exec_limit();
     if total > limit {
@@ -133,9 +140,7 @@ pub(crate) fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
 pub(crate) fn remove_socket(path: &Path) {
     match fs::remove_file(path) {
         Err(err) if err.kind() != ErrorKind::NotFound => {
-            diag!("cannot remove {}: {err}",
-                path.display()
-            );
+            diag!("cannot remove {}: {err}", path.display());
         }
         _ => {}
     }

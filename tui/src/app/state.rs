@@ -382,7 +382,10 @@ impl App {
         }
         if let Some(pane) = self.pane.as_mut().filter(|pane| pane.run == run.id) {
             // Another client took the size: this one takes it back when it next types.
-            if pane.asked.is_some_and(|asked| asked != (run.cols, run.rows)) {
+            if pane
+                .asked
+                .is_some_and(|asked| asked != (run.cols, run.rows))
+            {
                 pane.asked = None;
             }
             let (rows, cols) = pane.parser.screen().size();

@@ -76,7 +76,9 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             // The help may not fit: j/k and the page keys scroll it, any other key closes it.
             match key.code {
                 KeyCode::Char('j') | KeyCode::Down => app.help_scroll += 1,
-                KeyCode::Char('k') | KeyCode::Up => app.help_scroll = app.help_scroll.saturating_sub(1),
+                KeyCode::Char('k') | KeyCode::Up => {
+                    app.help_scroll = app.help_scroll.saturating_sub(1)
+                }
                 KeyCode::PageDown | KeyCode::Char(' ') => app.help_scroll += 10,
                 KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(10),
                 _ => app.mode = Mode::Normal,
@@ -156,7 +158,11 @@ fn input_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     };
     // An ended run is never typed into: whatever the key, it leaves typing.
     if let Some(run) = app.pane_run().filter(|run| run.status.is_terminal()) {
-        let text = format!("{} has ended ({}); not typing into it", run.label(), run.status);
+        let text = format!(
+            "{} has ended ({}); not typing into it",
+            run.label(),
+            run.status
+        );
         app.mode = Mode::Normal;
         app.say(text, false);
         return Vec::new();
@@ -220,15 +226,14 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::SideWider => {
-            let most = app.size.0.saturating_sub(super::side::PANE_KEEPS + app.runs_width);
+            let most = app
+                .size
+                .0
+                .saturating_sub(super::side::PANE_KEEPS + app.runs_width);
             app.side.width = (app.side.width + 4).min(most.max(super::side::MIN_WIDTH));
         }
         Action::SideNarrower => {
-            app.side.width = app
-                .side
-                .width
-                .saturating_sub(4)
-                .max(super::side::MIN_WIDTH);
+            app.side.width = app.side.width.saturating_sub(4).max(super::side::MIN_WIDTH);
         }
         Action::Down | Action::Up | Action::Top | Action::Bottom if app.focus == Focus::Runs => {
             let last = app.runs.len().saturating_sub(1);
@@ -240,7 +245,11 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             };
             // Browsing previews: the selected run shows in the pane, watched only (no typing,
             // and its terminal keeps its size) until Enter takes it.
-            if let Some(run) = app.selected_run().cloned().filter(|_| app.view == View::Runs) {
+            if let Some(run) = app
+                .selected_run()
+                .cloned()
+                .filter(|_| app.view == View::Runs)
+            {
                 let mut effects = show(app, &run);
                 // A side chart follows the selected run.
                 if super::side::charts_shown(app) {
@@ -343,10 +352,7 @@ fn scroll(app: &mut App, lines: isize) {
         screen.set_scrollback(usize::MAX);
         let held = screen.scrollback();
         let above = usize::from(ui::pane::anchor_top(screen, height));
-        pane.scroll = pane
-            .scroll
-            .saturating_add_signed(lines)
-            .min(held + above);
+        pane.scroll = pane.scroll.saturating_add_signed(lines).min(held + above);
         screen.set_scrollback(pane.scroll);
     }
 }

@@ -13,9 +13,7 @@ use crossterm::terminal;
 use reagent::config::Config;
 use reagent::lookup::resolve;
 use reagent::paths::Paths;
-use reagent::protocol::{
-    Attach, Blob, EventKind, ListRuns, Notification, ResizeRun, SendInput,
-};
+use reagent::protocol::{Attach, Blob, EventKind, ListRuns, Notification, ResizeRun, SendInput};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -116,10 +114,18 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
     // Give the run back its size, unless it ended or another client took it since.
     if let (false, Some((cols, rows)), Some(taken)) = (watch, before, size) {
         let now = client.call(&ListRuns {}).await.ok().and_then(|runs| {
-            runs.into_iter().find(|r| r.id == id).filter(|r| !r.status.is_terminal())
+            runs.into_iter()
+                .find(|r| r.id == id)
+                .filter(|r| !r.status.is_terminal())
         });
         if now.is_some_and(|r| (r.cols, r.rows) == taken) && (cols, rows) != taken {
-            let _ = client.call(&ResizeRun { run: id.clone(), cols, rows }).await;
+            let _ = client
+                .call(&ResizeRun {
+                    run: id.clone(),
+                    cols,
+                    rows,
+                })
+                .await;
         }
     }
     drop(guard);

@@ -35,7 +35,12 @@ pub fn height(report: &GpuReport, room: u16) -> u16 {
 
 /// Draws the panel.
 /// `panel` is the focus the panel takes as a side panel; the strip under the panes has none.
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Option<crate::app::state::Focus>) {
+pub fn render(
+    app: &App,
+    frame: &mut Frame<'_>,
+    area: Rect,
+    panel: Option<crate::app::state::Focus>,
+) {
     let report = &app.gpus;
     let fake = report.gpus.iter().any(|g| g.fake);
     let source = match report.source {
@@ -63,7 +68,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Option<crate:
         title.push_span(Span::styled("· stale: not connected ", Color::Red));
         title
     };
-    let style = panel.map_or(Style::new().fg(Color::DarkGray), |panel| super::border(app, panel));
+    let style = panel.map_or(Style::new().fg(Color::DarkGray), |panel| {
+        super::border(app, panel)
+    });
     let block = Block::bordered().title(title).border_style(style);
     if report.gpus.is_empty() {
         let text = match &report.unavailable {

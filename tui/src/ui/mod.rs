@@ -164,12 +164,12 @@ fn border(app: &App, focus: Focus) -> Style {
 #[cfg(test)]
 mod gpu_tests;
 #[cfg(test)]
+mod pane_tests;
+#[cfg(test)]
+mod side_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_chat;
 #[cfg(test)]
 mod watch_tests;
-#[cfg(test)]
-mod pane_tests;
-#[cfg(test)]
-mod side_tests;

@@ -56,9 +56,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let screen = pane.parser.screen();
     let top = view_top(screen, area.height.saturating_sub(2), pane.scroll);
     let anchored = Anchored { screen, top };
-    let terminal = PseudoTerminal::new(&anchored)
-        .block(block)
-        .cursor(cursor);
+    let terminal = PseudoTerminal::new(&anchored).block(block).cursor(cursor);
     frame.render_widget(terminal, area);
 }
 

@@ -8,8 +8,8 @@ use reagent::run::RunStatus;
 
 use super::tests::{NOW, draw, run};
 use crate::app::App;
-use crate::app::update::on_key;
 use crate::app::state::{Focus, Link};
+use crate::app::update::on_key;
 
 /// An 80x24 cockpit showing a finished 200x50 run that printed `lines` numbered lines.
 fn small_cockpit_on_a_big_run(lines: usize) -> App {
@@ -49,12 +49,18 @@ fn scrolling_back_reaches_the_rows_above_the_view_then_the_scrollback() {
     press(&mut app, KeyCode::PageUp);
     let screen = draw(&app);
     assert!(!screen.contains("line 400"), "a page back: {screen}");
-    assert!(screen.contains(" lines b"), "the title says how far back: {screen}");
+    assert!(
+        screen.contains(" lines b"),
+        "the title says how far back: {screen}"
+    );
     for _ in 0..40 {
         press(&mut app, KeyCode::PageUp);
     }
     let screen = draw(&app);
-    assert!(screen.contains("line 1 "), "the first line is reachable: {screen}");
+    assert!(
+        screen.contains("line 1 "),
+        "the first line is reachable: {screen}"
+    );
     press(&mut app, KeyCode::Char('G'));
     for _ in 0..40 {
         press(&mut app, KeyCode::PageDown);
@@ -68,7 +74,10 @@ fn scrolling_back_reaches_the_rows_above_the_view_then_the_scrollback() {
 fn a_short_screen_is_drawn_from_its_top() {
     let app = small_cockpit_on_a_big_run(3);
     let screen = draw(&app);
-    assert!(screen.contains("line 1 ") && screen.contains("line 3"), "{screen}");
+    assert!(
+        screen.contains("line 1 ") && screen.contains("line 3"),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -76,7 +85,10 @@ fn an_ended_run_is_never_typed_into() {
     use crate::app::state::Mode;
     let mut app = small_cockpit_on_a_big_run(3);
     // The prefix twice would type the prefix into a live job; into an ended one it does not.
-    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL));
+    let _ = on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL),
+    );
     assert_eq!(app.mode, Mode::Normal);
     // Typing mode left over from when the run was live: the next key gets out, sending nothing.
     app.mode = Mode::Input;
@@ -107,8 +119,16 @@ fn a_scrolled_back_view_stays_on_its_lines_while_output_arrives() {
         press(&mut app, KeyCode::PageUp);
     }
     let before = draw(&app);
-    let back = app.pane.as_ref().map(|pane| pane.scroll).unwrap_or_default();
-    let offset = app.pane.as_ref().and_then(|pane| pane.offset).unwrap_or_default();
+    let back = app
+        .pane
+        .as_ref()
+        .map(|pane| pane.scroll)
+        .unwrap_or_default();
+    let offset = app
+        .pane
+        .as_ref()
+        .and_then(|pane| pane.offset)
+        .unwrap_or_default();
     let more: String = (401..=410).map(|i| format!("line {i}\r\n")).collect();
     assert!(app.output(reagent::protocol::Output {
         run: "a1b2c3d4".into(),
@@ -126,7 +146,11 @@ fn a_scrolled_back_view_stays_on_its_lines_while_output_arrives() {
     };
     assert!(!rows(&before).is_empty(), "{before}");
     assert_eq!(rows(&before), rows(&after), "the view did not move");
-    let now = app.pane.as_ref().map(|pane| pane.scroll).unwrap_or_default();
+    let now = app
+        .pane
+        .as_ref()
+        .map(|pane| pane.scroll)
+        .unwrap_or_default();
     assert_eq!(now, back + 10, "and it says how far back it now is");
 }
 
@@ -163,12 +187,21 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
     use crate::app::update::Effect;
     let mut app = super::tests::app_with_runs();
     app.focus = Focus::Runs;
-    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    let effects = on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE),
+    );
     assert_eq!(effects, vec![Effect::Attach("e5f6a7b8".into())]);
-    assert_eq!(app.pane.as_ref().map(|pane| pane.run.as_str()), Some("e5f6a7b8"));
+    assert_eq!(
+        app.pane.as_ref().map(|pane| pane.run.as_str()),
+        Some("e5f6a7b8")
+    );
     assert_eq!(app.mode, Mode::Normal, "watching, not typing");
     assert_eq!(app.focus, Focus::Runs, "the list keeps the keyboard");
-    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE));
+    let effects = on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE),
+    );
     assert_eq!(
         effects,
         vec![
@@ -178,7 +211,9 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
         "the run shown before stops streaming here"
     );
     assert!(
-        !effects.iter().any(|effect| matches!(effect, Effect::Resize(..))),
+        !effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::Resize(..))),
         "a preview never resizes the job"
     );
 }
@@ -188,8 +223,14 @@ fn the_typing_client_sizes_the_run_through_layout_changes_and_watchers_never_do(
     use crate::app::update::{Effect, fit_typed_run};
     let mut app = super::tests::app_with_runs();
     app.focus = Focus::Runs;
-    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
-    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE));
+    let _ = on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE),
+    );
+    let _ = on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE),
+    );
     assert_eq!(fit_typed_run(&mut app), None, "watching never resizes");
     let effects = on_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     let (cols, rows) = super::pane_size(&app);
@@ -241,7 +282,10 @@ fn the_help_scrolls_when_it_does_not_fit_80x24() {
     }
     let last = draw(&app);
     assert_ne!(first, last, "scrolling shows other lines");
-    assert!(last.contains("send Ctrl-b to the job"), "the end is reachable: {last}");
+    assert!(
+        last.contains("send Ctrl-b to the job"),
+        "the end is reachable: {last}"
+    );
     press(&mut app, KeyCode::Char('q'));
     assert_eq!(app.mode, Mode::Normal);
 }

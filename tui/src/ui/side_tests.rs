@@ -58,7 +58,10 @@ fn the_pane_and_the_chat_panel_update_side_by_side() {
     let _ = press(&mut app, KeyCode::Char('v'));
     assert_eq!(app.side.shown, Some(Side::Chat));
     let screen = draw(&app);
-    assert!(screen.contains("step 1 ok") && screen.contains("The loss"), "{screen}");
+    assert!(
+        screen.contains("step 1 ok") && screen.contains("The loss"),
+        "{screen}"
+    );
 
     assert!(app.output(Output {
         run: "a1b2c3d4".into(),
@@ -75,7 +78,10 @@ fn the_pane_and_the_chat_panel_update_side_by_side() {
     }));
     let screen = draw(&app);
     assert!(screen.contains("step 2 ok"), "the pane updates: {screen}");
-    assert!(screen.contains("went NaN at step 2"), "the answer streams: {screen}");
+    assert!(
+        screen.contains("went NaN at step 2"),
+        "the answer streams: {screen}"
+    );
 }
 
 #[test]
@@ -108,7 +114,10 @@ fn a_new_chat_in_the_panel_is_about_the_selected_run() {
         panic!("a session is created: {effects:?}");
     };
     let system = system.as_deref().unwrap_or_default();
-    assert!(system.contains("train-gpt") && system.contains("python train.py"), "{system}");
+    assert!(
+        system.contains("train-gpt") && system.contains("python train.py"),
+        "{system}"
+    );
     assert!(system.contains("step 1 ok"), "with its screen: {system}");
     assert_eq!(title.as_deref(), Some("about train-gpt"));
 }
@@ -133,7 +142,10 @@ fn the_panel_cycles_through_every_view_and_hides_on_small_screens() {
     let _ = press(&mut app, KeyCode::Char('v'));
     app.size = (80, 24);
     assert!(super::areas_of(&app).side.is_none(), "no room at 80x24");
-    assert!(draw(&app).contains("step 1 ok"), "the pane keeps the screen");
+    assert!(
+        draw(&app).contains("step 1 ok"),
+        "the pane keeps the screen"
+    );
 }
 
 #[test]

@@ -45,10 +45,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         // Readings from before the link went down are not live: said so, and greyed.
         match app.link {
             Link::Connected { .. } => spans.push(Span::styled(format!("│ {gpus} "), Color::Cyan)),
-            _ => spans.push(Span::styled(
-                format!("│ {gpus} (stale) "),
-                Color::DarkGray,
-            )),
+            _ => spans.push(Span::styled(format!("│ {gpus} (stale) "), Color::DarkGray)),
         }
     }
     let open = app.alerts.open();

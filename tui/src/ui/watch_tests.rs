@@ -269,7 +269,10 @@ fn the_charted_metric_is_kept_by_name_across_runs() {
     other.series.insert(0, other.series[0].clone());
     other.series[0].name = "acc".into();
     app.charts.data.insert("e5f6a7b8".into(), other);
-    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Char(']'), KeyModifiers::NONE));
+    let _ = on_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char(']'), KeyModifiers::NONE),
+    );
     assert_eq!(app.charts.metric_name("a1b2c3d4"), Some("lr"));
     assert_eq!(
         app.charts.metric_name("e5f6a7b8"),
