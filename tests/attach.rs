@@ -47,7 +47,7 @@ fn attach_ends_when_the_run_ends() {
     let mut client = PtyClient::start(&env, &["attach", &id], 80, 24);
     wait_until("the client to attach", || env.get(&id)["cols"] == 80);
     client.send(b"go\r");
-    assert!(client.wait_exit());
+    assert_eq!(client.wait_exit_code(), Some(4), "attach exits like wait");
     client.wait_for("ended: exited with code 4");
 }
 

@@ -102,6 +102,11 @@ impl PtyClient {
 
     /// Waits for the client to exit; returns whether it succeeded.
     pub fn wait_exit(&mut self) -> bool {
+        self.wait_exit_code() == Some(0)
+    }
+
+    /// Waits for the client to exit; its exit code.
+    pub fn wait_exit_code(&mut self) -> Option<u32> {
         let mut status = None;
         let exited = within_timeout(|| {
             status = self.child.try_wait().expect("try_wait");
@@ -113,7 +118,7 @@ impl PtyClient {
                 self.contents()
             );
         }
-        status.is_some_and(|s| s.success())
+        status.map(|s| s.exit_code())
     }
 }
 
