@@ -26,21 +26,6 @@ fn a_failing_run_reports_its_exit_code_everywhere() {
 }
 
 #[test]
-fn a_missing_program_fails_with_a_reason_naming_it() {
-    let env = Env::new();
-    let id = env.start(&["no-such-program-xyz", "--flag"]);
-    assert_eq!(env.run(&["wait", &id]).status.code(), Some(1));
-    let run = env.get(&id);
-    assert_eq!(run["status"], "failed");
-    let reason = run["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("no-such-program-xyz"), "reason: {reason}");
-    assert!(
-        env.ok(&["logs", &id]).contains("no-such-program-xyz"),
-        "the log says why too"
-    );
-}
-
-#[test]
 fn runs_are_found_by_name_and_unique_prefix() {
     let env = Env::new();
     let out = env.ok(&[

@@ -33,6 +33,8 @@ const BUFFER_BYTES: usize = 8 * 1024;
 /// How often a connection that is waiting rather than reading checks whether its client
 /// has gone altogether.
 const HANGUP_CHECK: Duration = Duration::from_millis(500);
+/// How long a leaving connection's writer may take to send what is still queued.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one client until it leaves; `_slot` is its place under `max_clients`.
 #[tracing::instrument(skip(daemon, stream, _slot), fields(conn = id))]
@@ -85,6 +87,12 @@ pub async fn serve(daemon: Arc<Daemon>, id: u64, stream: UnixStream, _slot: Owne
             }
         }
     }
+    // What is still queued goes out before the connection is dropped: an outbox finished by
+    // the daemon's goodbye holds the reply to `daemon.shutdown`, and closing it first would
+    // drop that. A client that does not read gets `FLUSH_GRACE`, then is cut off.
+    conn.outbox.finish();
+    let mut writing = writing;
+    let _ = tokio::time::timeout(FLUSH_GRACE, &mut writing).await;
     handlers::disconnect(&conn);
     writing.abort();
 }
