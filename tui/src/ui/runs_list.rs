@@ -45,7 +45,28 @@ pub fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
         .collect()
 }
 
-fn row(run: &RunInfo, now: i64, marked: bool, trend: Option<String>) -> Row<'static> {
+/// `label` in at most `width` columns: cut in the middle, where sweep runs' names repeat
+/// their sweep's (`lr-bs=32,lr=1e-3` and `lr-bs=64,lr=1e-3` stay told apart by their ends).
+fn fit(label: &str, width: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= width || width < 5 {
+        return label.to_string();
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let mut fitted: String = chars[..head].iter().collect();
+    fitted.push('…');
+    fitted.extend(&chars[chars.len() - tail..]);
+    fitted
+}
+
+fn row(
+    run: &RunInfo,
+    now: i64,
+    marked: bool,
+    trend: Option<String>,
+    name_width: usize,
+) -> Row<'static> {
     let (symbol, color) = badge(run.status);
     let exit = match (run.exit_code, run.signal) {
         (Some(code), _) => code.to_string(),
@@ -59,7 +80,7 @@ fn row(run: &RunInfo, now: i64, marked: bool, trend: Option<String>) -> Row<'sta
     // A queued run says what it waits for (GPUs, its sweep's slot) next to its name.
     let label = match (&run.reason, run.status) {
         (Some(reason), RunStatus::Queued) => format!("{} · {reason}", run.label()),
-        _ => run.label().to_string(),
+        _ => fit(run.label(), name_width - usize::from(marked)),
     };
     let mut cells = vec![
         Cell::from(symbol).style(Style::new().fg(color)),
@@ -129,9 +150,12 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         trends.then(|| sparkline(spark.into_iter().flatten()))
     };
     let marked = |run: &RunInfo| app.charts.marked.contains(&run.id);
+    // What the name column gets: the area less its borders, the other columns and the gaps.
+    let others: u16 = 1 + 9 + 5 + 7 + if trends { SPARK_LEN as u16 + 1 } else { 0 } + 4;
+    let name_width = usize::from(area.width.saturating_sub(2 + others)).max(8);
     let rows = shown
         .iter()
-        .map(|run| row(run, app.now, marked(run), trend(run)));
+        .map(|run| row(run, app.now, marked(run), trend(run), name_width));
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -155,4 +179,17 @@ fn sweep_progress(app: &App) -> Option<String> {
         .filter(|id| status(id) == Some(RunStatus::Finished))
         .count();
     Some(format!("sweep {} {done}/{}", sweep.name, sweep.runs.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_names_are_cut_in_the_middle_so_sweep_runs_stay_apart() {
+        let a = super::fit("lr-sweep-bs=32,lr=1e-3", 12);
+        let b = super::fit("lr-sweep-bs=32,lr=1e-4", 12);
+        assert_eq!(a.chars().count(), 12);
+        assert!(a.contains('…'), "{a}");
+        assert_ne!(a, b, "the values at the end tell them apart: {a} {b}");
+        assert_eq!(super::fit("short", 12), "short");
+    }
 }
