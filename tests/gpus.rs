@@ -58,3 +58,12 @@ fn the_cockpit_summarises_fake_gpus_and_p_shows_the_panel() {
     tui.send(b"q");
     assert!(tui.wait_exit());
 }
+
+#[test]
+fn the_first_answer_after_start_has_the_first_sample() {
+    let env = Env::new();
+    env.start_daemon(&[("REAGENT_FAKE_GPUS", "2")]);
+    let report: Value = serde_json::from_str(&env.ok(&["gpus", "--json"])).expect("gpus json");
+    assert_eq!(report["source"], "fake", "{report}");
+    assert_eq!(report["gpus"].as_array().map(Vec::len), Some(2), "{report}");
+}

@@ -42,6 +42,9 @@ pub struct Daemon {
     pub shutdown: tokio::sync::Notify,
     /// Every run's metric series, and the tasks tailing live runs' metrics files.
     pub metrics: crate::metrics::Registry,
+    /// True once the GPU sampler has its first reading (or knows there is none), so a
+    /// `gpus.list` right after start waits for it instead of answering an empty board.
+    pub gpus_ready: tokio::sync::watch::Sender<bool>,
 }
 
 /// The mutable part; see the module docs for the locking rule.
@@ -138,6 +141,7 @@ impl Daemon {
             state: Mutex::new(state),
             shutdown: tokio::sync::Notify::new(),
             metrics: crate::metrics::Registry::default(),
+            gpus_ready: tokio::sync::watch::channel(false).0,
         }))
     }
 

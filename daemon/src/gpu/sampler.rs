@@ -25,6 +25,7 @@ pub async fn run(daemon: Arc<Daemon>) {
     let capacity = daemon.config.gpus.history;
     daemon.state().gpus = GpuBoard::new(kind, unavailable, capacity);
     let Some(source) = source else {
+        daemon.gpus_ready.send_replace(true);
         // Runs queued for GPUs (from before a restart, say) now say why none come.
         crate::queue::schedule(&daemon);
         return;
@@ -55,6 +56,8 @@ pub async fn run(daemon: Arc<Daemon>) {
             }
             _ => {}
         }
+        // The first reading (or the first failure, said in the log) is in: answer queries.
+        daemon.gpus_ready.send_replace(true);
     }
 }
 

@@ -161,7 +161,7 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
                 format!("cannot total the usage: {err:#}"),
             )
         })),
-        Request::ListGpus(_) => now(Ok(conn.daemon.state().gpus.full_report())),
+        Request::ListGpus(_) => gpus::list(conn, id),
         Request::SubmitRun(submit) => now(crate::queue::submit(&conn.daemon, submit)),
         Request::ListQueue(_) => now(Ok(gpus::queue(&conn.daemon.state()))),
         Request::StartSweep(spec) => now(crate::queue::sweeps::start(&conn.daemon, spec)),
