@@ -283,6 +283,8 @@ fn any_line_gets_one_well_formed_reply_or_none_for_a_notification() {
     // Handlers that answer from a task spawn it on this runtime.
     let _context = runtime.enter();
     let daemon = Daemon::new(paths, Config::default(), store).unwrap();
+    // No sampler runs here: the GPU board is as ready as it will be, so `gpus.list` answers.
+    daemon.gpus_ready.send_replace(true);
     let mut runner = TestRunner::new(RunnerConfig {
         cases: 512,
         failure_persistence: None,
