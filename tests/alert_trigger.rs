@@ -16,10 +16,6 @@ fn points(env: &Env, run: &str) -> u64 {
         .map_or(0, |m| m["points"].as_u64().unwrap_or(0))
 }
 
-fn alerts(env: &Env) -> Vec<Value> {
-    serde_json::from_str(&env.ok(&["alerts", "--json", "--all"])).expect("alerts --json")
-}
-
 /// Every log line the daemon wrote so far.
 fn daemon_log(env: &Env) -> String {
     walk(&env.path().join("logs"))
@@ -77,7 +73,7 @@ fn a_fifo_trigger_or_metrics_file_does_not_stop_other_runs_metrics() {
         1,
         "{log}"
     );
-    assert!(alerts(&env).is_empty(), "{:?}", alerts(&env));
+    assert!(env.alerts(true).is_empty(), "{:?}", env.alerts(true));
 }
 
 #[test]
@@ -97,9 +93,11 @@ fn a_symlinked_trigger_raises_no_alert_with_the_targets_text() {
     });
     std::fs::write(std::path::Path::new(&cwd).join("go"), "").expect("write go");
     wait_until("the job's real alert", || {
-        alerts(&env).iter().any(|a| a["message"] == "a real alert")
+        env.alerts(true)
+            .iter()
+            .any(|a| a["message"] == "a real alert")
     });
-    let all = alerts(&env);
+    let all = env.alerts(true);
     assert_eq!(all.len(), 1, "{all:?}");
     assert!(
         !serde_json::to_string(&all)

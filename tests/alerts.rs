@@ -7,14 +7,6 @@ use common::mock_llm::MockLlm;
 use common::{Env, wait_until};
 use serde_json::{Value, json};
 
-fn alerts(env: &Env, all: bool) -> Vec<Value> {
-    let mut args = vec!["alerts", "--json"];
-    if all {
-        args.push("--all");
-    }
-    serde_json::from_str(&env.ok(&args)).expect("alerts --json")
-}
-
 fn loss_points(env: &Env, run: &str) -> u64 {
     let list: Value =
         serde_json::from_str(&env.ok(&["metrics", run, "--json"])).expect("metrics --json");
@@ -52,7 +44,7 @@ fn a_nan_and_a_spike_raise_one_alert_each_and_stop_stops_the_run() {
     }
     assert_eq!(heard, ["nan", "spike"]);
 
-    let open = alerts(&env, false);
+    let open = env.alerts(false);
     assert_eq!(open.len(), 2, "each rule fired once: {open:#?}");
     let (nan, spike) = (&open[0], &open[1]);
     assert_eq!(
@@ -74,7 +66,7 @@ fn a_nan_and_a_spike_raise_one_alert_each_and_stop_stops_the_run() {
     assert_eq!(env.run(&["wait", &id]).status.code(), Some(143));
     assert_eq!(env.status_of(&id), "stopped");
 
-    let all = alerts(&env, true);
+    let all = env.alerts(true);
     let answered = all
         .iter()
         .find(|a| a["id"] == spike_id)
@@ -83,10 +75,10 @@ fn a_nan_and_a_spike_raise_one_alert_each_and_stop_stops_the_run() {
         (&answered["status"], &answered["response"]),
         (&json!("answered"), &json!("stop"))
     );
-    assert_eq!(alerts(&env, false).len(), 1, "the NaN alert is still open");
+    assert_eq!(env.alerts(false).len(), 1, "the NaN alert is still open");
     wait_until(
         "the open alert to stop offering to stop an ended run",
-        || alerts(&env, false)[0]["choices"] == json!(["ignore", "chat"]),
+        || env.alerts(false)[0]["choices"] == json!(["ignore", "chat"]),
     );
     assert_eq!(
         all.len(),
@@ -127,8 +119,8 @@ fn thresholds_triggers_and_failures_raise_alerts() {
     ]);
     let id = out.trim().to_string();
     assert_eq!(env.run(&["wait", &id]).status.code(), Some(3));
-    wait_until("three alerts", || alerts(&env, false).len() == 3);
-    let open = alerts(&env, false);
+    wait_until("three alerts", || env.alerts(false).len() == 3);
+    let open = env.alerts(false);
     let rule = |name: &str| {
         open.iter()
             .find(|a| a["rule"] == name)
@@ -171,7 +163,7 @@ fn judged_env(mock: &MockLlm) -> Env {
          [alerts.judge]\nmodel = \"mock/judge\"\ninterval_secs = 1.0\n",
         mock.url
     );
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", "sk-test")]);
     env
 }
@@ -185,9 +177,10 @@ fn the_judge_raises_once_with_its_reason_and_chat_opens_a_seeded_session() {
         done"#;
     let id = env.start(&["sh", "-c", script]);
     wait_until("the judge's alert", || {
-        alerts(&env, false).iter().any(|a| a["rule"] == "judge")
+        env.alerts(false).iter().any(|a| a["rule"] == "judge")
     });
-    let alert = alerts(&env, false)
+    let alert = env
+        .alerts(false)
         .into_iter()
         .find(|a| a["rule"] == "judge")
         .expect("judge alert");
@@ -219,7 +212,7 @@ fn the_judge_raises_once_with_its_reason_and_chat_opens_a_seeded_session() {
             >= 2
     });
     assert_eq!(
-        alerts(&env, true).len(),
+        env.alerts(true).len(),
         1,
         "one judge alert while it is open"
     );
@@ -246,7 +239,7 @@ fn the_judge_raises_once_with_its_reason_and_chat_opens_a_seeded_session() {
     assert!(system.contains("$ sh -c i=0"), "the command: {system}");
     assert!(system.contains(r#"{"step": "#), "recent metrics: {system}");
     assert_eq!(
-        alerts(&env, false)
+        env.alerts(false)
             .iter()
             .filter(|a| a["rule"] == "judge")
             .count(),
@@ -259,7 +252,7 @@ fn the_judge_raises_once_with_its_reason_and_chat_opens_a_seeded_session() {
 fn a_bad_threshold_in_the_config_is_refused_at_start() {
     let env = Env::new();
     let config = "[alerts]\nthresholds = [\"loss >> 5\"]\n";
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     let out = env.run(&["runs"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -19,7 +19,7 @@ fn chat_env(mock: &MockLlm) -> Env {
          [providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}\"\napi_key_env = \"MOCK_KEY\"\n",
         url = mock.url
     );
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     // The daemon is started by the first command and inherits this variable; clients never
     // need it.
     env.start_daemon(&[("MOCK_KEY", KEY)]);
@@ -446,7 +446,7 @@ fn providers_check_sends_the_configured_headers_a_chat_would() {
          headers = {{ X-Org = \"acme\" }}\n",
         mock.url
     );
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", KEY)]);
     let providers = env.ok(&["providers", "--check"]);
     assert!(providers.contains("[ok]"), "{providers}");
@@ -590,7 +590,7 @@ fn titles_come_from_a_model_when_configured_and_from_the_first_line_when_it_fail
          [providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"MOCK_KEY\"\n",
         url = mock.url
     );
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", KEY)]);
 
     // The session's own model is asked, in the background.
@@ -637,7 +637,7 @@ fn titles_come_from_a_model_when_configured_and_from_the_first_line_when_it_fail
          [providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\n",
         url = mock.url
     );
-    std::fs::write(quiet.path().join("config.toml"), config).expect("write config");
+    quiet.write_config(config);
     assert_eq!(chat(&quiet, &["--model", "mock/ok", "hello there"]).0, 0);
     assert_eq!(title_of(&quiet, &only_session(&quiet)), Value::Null);
 }
@@ -670,7 +670,7 @@ fn answers_are_capped_only_where_the_user_set_a_cap_in_the_field_expected() {
          [providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}\"\nmax_tokens = 300\n",
         url = mock.url
     );
-    std::fs::write(capped.path().join("config.toml"), config).expect("write config");
+    capped.write_config(config);
     assert_eq!(chat(&capped, &["--model", "mock/ok", "hi"]).0, 0);
     assert_eq!(chat(&capped, &["--model", "mock/big", "hi"]).0, 0);
     assert_eq!(

@@ -153,10 +153,6 @@ fn read_log(env: &Env, id: &str) -> String {
     String::from_utf8_lossy(&std::fs::read(log_of(env, id)).unwrap_or_default()).into_owned()
 }
 
-fn alerts(env: &Env) -> Vec<Value> {
-    serde_json::from_str(&env.ok(&["alerts", "--json", "--all"])).expect("alerts --json")
-}
-
 /// The checks every gap must pass once the run ended: real exit code, output from before
 /// and after, the marker in the log, the loss on the run and an alert.
 fn assert_gap_recorded(env: &Env, id: &str) {
@@ -182,7 +178,8 @@ fn assert_gap_recorded(env: &Env, id: &str) {
         "the run says: {loss}"
     );
     assert_eq!(loss["ongoing"], false);
-    let alert = alerts(env)
+    let alert = env
+        .alerts(true)
         .into_iter()
         .find(|alert| alert["run"] == id && alert["rule"] == "output_lost");
     let alert = alert.expect("an output_lost alert on the run");
@@ -236,24 +233,30 @@ fn a_log_made_unwritable_for_a_moment_resumes_and_records_the_gap() {
     assert_gap_recorded(&env, &id);
 }
 
-#[test]
-fn an_exit_during_a_full_disk_keeps_its_code_across_a_daemon_restart() {
-    let Some(fs) = Tmpfs::mount("24m") else {
-        return;
-    };
+/// A run whose job exits with code 3 while the disk is full; returns the installation, the
+/// run and the filler to free (the caller decides what happens before space returns).
+fn exit_while_full(fs: &Tmpfs) -> (Env, Job, String, PathBuf) {
     let env = fs.env();
     let job = Job::new();
     let id = start_in(
         &env,
         &job,
-        "echo started; while [ ! -e stop ]; do sleep 0.01; done; exit 3",
+        "while [ ! -e stop ]; do sleep 0.01; done; exit 3",
     );
     wait_until("the run to be running", || env.status_of(&id) == "running");
     let pid = env.get(&id)["pid"].as_i64().expect("pid") as i32;
-
     let filler = fs.fill();
     job.say_stop();
     wait_until("the job to end", || !alive(pid));
+    (env, job, id, filler)
+}
+
+#[test]
+fn an_exit_during_a_full_disk_keeps_its_code_across_a_daemon_restart() {
+    let Some(fs) = Tmpfs::mount("24m") else {
+        return;
+    };
+    let (env, _job, id, filler) = exit_while_full(&fs);
     // Neither `exit.json` nor the database can take the end now; the supervisor holds it.
     env.kill_daemon();
     assert!(!env.path().join("runs").join(&id).join("exit.json").exists());
@@ -270,19 +273,7 @@ fn an_exit_during_a_full_disk_is_stored_once_space_returns() {
     let Some(fs) = Tmpfs::mount("24m") else {
         return;
     };
-    let env = fs.env();
-    let job = Job::new();
-    let id = start_in(
-        &env,
-        &job,
-        "while [ ! -e stop ]; do sleep 0.01; done; exit 3",
-    );
-    wait_until("the run to be running", || env.status_of(&id) == "running");
-    let pid = env.get(&id)["pid"].as_i64().expect("pid") as i32;
-
-    let filler = fs.fill();
-    job.say_stop();
-    wait_until("the job to end", || !alive(pid));
+    let (env, _job, id, filler) = exit_while_full(&fs);
     Tmpfs::free(&filler);
     assert_eq!(env.run(&["wait", &id]).status.code(), Some(3));
     assert_eq!(env.get(&id)["exit_code"], 3);

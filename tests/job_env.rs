@@ -15,11 +15,7 @@ const HOOK: &str = "https://hooks.example/services/never-in-a-job";
 /// (the webhook named by `[notify.slack]`), plus a variable only it has.
 fn secret_env(extra_daemon_vars: &[(&str, &str)]) -> Env {
     let env = Env::new();
-    std::fs::write(
-        env.path().join("config.toml"),
-        "[notify.slack]\nwebhook_url_env = \"TEST_HOOK_URL\"\n",
-    )
-    .expect("write config");
+    env.write_config("[notify.slack]\nwebhook_url_env = \"TEST_HOOK_URL\"\n");
     let mut vars = vec![
         ("OPENAI_API_KEY", DAEMON_KEY),
         ("TEST_HOOK_URL", HOOK),

@@ -105,11 +105,7 @@ fn a_client_that_never_reads_its_replies_holds_a_bounded_amount() {
 #[test]
 fn clients_past_max_clients_are_told_and_the_refusals_logged_once() {
     let env = Env::new();
-    std::fs::write(
-        env.path().join("config.toml"),
-        "[daemon]\nmax_clients = 4\n",
-    )
-    .unwrap();
+    env.write_config("[daemon]\nmax_clients = 4\n");
     env.ok(&["daemon", "start"]);
     // Served one by one: a client started meanwhile may hold a place for a moment.
     let mut served = Vec::new();

@@ -30,7 +30,7 @@ fn notify_env(slack: &MockHook, telegram: &MockHook, extra: &str) -> (Env, tempf
         tg = telegram.url,
         desktop = env.path().join("notify-send").display(),
     );
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     // A desktop notifier that records its arguments.
     let script = env.path().join("notify-send");
     let record = env.path().join("desktop.txt");

@@ -195,11 +195,7 @@ fn a_reconnecting_client_gets_what_it_missed_or_a_snapshot() {
 #[test]
 fn a_stalled_client_is_told_to_resync_and_slows_nobody() {
     let env = Env::new();
-    std::fs::write(
-        env.path().join("config.toml"),
-        "[daemon]\nclient_queue_bytes = 65536\n",
-    )
-    .unwrap();
+    env.write_config("[daemon]\nclient_queue_bytes = 65536\n");
     let mut stalled = env.connect();
     let hello = stalled.call("hello", json!({"protocol": 1}));
     assert!(hello["result"].is_object());

@@ -10,14 +10,18 @@ use std::time::{Duration, Instant};
 use common::Env;
 use serde_json::{Value, json};
 
-/// Pipes `input` into a proxy, closes its stdin, and returns every line it printed.
-fn through_proxy(env: &Env, input: &str) -> Vec<Value> {
-    let mut child = env
-        .cmd(&["proxy"])
+/// `reagent proxy` with both ends piped.
+fn spawn_proxy(env: &Env) -> std::process::Child {
+    env.cmd(&["proxy"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start the proxy");
+        .expect("start the proxy")
+}
+
+/// Pipes `input` into a proxy, closes its stdin, and returns every line it printed.
+fn through_proxy(env: &Env, input: &str) -> Vec<Value> {
+    let mut child = spawn_proxy(env);
     let mut stdin = child.stdin.take().expect("the proxy's stdin");
     stdin
         .write_all(input.as_bytes())
@@ -71,12 +75,7 @@ fn a_reply_worked_out_later_still_comes_after_the_end_of_input() {
 fn a_proxy_whose_reader_went_away_exits_within_a_second() {
     let env = Env::new();
     env.ok(&["daemon", "start"]);
-    let mut child = env
-        .cmd(&["proxy"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the proxy");
+    let mut child = spawn_proxy(&env);
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(request(1, "hello", json!({"protocol": 1, "client": "proxy test"})).as_bytes())

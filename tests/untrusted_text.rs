@@ -137,7 +137,7 @@ fn model_answers_and_provider_errors_keep_their_lines_but_not_their_escapes() {
         "[providers.evil]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"EVIL_KEY\"\n",
         hostile_provider()
     );
-    std::fs::write(env.path().join("config.toml"), config).expect("write config");
+    env.write_config(config);
     env.start_daemon(&[("EVIL_KEY", "evil-provider-key-1234")]);
 
     let chat = env.run(&["chat", "--model", "evil/answer", "hi"]);

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod process;
 pub mod queue;
 pub mod runs;
 pub mod secret;

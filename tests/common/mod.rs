@@ -96,6 +96,20 @@ impl Env {
         cmd
     }
 
+    /// Writes this installation's config file (read by the daemon when it starts).
+    pub fn write_config(&self, toml: impl AsRef<[u8]>) {
+        std::fs::write(self.path().join("config.toml"), toml).expect("write config");
+    }
+
+    /// Every alert (with `all`, answered ones too), as `reagent alerts --json` prints them.
+    pub fn alerts(&self, all: bool) -> Vec<Value> {
+        let mut args = vec!["alerts", "--json"];
+        if all {
+            args.push("--all");
+        }
+        serde_json::from_str(&self.ok(&args)).expect("alerts --json")
+    }
+
     /// Runs `reagent ARGS` and returns its output, whatever the exit code.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run reagent")

@@ -23,16 +23,9 @@ pub fn owner(
     None
 }
 
-/// A process's parent, from `/proc/PID/stat` (the field after the state, past the command
-/// name, which may itself hold spaces and parentheses).
+/// A process's parent, from `/proc/PID/stat`.
 pub fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_ppid(&stat)
-}
-
-fn parse_ppid(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    crate::process::stat_field(pid, 1)
 }
 
 #[cfg(test)]
@@ -49,13 +42,5 @@ mod tests {
         assert_eq!(owner(200, &runs, parent).map(String::as_str), Some("run-b"));
         assert_eq!(owner(300, &runs, parent), None, "not under any run");
         assert_eq!(owner(999, &runs, parent), None, "unknown pid");
-    }
-
-    #[test]
-    fn ppid_is_read_past_a_command_name_with_spaces() {
-        assert_eq!(parse_ppid("42 (my (odd) prog) S 7 42 42 0"), Some(7));
-        assert_eq!(parse_ppid("garbage"), None);
-        let own = parent_of(std::process::id());
-        assert!(own.is_some_and(|p| p > 0));
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use reagent::run::RunInfo;
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::Signal;
 
 use crate::state::Daemon;
 
@@ -27,7 +27,7 @@ pub fn alive(id: &str, pgid: u32) -> bool {
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| group_of(pid) == Some(pgid))
+        .filter(|&pid| crate::process::stat_field(pid, 2) == Some(pgid))
         .any(|pid| {
             std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
                 environ
@@ -35,14 +35,6 @@ pub fn alive(id: &str, pgid: u32) -> bool {
                     .any(|var| var == marker.as_bytes())
             })
         })
-}
-
-/// The process group of `pid`, from `/proc/PID/stat` (the field after the state, which
-/// follows the command name in parentheses, which may itself hold spaces and parentheses).
-fn group_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Stops the orphaned job of lost run `run`: SIGTERM to its group now, SIGKILL after `grace`
@@ -84,28 +76,16 @@ pub fn stop(daemon: &std::sync::Arc<Daemon>, run: &RunInfo, grace: Duration) -> 
     Some(stopping)
 }
 
-/// Signals process group `pgid`, never 0 or 1 (`kill(-1)` would signal every process).
+/// Signals the orphan's group, saying in the log when it cannot.
 fn signal(pgid: u32, signal: Signal) {
-    let pid = i32::try_from(pgid).ok().and_then(Pid::from_raw);
-    let Some(pid) = pid.filter(|pid| pid.as_raw_nonzero().get() > 1) else {
-        return;
-    };
-    if let Err(err) = kill_process_group(pid, signal) {
-        tracing::warn!(pgid, "cannot signal the orphaned job: {err}");
+    if let Err(err) = crate::process::signal_group(pgid, signal) {
+        tracing::warn!("cannot signal the orphaned job: {err}");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_process_group_of_a_process() {
-        let me = std::process::id();
-        let group = rustix::process::getpgrp().as_raw_nonzero().get();
-        assert_eq!(group_of(me), u32::try_from(group).ok());
-        assert_eq!(group_of(u32::MAX), None);
-    }
 
     #[test]
     fn a_group_without_the_run_is_not_alive() {

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portable_pty::Child;
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::Signal;
 
 use super::hub::lock;
 
@@ -118,15 +118,10 @@ impl Job {
     }
 }
 
-/// Signals process group `pgid`. Refuses 0 and 1: `kill(-1)` would signal every process.
+/// Signals process group `pgid`, saying in the supervisor's log when it cannot.
 pub(crate) fn signal_group(pgid: u32, signal: Signal) {
-    let pid = i32::try_from(pgid).ok().and_then(Pid::from_raw);
-    let Some(pid) = pid.filter(|pid| pid.as_raw_nonzero().get() > 1) else {
-        diag!("refusing to signal process group {pgid}");
-        return;
-    };
-    if let Err(err) = kill_process_group(pid, signal) {
-        diag!("signal {signal:?} to group {pgid}: {err}");
+    if let Err(err) = crate::process::signal_group(pgid, signal) {
+        diag!("{err}");
     }
 }
 

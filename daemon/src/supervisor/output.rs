@@ -100,26 +100,24 @@ pub(crate) fn append(out: &mut Out, log: &mut File, data: &[u8]) -> bool {
 ///
 /// The marker starts on a line of its own and ends with one, so what follows reads normally.
 pub(crate) fn close_gap(out: &mut Out, log: &mut File) -> bool {
-    let Some(loss) = out.loss.as_mut().filter(|loss| loss.ongoing) else {
+    let Some(loss) = out.loss.as_ref().filter(|loss| loss.ongoing) else {
         return true;
     };
-    loss.ongoing = false;
-    let marker = format!("\r\n[reagent: {}]\r\n", loss.describe());
+    // The marker tells the gap as it stands once closed.
+    let closed = OutputLoss {
+        ongoing: false,
+        ..loss.clone()
+    };
+    let marker = format!("\r\n[reagent: {}]\r\n", closed.describe());
     let (wrote, err) = write_some(log, marker.as_bytes());
     out.written += wrote as u64;
-    match err {
-        None => {
-            out.loss_gen += 1;
-            diag!("logging resumed; {}", marker.trim());
-            true
-        }
-        Some(_) => {
-            if let Some(loss) = out.loss.as_mut() {
-                loss.ongoing = true;
-            }
-            false
-        }
+    if err.is_some() {
+        return false;
     }
+    diag!("logging resumed; {}", marker.trim());
+    out.loss = Some(closed);
+    out.loss_gen += 1;
+    true
 }
 
 /// Counts `bytes` the log did not get; `err` starts a new gap.

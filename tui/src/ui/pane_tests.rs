@@ -30,8 +30,8 @@ fn small_cockpit_on_a_big_run(lines: usize) -> App {
     app
 }
 
-fn press(app: &mut App, code: KeyCode) {
-    let _ = on_key(app, KeyEvent::new(code, KeyModifiers::NONE));
+fn press(app: &mut App, code: KeyCode) -> Vec<crate::app::update::Effect> {
+    on_key(app, KeyEvent::new(code, KeyModifiers::NONE))
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn an_ended_run_is_never_typed_into() {
     assert_eq!(app.mode, Mode::Normal);
     // Typing mode left over from when the run was live: the next key gets out, sending nothing.
     app.mode = Mode::Input;
-    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    let effects = press(&mut app, KeyCode::Esc);
     assert!(effects.is_empty(), "nothing is sent to an ended run");
     assert_eq!(app.mode, Mode::Normal);
 }
@@ -187,10 +187,7 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
     use crate::app::update::Effect;
     let mut app = super::tests::app_with_runs();
     app.focus = Focus::Runs;
-    let effects = on_key(
-        &mut app,
-        KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE),
-    );
+    let effects = press(&mut app, KeyCode::Char('j'));
     assert_eq!(effects, vec![Effect::Attach("e5f6a7b8".into())]);
     assert_eq!(
         app.pane.as_ref().map(|pane| pane.run.as_str()),
@@ -198,10 +195,7 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
     );
     assert_eq!(app.mode, Mode::Normal, "watching, not typing");
     assert_eq!(app.focus, Focus::Runs, "the list keeps the keyboard");
-    let effects = on_key(
-        &mut app,
-        KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE),
-    );
+    let effects = press(&mut app, KeyCode::Char('k'));
     assert_eq!(
         effects,
         vec![
@@ -223,16 +217,10 @@ fn the_typing_client_sizes_the_run_through_layout_changes_and_watchers_never_do(
     use crate::app::update::{Effect, fit_typed_run};
     let mut app = super::tests::app_with_runs();
     app.focus = Focus::Runs;
-    let _ = on_key(
-        &mut app,
-        KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE),
-    );
-    let _ = on_key(
-        &mut app,
-        KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE),
-    );
+    let _ = press(&mut app, KeyCode::Char('j'));
+    let _ = press(&mut app, KeyCode::Char('k'));
     assert_eq!(fit_typed_run(&mut app), None, "watching never resizes");
-    let effects = on_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let effects = press(&mut app, KeyCode::Enter);
     let (cols, rows) = super::pane_size(&app);
     assert!(effects.contains(&Effect::Resize("a1b2c3d4".into(), cols, rows)));
     assert_eq!(fit_typed_run(&mut app), None, "asked once");
@@ -250,7 +238,7 @@ fn the_latest_client_to_type_takes_the_size_back() {
     use crate::app::update::{Effect, fit_typed_run};
     let mut app = super::tests::app_with_runs();
     app.focus = Focus::Runs;
-    let _ = on_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let _ = press(&mut app, KeyCode::Enter);
     let (cols, rows) = super::pane_size(&app);
     // The daemon applied our size, then another client typed and took its own.
     let mut run = app.runs[0].clone();

@@ -1,16 +1,15 @@
 //! The side panel: chat, charts, alerts or GPUs on screen beside the job pane, both live.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, PartKind, Role, SessionInfo};
+use reagent::chat::{MessageStatus, Part, PartKind, Role};
 use reagent::protocol::{Attached, Blob, EventKind, Output};
 
-use super::tests::{NOW, app_with_runs, draw};
+use super::tests::draw;
+use super::tests_chat::{SESSION, chat_app, message};
 use crate::app::App;
 use crate::app::side::Side;
-use crate::app::state::{Focus, Mode};
+use crate::app::state::{Focus, Mode, View};
 use crate::app::update::{Effect, on_key};
-
-const SESSION: &str = "5e551011";
 
 fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
     on_key(app, KeyEvent::new(code, KeyModifiers::NONE))
@@ -18,7 +17,15 @@ fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
 
 /// A 200x50 cockpit: the first run open in the pane, a chat session streaming an answer.
 fn wide_cockpit() -> App {
-    let mut app = app_with_runs();
+    let answer = message(
+        "m1",
+        Role::Assistant,
+        MessageStatus::Streaming,
+        vec![Part::text("The loss")],
+    );
+    let mut app = chat_app(vec![answer]);
+    app.view = View::Runs;
+    app.focus = Focus::Runs;
     app.size = (200, 50);
     let run = app.runs[0].clone();
     app.open_pane(&run);
@@ -28,27 +35,6 @@ fn wide_cockpit() -> App {
         screen: Blob(b"step 1 ok\r\n".to_vec()),
     };
     assert!(app.attached(attached, &[]));
-    let session = SessionInfo {
-        id: SESSION.into(),
-        title: Some("nan hunt".into()),
-        model: "anthropic/claude".into(),
-        system: None,
-        cwd: "/work".into(),
-        created_at: NOW,
-    };
-    assert!(app.chat.apply(&EventKind::Session { session }));
-    app.chat.open(SESSION);
-    let answer = MessageInfo {
-        id: "m1".into(),
-        session: SESSION.into(),
-        role: Role::Assistant,
-        status: MessageStatus::Streaming,
-        parts: vec![Part::text("The loss")],
-        error: None,
-        usage: MessageUsage::default(),
-        created_at: NOW,
-    };
-    assert!(app.chat.history(SESSION, vec![answer]));
     app
 }
 

@@ -14,9 +14,15 @@ use crate::app::chat::Anchor;
 use crate::app::state::{Focus, Mode, View};
 use crate::app::update::{Effect, on_key};
 
-const SESSION: &str = "5e551011";
+/// The chat session these tests open.
+pub(super) const SESSION: &str = "5e551011";
 
-fn message(id: &str, role: Role, status: MessageStatus, parts: Vec<Part>) -> MessageInfo {
+pub(super) fn message(
+    id: &str,
+    role: Role,
+    status: MessageStatus,
+    parts: Vec<Part>,
+) -> MessageInfo {
     MessageInfo {
         id: id.into(),
         session: SESSION.into(),
@@ -30,7 +36,7 @@ fn message(id: &str, role: Role, status: MessageStatus, parts: Vec<Part>) -> Mes
 }
 
 /// The chat view with one session open, holding `messages`.
-fn chat_app(messages: Vec<MessageInfo>) -> App {
+pub(super) fn chat_app(messages: Vec<MessageInfo>) -> App {
     let mut app = app_with_runs();
     app.view = View::Chat;
     let session = SessionInfo {
