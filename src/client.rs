@@ -179,11 +179,14 @@ impl Client {
     }
 }
 
-/// Whether a connect error means "no daemon listens there".
+/// Whether a connect error means "no daemon listens there". A reset is a daemon that died
+/// with this connection still waiting to be accepted: no daemon either.
 pub fn no_daemon(err: &std::io::Error) -> bool {
     matches!(
         err.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset
     )
 }
 

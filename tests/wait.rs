@@ -5,28 +5,27 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Env, alive, signal, wait_until};
-use rustix::process::Signal;
+use common::{Env, wait_until};
 
 /// The exit code for "could not reach the daemon" (see `tui/src/exit.rs`).
 const UNREACHABLE: i32 = 125;
 
-/// Whether process `pid` holds a socket: `reagent wait` holds none until it has connected to
-/// the daemon (starting one uses a pipe).
-fn has_socket(pid: u32) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+/// Whether the daemon has taken `run.wait` from a client: from then on, killing it is a
+/// loss that client sees. (A client still connecting could simply start the next daemon.)
+fn daemon_has_a_waiter(env: &Env) -> bool {
+    let Ok(logs) = std::fs::read_dir(env.path().join("logs")) else {
         return false;
     };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+    logs.flatten().any(|log| {
+        std::fs::read_to_string(log.path()).is_ok_and(|text| text.contains("method=\"run.wait\""))
     })
 }
 
 #[test]
 fn wait_survives_a_killed_daemon_and_exits_with_the_jobs_code() {
     let env = Env::new();
-    env.start_daemon(&[]);
+    // Debug logs show each request, `run.wait` included.
+    env.start_daemon(&[("RUST_LOG", "debug")]);
     let id = env.start(&["sh", "-c", "read line; exit 7"]);
     let waiter = env
         .cmd(&["wait", &id])
@@ -34,11 +33,11 @@ fn wait_survives_a_killed_daemon_and_exits_with_the_jobs_code() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start reagent wait");
-    wait_until("wait to connect", || has_socket(waiter.id()));
+    wait_until("the daemon to take the wait", || daemon_has_a_waiter(&env));
 
     let old = env.daemon_pid().expect("daemon pid");
-    signal(old, Signal::KILL);
-    wait_until("the daemon to die", || !alive(old));
+    // Until the lock is free the dying daemon may still accept a connection and then drop it.
+    env.kill_daemon();
     // The job goes on; `wait` starts a new daemon, which re-adopts it. This command may race
     // it to start one: either way one daemon runs.
     env.ok(&["input", &id, "go"]);
