@@ -4,7 +4,7 @@
 use std::io::{IsTerminal as _, Read as _};
 use std::process::ExitCode;
 
-use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role};
+use reagent::chat::{MessageInfo, MessageStatus, PartKind, ProviderInfo, Role, SessionInfo};
 use reagent::protocol::{
     CancelChat, CreateSession, DeleteSession, EventKind, ForkSession, ListProviders, ListSessions,
     Notification, RenameSession, SendChat, SessionHistory, SetSessionModel, UsageQuery,
@@ -12,7 +12,7 @@ use reagent::protocol::{
 use reagent::time::format_duration_ms;
 use tokio::io::AsyncWriteExt as _;
 
-use super::{Ctx, print_json};
+use super::{Ctx, aligned, print_json};
 use crate::cli::{ChatArgs, SessionAction};
 use crate::exit::Unreachable;
 use crate::sanitize;
@@ -135,14 +135,7 @@ pub async fn sessions(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&sessions)?;
     } else {
-        for session in sessions {
-            println!(
-                "{}  {}  {}",
-                session.id,
-                sanitize::line(&session.model),
-                sanitize::line(session.title.as_deref().unwrap_or("-"))
-            );
-        }
+        print!("{}", sessions_table(&sessions));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -196,21 +189,42 @@ pub async fn providers(ctx: &Ctx, check: bool, json: bool) -> anyhow::Result<Exi
             "no providers: add [providers.NAME] to the config, or set OPENAI_API_KEY / ANTHROPIC_API_KEY for the daemon"
         );
     } else {
-        for p in providers {
-            let key = if p.has_key { "key ok" } else { "NO KEY" };
-            let answers = p.answers.map(|a| format!("  [{a}]")).unwrap_or_default();
-            let line = format!(
-                "{:<12} {:<10} {:<7} {}  {}{answers}",
-                p.name,
-                p.kind,
-                key,
-                p.base_url,
-                p.models.join(", ")
-            );
-            println!("{}", sanitize::line(&line));
-        }
+        print!("{}", providers_table(&providers, check));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sessions as aligned columns; the title comes last, where a long one can run on.
+fn sessions_table(sessions: &[SessionInfo]) -> String {
+    let mut rows = vec![["ID", "MODEL", "TITLE"].map(String::from).to_vec()];
+    rows.extend(sessions.iter().map(|session| {
+        vec![
+            session.id.clone(),
+            session.model.clone(),
+            session.title.clone().unwrap_or_else(|| "-".into()),
+        ]
+    }));
+    aligned(&rows)
+}
+
+/// Providers as aligned columns; with `--check`, what each answered comes before the models.
+fn providers_table(providers: &[ProviderInfo], check: bool) -> String {
+    let mut header = vec!["NAME", "KIND", "KEY", "URL"];
+    if check {
+        header.push("CHECK");
+    }
+    header.push("MODELS");
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    rows.extend(providers.iter().map(|p| {
+        let key = if p.has_key { "ok" } else { "MISSING" };
+        let mut row = vec![p.name.clone(), p.kind.clone(), key.into(), p.base_url.clone()];
+        if check {
+            row.push(p.answers.clone().unwrap_or_else(|| "-".into()));
+        }
+        row.push(p.models.join(", "));
+        row
+    }));
+    aligned(&rows)
 }
 
 /// `reagent session rename|model|fork|delete|cancel`
@@ -270,4 +284,61 @@ pub async fn usage(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(name: &str, kind: &str, answers: Option<&str>) -> ProviderInfo {
+        ProviderInfo {
+            name: name.into(),
+            kind: kind.into(),
+            base_url: format!("https://{name}.example/v1"),
+            models: vec!["m1".into(), "m2".into()],
+            has_key: name != "local",
+            answers: answers.map(Into::into),
+        }
+    }
+
+    /// Where each line has its needle last: with aligned columns, the same column everywhere.
+    fn columns_of(table: &str, needles: &[&str]) -> Vec<usize> {
+        table
+            .lines()
+            .zip(needles)
+            .map(|(line, needle)| line.rfind(needle).expect(needle))
+            .collect()
+    }
+
+    #[test]
+    fn providers_line_up_under_their_header_whatever_the_name_lengths() {
+        let providers = [
+            provider("a-very-long-provider-name", "openai", Some("ok")),
+            provider("local", "anthropic", Some("401 from local")),
+        ];
+        let table = providers_table(&providers, true);
+        let urls = columns_of(&table, &["URL", "https://a-very", "https://local"]);
+        assert!(urls.windows(2).all(|w| w[0] == w[1]), "{table}");
+        assert!(table.contains("MISSING"), "{table}");
+        let plain = providers_table(&providers, false);
+        assert!(!plain.contains("CHECK"), "{plain}");
+    }
+
+    #[test]
+    fn sessions_line_up_with_a_dash_for_no_title() {
+        let session = |id: &str, model: &str, title: Option<&str>| SessionInfo {
+            id: id.into(),
+            title: title.map(Into::into),
+            model: model.into(),
+            system: None,
+            cwd: "/".into(),
+            created_at: 0,
+        };
+        let table = sessions_table(&[
+            session("0000000a", "openai/gpt-4o-mini", Some("loss spike")),
+            session("0000000b", "anthropic/claude-sonnet-4-5", None),
+        ]);
+        let titles = columns_of(&table, &["TITLE", "loss spike", "-"]);
+        assert!(titles.windows(2).all(|w| w[0] == w[1]), "{table}");
+    }
 }
