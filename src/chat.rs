@@ -200,3 +200,36 @@ pub struct ProviderInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<String>,
 }
+
+/// What a `chat_retrying` event tells the user, worded once so the CLI and the cockpit say the
+/// same: `retrying in 2 s (429 from openai)`, with the attempt from the second retry on.
+pub fn retry_note(attempt: u32, delay_ms: u64, status: u16, provider: &str) -> String {
+    let delay = if delay_ms.is_multiple_of(1000) {
+        format!("{} s", delay_ms / 1000)
+    } else {
+        format!("{:.1} s", delay_ms as f64 / 1000.0)
+    };
+    let nth = if attempt > 1 {
+        format!(", attempt {attempt}")
+    } else {
+        String::new()
+    };
+    format!("retrying in {delay} ({status} from {provider}{nth})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_reads_as_the_user_expects() {
+        assert_eq!(
+            retry_note(1, 2000, 429, "openai"),
+            "retrying in 2 s (429 from openai)"
+        );
+        assert_eq!(
+            retry_note(3, 500, 529, "anthropic"),
+            "retrying in 0.5 s (529 from anthropic, attempt 3)"
+        );
+    }
+}

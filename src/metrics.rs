@@ -83,6 +83,10 @@ pub struct SeriesPoints {
     pub total: u64,
     /// The newest point.
     pub last: Option<Sample>,
+    /// Where the series was NaN or infinite within the window (the first such step of each
+    /// column, so at most `columns`): `points` cannot carry them, and a chart marks each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nan_steps: Vec<f64>,
 }
 
 /// `metrics.query` reply.
@@ -92,6 +96,28 @@ pub struct MetricsQueryReply {
     pub run: String,
     /// The series asked for, in the order asked (unknown names are left out).
     pub series: Vec<SeriesPoints>,
+}
+
+/// How many points a [`Trend`] has at most: one per column of the runs list's sparkline.
+pub const TREND_POINTS: usize = 16;
+
+/// A run's main metric over its whole run, in at most [`TREND_POINTS`] points (the mean of
+/// each equal slice of its steps): what the runs list draws as a sparkline. The daemon keeps
+/// it current and stores it, so it is there for ended runs and after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trend {
+    /// The metric (see [`main_metric`]).
+    pub metric: String,
+    /// Each slice's last step and mean (NaN when the slice held no finite value).
+    pub points: Vec<Sample>,
+}
+
+/// The metric a run is summed up by, as an index into its series names: `loss` when it
+/// reports one, else the first it reported. The daemon's trend and the cockpit's default chart
+/// pick the same one.
+pub fn main_metric<S: AsRef<str>>(names: &[S]) -> Option<usize> {
+    let loss = names.iter().position(|name| name.as_ref() == "loss");
+    loss.or_else(|| (!names.is_empty()).then_some(0))
 }
 
 /// A metric's newest value, as carried by the `metrics` event.

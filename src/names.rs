@@ -1,4 +1,4 @@
-//! The limit on names people give runs and sweeps.
+//! The limit on names people give runs and sweeps, and the patterns that pick runs by name.
 //!
 //! A name is shown in every table, log line and event that mentions its run, so one without
 //! bound (70,000 characters in a hostile test) made every listing useless and, once, crashed
@@ -27,9 +27,50 @@ pub fn check(field: &str, name: &str) -> Result<(), RpcError> {
     ))
 }
 
+/// Whether `text` matches a shell-like `pattern`: `*` stands for any text (none included),
+/// `?` for one character, anything else for itself. How `reagent runs --name` picks runs.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // Greedy with one backtrack point (the last `*`): linear in practice, never exponential.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => (p, t) = (p + 1, t + 1),
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    (p, t) = (star_p + 1, star_t + 1);
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob_match("lr-*", "lr-0.01"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a?c", "abc"));
+        assert!(glob_match("*b*", "abc"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(glob_match("é?", "éa"), "characters, not bytes");
+        assert!(!glob_match("a?c", "ac"));
+        assert!(!glob_match("lr-*", "train"));
+        assert!(!glob_match("abc", "abcd"));
+        assert!(!glob_match("a*c", "abd"));
+    }
 
     #[test]
     fn names_up_to_the_limit_pass_and_longer_ones_are_refused_by_field() {

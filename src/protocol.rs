@@ -9,6 +9,7 @@
 //! clients call `client.call(StopRun { .. })` and get a typed answer; the daemon matches on
 //! [`Request`], which lists every method once. Both come from the `methods!` table below.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use base64::Engine as _;
@@ -19,8 +20,8 @@ use serde_json::Value;
 use crate::alert::{AlertInfo, AlertStatus, Choice};
 use crate::chat::{MessageInfo, PartKind, ProviderInfo, SessionInfo, UsageReport};
 use crate::gpu::{GpuInfo, GpuReport, GpuSourceKind, ListGpus, ListQueue, QueueEntry, SubmitRun};
-use crate::metrics::{Latest, MetricsList, MetricsQueryReply, QueryWindow};
-use crate::run::{RunInfo, RunSpec};
+use crate::metrics::{Latest, MetricsList, MetricsQueryReply, QueryWindow, Trend};
+use crate::run::{RunInfo, RunSpec, RunStatus};
 use crate::sweep::{ListSweeps, SweepInfo, SweepRef, SweepSpec};
 
 mod incoming;
@@ -88,7 +89,7 @@ methods! {
     "daemon.status" => DaemonStatus(DaemonStatus) -> StatusReply;
     /// Ask the daemon to exit cleanly. Runs keep going under their supervisors.
     "daemon.shutdown" => Shutdown(Shutdown) -> Ack;
-    /// Every run, oldest first.
+    /// Every run, oldest first; or those a status, a name pattern and a limit pick.
     "runs.list" => ListRuns(ListRuns) -> Vec<RunInfo>;
     /// Start a run.
     "run.start" => StartRun(RunSpec) -> RunInfo;
@@ -108,6 +109,13 @@ methods! {
     "run.detach" => Detach(Detach) -> Ack;
     /// Answer once the run has ended.
     "run.wait" => WaitRun(WaitRun) -> RunInfo;
+    /// Start a run again as a new run: the same cwd, env, GPUs, metrics file and alert rules,
+    /// and the same command unless a new one is given.
+    "run.rerun" => RerunRun(RerunRun) -> RunInfo;
+    /// Remove ended runs with their logs, series and alerts; a live run is refused.
+    "runs.remove" => RemoveRuns(RemoveRuns) -> Vec<RunInfo>;
+    /// Remove every ended run of a kind (finished by default), optionally only old ones.
+    "runs.clean" => CleanRuns(CleanRuns) -> Vec<RunInfo>;
     /// Every chat session, oldest first.
     "sessions.list" => ListSessions(ListSessions) -> Vec<SessionInfo>;
     /// Start a chat session.
@@ -152,6 +160,9 @@ methods! {
     "alerts.list" => ListAlerts(ListAlerts) -> Vec<AlertInfo>;
     /// Answer an alert: ignore it, stop its run, or open a chat about it.
     "alert.respond" => RespondAlert(RespondAlert) -> AlertResponse;
+    /// Ignore every open alert like one (same rule and subject) on the runs of its sweep, or
+    /// on every run when its run is in no sweep: a sweep raises the same alert on each run.
+    "alerts.ignore_like" => IgnoreAlertsLike(IgnoreAlertsLike) -> IgnoredAlerts;
 }
 
 /// `metrics.list` params.
@@ -207,6 +218,43 @@ pub struct AlertResponse {
     pub alert: AlertInfo,
     /// The chat session opened by `chat`.
     pub session: Option<String>,
+}
+
+/// `alerts.ignore_like` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoreAlertsLike {
+    /// The id or unique id prefix of the alert whose like are ignored (it may be answered
+    /// already; its open likes are still ignored).
+    pub id: String,
+}
+
+/// `alerts.ignore_like` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IgnoredAlerts {
+    /// Where its likes were looked for: `sweep NAME` or `every run`.
+    pub scope: String,
+    /// The alerts ignored now, answered; empty when none was open.
+    pub alerts: Vec<AlertInfo>,
+}
+
+impl IgnoredAlerts {
+    /// What was done, in words the CLI and the cockpit both show:
+    /// `ignored 3 alerts (threshold on loss) across sweep lr`.
+    pub fn summary(&self) -> String {
+        let Some(first) = self.alerts.first() else {
+            return format!("no open alert like it across {}", self.scope);
+        };
+        let kind = match &first.subject {
+            Some(subject) => format!("{} on {subject}", first.rule),
+            None => first.rule.to_string(),
+        };
+        let count = self.alerts.len();
+        let plural = if count == 1 { "" } else { "s" };
+        format!(
+            "ignored {count} alert{plural} ({kind}) across {}",
+            self.scope
+        )
+    }
 }
 
 /// `sweep.stop` params.
@@ -359,6 +407,10 @@ pub struct Snapshot {
     /// Every sweep, oldest first.
     #[serde(default)]
     pub sweeps: Vec<SweepInfo>,
+    /// Each run's main-metric trend, by run id, for runs that have metrics: the runs list
+    /// draws it for ended runs too; `metrics` events bring it up to date.
+    #[serde(default)]
+    pub trends: HashMap<String, Trend>,
 }
 
 fn no_gpus() -> GpuReport {
@@ -399,9 +451,95 @@ pub struct StatusReply {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Shutdown {}
 
-/// `runs.list` params (none yet).
+/// `runs.list` params: every run by default; each filter given narrows the list, which stays
+/// oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ListRuns {}
+pub struct ListRuns {
+    /// Only runs in this status.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+    /// Only runs whose name matches this pattern (`*` any text, `?` one character); runs
+    /// without a name never match.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only the newest this many of the runs the other filters pick.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl ListRuns {
+    /// Of `runs` (oldest first), those these filters pick, oldest first: the one rule every
+    /// client and the daemon share.
+    pub fn select(&self, runs: &[RunInfo]) -> Vec<RunInfo> {
+        let picked: Vec<&RunInfo> = runs
+            .iter()
+            .filter(|run| self.status.is_none_or(|status| run.status == status))
+            .filter(|run| {
+                self.name.as_deref().is_none_or(|pattern| {
+                    run.name
+                        .as_deref()
+                        .is_some_and(|name| crate::names::glob_match(pattern, name))
+                })
+            })
+            .collect();
+        let skip = self
+            .limit
+            .map_or(0, |limit| picked.len().saturating_sub(limit));
+        picked.into_iter().skip(skip).cloned().collect()
+    }
+}
+
+/// `run.rerun` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunRun {
+    /// Id, name or unique id prefix of the run to start again.
+    pub run: String,
+    /// The new run's program and arguments; the old run's when absent.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+}
+
+/// `runs.remove` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveRuns {
+    /// Ids, names or unique id prefixes; every one must name an ended run, or none is removed.
+    pub runs: Vec<String>,
+}
+
+/// `runs.clean` params.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CleanRuns {
+    /// Which ended runs go.
+    #[serde(default)]
+    pub which: CleanScope,
+    /// Only runs that ended at least this many milliseconds ago.
+    #[serde(default)]
+    pub older_than_ms: Option<u64>,
+}
+
+/// Which ended runs `runs.clean` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanScope {
+    /// Runs that exited with code 0: done with, their results elsewhere.
+    #[default]
+    Finished,
+    /// Runs that failed.
+    Failed,
+    /// Every ended run: finished, failed, stopped or lost.
+    Ended,
+}
+
+impl CleanScope {
+    /// Whether a run in `status` is one this scope removes (never a live one).
+    pub fn covers(self, status: RunStatus) -> bool {
+        match self {
+            Self::Finished => status == RunStatus::Finished,
+            Self::Failed => status == RunStatus::Failed,
+            Self::Ended => status.is_terminal(),
+        }
+    }
+}
 
 /// `run.stop` params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -547,6 +685,11 @@ pub enum EventKind {
         /// Its id.
         id: String,
     },
+    /// An ended run was removed with its log, series and alerts: clients forget it.
+    RunRemoved {
+        /// Its id.
+        id: String,
+    },
     /// A message was created or changed state (its parts as they are now).
     Message {
         /// The message.
@@ -568,6 +711,24 @@ pub enum EventKind {
         offset: usize,
         /// The text to append.
         text: String,
+    },
+    /// The provider answered a request for an answer with a status worth retrying (429, 529,
+    /// 5xx) before its first token, and the daemon will ask again after `delay_ms`: the user
+    /// sees why nothing streams yet. Not kept for replay; text arriving or the answer ending
+    /// makes it moot. Carries no header or key, only the status and the provider's name.
+    ChatRetrying {
+        /// The session.
+        session: String,
+        /// The answer being waited for.
+        message: String,
+        /// Which retry this is (1 for the first).
+        attempt: u32,
+        /// How long the daemon waits before asking again.
+        delay_ms: u64,
+        /// The HTTP status the provider answered.
+        status: u16,
+        /// The provider's configured name.
+        provider: String,
     },
     /// A GPU sample that differs from the last. Not kept for replay (one a second).
     Gpus {
@@ -594,6 +755,9 @@ pub enum EventKind {
         last_step: f64,
         /// The newest value of each series that changed.
         latest: Vec<Latest>,
+        /// The run's main-metric trend as it is now.
+        #[serde(default)]
+        trend: Option<Trend>,
     },
     /// An alert was raised or answered; the alert as it is now.
     Alert {
@@ -803,7 +967,7 @@ mod tests {
     #[test]
     fn missing_params_mean_empty_object() {
         let request = parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"runs.list"}"#).request;
-        assert_eq!(request.unwrap(), Request::ListRuns(ListRuns {}));
+        assert_eq!(request.unwrap(), Request::ListRuns(ListRuns::default()));
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! Both the daemon (which stores series) and the cockpit (which charts them) use it, so it lives
 //! in the shared library and does no IO. Points take 16 bytes each (two `f64`); the pyramid
 //! keeps, per block of 64 points (then 64 blocks, and so on), the smallest and largest finite
-//! value and where they are: 24 bytes per 64 points at the first level, under 0.4 byte per
-//! point in all. Steps are expected to arrive in non-decreasing order, as training steps do; a point
+//! value and where they are, and the sum of the finite values: 32 bytes per 64 points at the
+//! first level, about half a byte per point in all. The positions of non-finite points are kept
+//! apart (4 bytes each, nothing for a series without any), so a chart can mark each NaN at its
+//! step without a scan. Steps are expected to arrive in non-decreasing order, as training steps do; a point
 //! whose step goes back is kept, but windows and columns are found by binary search on steps,
 //! so such a series charts as if ordered by arrival.
+
+use std::ops::Range;
 
 /// How many entries of one level a block of the next level summarises.
 const FANOUT: usize = 64;
@@ -32,15 +36,19 @@ pub struct Series {
     /// `levels[k]` holds the extremes of each complete block of `FANOUT^(k+1)` points. They
     /// carry the values too, so a query never reads the (cold, huge) point arrays for them.
     levels: Vec<Vec<Extremes>>,
+    /// The indexes of the non-finite points, in order.
+    nonfinite: Vec<u32>,
 }
 
-/// The smallest and largest finite values of a range of points, and where they are.
+/// The smallest and largest finite values of a range of points, where they are, and the sum
+/// of its finite values (for means).
 #[derive(Debug, Clone, Copy)]
 struct Extremes {
     min: f64,
     max: f64,
     min_at: u32,
     max_at: u32,
+    sum: f64,
 }
 
 impl Extremes {
@@ -50,6 +58,7 @@ impl Extremes {
         max: f64::NEG_INFINITY,
         min_at: NONE,
         max_at: NONE,
+        sum: 0.0,
     };
 
     /// Folds in another range's extremes; ties keep the earlier point.
@@ -57,6 +66,7 @@ impl Extremes {
         if other.min_at == NONE {
             return;
         }
+        self.sum += other.sum;
         if other.min < self.min || (other.min == self.min && other.min_at < self.min_at) {
             (self.min, self.min_at) = (other.min, other.min_at);
         }
@@ -73,6 +83,7 @@ impl Extremes {
                 max: value,
                 min_at: at,
                 max_at: at,
+                sum: value,
             });
         }
     }
@@ -87,6 +98,9 @@ impl Series {
     /// Appends one point; non-finite values are kept (a NaN is worth showing in a table) but
     /// ignored by the min/max summaries. Amortised O(1).
     pub fn push(&mut self, step: f64, value: f64) {
+        if !value.is_finite() {
+            self.nonfinite.push(index(self.values.len()));
+        }
         self.steps.push(step);
         self.values.push(value);
         let mut len = self.values.len();
@@ -139,27 +153,9 @@ impl Series {
     /// A line drawn through them shows every spike a full-resolution line would, at a cost of
     /// O(columns × log n) whatever the length of the series.
     pub fn downsample(&self, window: Window, columns: usize) -> Vec<(f64, f64)> {
-        let (Some(&first), Some(&last)) = (self.steps.first(), self.steps.last()) else {
-            return Vec::new();
-        };
-        if columns == 0 {
-            return Vec::new();
-        }
-        let x0 = match window {
-            Window::All => first,
-            Window::LastSteps(n) => (last - n.max(0.0)).max(first),
-        };
-        let width = (last - x0) / columns as f64;
-        let mut out = Vec::with_capacity(columns * 2);
-        let mut start = self.steps.partition_point(|&s| s < x0);
-        for column in 0..columns {
-            let end = if column + 1 == columns || width <= 0.0 {
-                self.steps.len()
-            } else {
-                let bound = x0 + width * (column + 1) as f64;
-                self.steps.partition_point(|&s| s < bound).max(start)
-            };
-            let ext = self.extremes(start, end);
+        let mut out = Vec::with_capacity(columns.min(self.len()) * 2);
+        for slice in self.slices(window, columns) {
+            let ext = self.extremes(slice.start, slice.end);
             if ext.min_at != NONE {
                 let (a, b) = (ext.min_at.min(ext.max_at), ext.min_at.max(ext.max_at));
                 out.push(self.point(a));
@@ -167,12 +163,78 @@ impl Series {
                     out.push(self.point(b));
                 }
             }
-            start = end;
-            if start == self.steps.len() {
-                break;
-            }
         }
         out
+    }
+
+    /// The whole series in at most `buckets` points, one per equal slice of its steps that
+    /// has any: the slice's last step and the mean of its finite values (NaN when it has
+    /// none). A trend at a glance, where the newest few points would only show noise;
+    /// O(buckets × log n).
+    pub fn trend(&self, buckets: usize) -> Vec<(f64, f64)> {
+        self.slices(Window::All, buckets)
+            .filter(|slice| !slice.is_empty())
+            .map(|slice| {
+                let finite = slice.len() - self.nonfinite_in(slice.clone()).len();
+                let sum = self.extremes(slice.start, slice.end).sum;
+                let mean = if finite == 0 {
+                    f64::NAN
+                } else {
+                    sum / finite as f64
+                };
+                (self.steps[slice.end - 1], mean)
+            })
+            .collect()
+    }
+
+    /// The step of the first non-finite point in each of `columns` equal slices of `window`
+    /// that has one, in order: where a chart marks NaNs, one per column at most however many
+    /// there are. O(columns × log n).
+    pub fn nonfinite_steps(&self, window: Window, columns: usize) -> Vec<f64> {
+        if self.nonfinite.is_empty() {
+            return Vec::new();
+        }
+        self.slices(window, columns)
+            .filter_map(|slice| {
+                let first = *self.nonfinite_in(slice).first()?;
+                Some(self.steps[first as usize])
+            })
+            .collect()
+    }
+
+    /// The indexes of the non-finite points among `range`.
+    fn nonfinite_in(&self, range: Range<usize>) -> &[u32] {
+        let at = |i: usize| self.nonfinite.partition_point(|&n| (n as usize) < i);
+        &self.nonfinite[at(range.start)..at(range.end)]
+    }
+
+    /// The points of each of `columns` equal slices of `window`'s steps, as index ranges in x
+    /// order (some may be empty), up to the slice holding the last point.
+    fn slices(&self, window: Window, columns: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        let (first, last) = match (self.steps.first(), self.steps.last()) {
+            (Some(&first), Some(&last)) => (first, last),
+            _ => (0.0, 0.0),
+        };
+        let x0 = match window {
+            Window::All => first,
+            Window::LastSteps(n) => (last - n.max(0.0)).max(first),
+        };
+        let width = (last - x0) / columns as f64;
+        let mut start = self.steps.partition_point(|&s| s < x0);
+        (0..columns).map_while(move |column| {
+            if start == self.steps.len() {
+                return None;
+            }
+            let end = if column + 1 == columns || width <= 0.0 {
+                self.steps.len()
+            } else {
+                let bound = x0 + width * (column + 1) as f64;
+                self.steps.partition_point(|&s| s < bound).max(start)
+            };
+            let slice = start..end;
+            start = end;
+            Some(slice)
+        })
     }
 
     /// The point at index `i`.
@@ -357,6 +419,68 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(s.last().map(|(x, _)| x), Some(2.0));
         assert_eq!(s.downsample(Window::All, 10), vec![(0.0, 1.0)]);
+    }
+
+    #[test]
+    fn the_trend_is_the_mean_of_each_slice_of_the_whole_run() {
+        let mut s = Series::new();
+        for i in 0..1000 {
+            // A falling line with noise that cancels out within each slice.
+            let noise = if i % 2 == 0 { 0.5 } else { -0.5 };
+            let value = if i == 510 {
+                f64::NAN
+            } else {
+                100.0 - f64::from(i) / 10.0 + noise
+            };
+            s.push(f64::from(i), value);
+        }
+        let trend = s.trend(10);
+        assert_eq!(trend.len(), 10);
+        // Slices of 99.9 steps: bucket k holds steps 100k to 100k + 99.
+        for (k, &(step, mean)) in trend.iter().enumerate() {
+            let finite: Vec<f64> = s.values[k * 100..k * 100 + 100]
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            let naive = finite.iter().sum::<f64>() / finite.len() as f64;
+            assert!((mean - naive).abs() < 1e-9, "bucket {k}: {mean} vs {naive}");
+            assert_eq!(
+                step,
+                (k * 100 + 99) as f64,
+                "each bucket ends at its last step"
+            );
+        }
+        assert!(
+            trend.windows(2).all(|w| w[1].1 < w[0].1),
+            "it falls: {trend:?}"
+        );
+        let mut dead = Series::new();
+        dead.push(0.0, 1.0);
+        dead.push(1.0, f64::NAN);
+        assert!(dead.trend(2)[1].1.is_nan(), "a slice of only NaN is NaN");
+        assert!(Series::new().trend(16).is_empty());
+    }
+
+    #[test]
+    fn every_nan_is_found_at_its_step_one_per_column() {
+        let mut s = Series::new();
+        for i in 0..10_000 {
+            let value = match i {
+                17 | 18 | 4000 => f64::NAN,
+                9_999 => f64::INFINITY,
+                _ => 1.0,
+            };
+            s.push(f64::from(i), value);
+        }
+        assert_eq!(
+            s.nonfinite_steps(Window::All, 100),
+            [17.0, 4000.0, 9_999.0],
+            "17 and 18 share a column"
+        );
+        assert_eq!(s.nonfinite_steps(Window::LastSteps(100.0), 10), [9_999.0]);
+        assert_eq!(wiggly(300_000).nonfinite_steps(Window::All, 50).len(), 50);
+        assert!(Series::new().nonfinite_steps(Window::All, 10).is_empty());
     }
 
     #[test]

@@ -22,6 +22,44 @@ pub fn format_duration_ms(ms: i64) -> String {
     }
 }
 
+/// Parses a duration as people type it, `30m`, `2h`, `7d` or `1h30m` (units `s`, `m`, `h`, `d`,
+/// `w`), into milliseconds; the error says what was wrong with the text.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let bad = |why: &str| format!("`{text}` is not a duration ({why}); write e.g. 30m, 2h, 7d");
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad("a number must come before each unit"));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad("the number is too large"))?;
+        let mut chars = rest[digits..].chars();
+        let unit_ms: u64 = match chars.next() {
+            Some('s') => 1000,
+            Some('m') => 60_000,
+            Some('h') => 3_600_000,
+            Some('d') => 86_400_000,
+            Some('w') => 604_800_000,
+            Some(_) => return Err(bad("units are s, m, h, d and w")),
+            None => return Err(bad("the number needs a unit")),
+        };
+        total = number
+            .checked_mul(unit_ms)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(|| bad("it is too long"))?;
+        rest = chars.as_str();
+    }
+    Ok(total)
+}
+
 /// The UTC calendar day of a Unix-ms timestamp, `YYYY-MM-DD`: how usage is totalled per day.
 pub fn utc_date(ms: i64) -> String {
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -51,7 +89,20 @@ pub fn utc_time(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_duration_ms, utc_date, utc_time};
+    use super::{format_duration_ms, parse_duration_ms, utc_date, utc_time};
+
+    #[test]
+    fn durations_parse_as_typed() {
+        assert_eq!(parse_duration_ms("30m"), Ok(1_800_000));
+        assert_eq!(parse_duration_ms("2h"), Ok(7_200_000));
+        assert_eq!(parse_duration_ms("7d"), Ok(604_800_000));
+        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("0s"), Ok(0));
+        for bad in ["", "30", "m", "3x", "-1h", "1.5h", "99999999999999999999d"] {
+            let err = parse_duration_ms(bad).unwrap_err();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
+    }
 
     #[test]
     fn times_are_utc() {

@@ -152,20 +152,27 @@ fn thresholds_triggers_and_failures_raise_alerts() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`alerts`: `acc >> 2`"));
 }
 
-/// An installation whose daemon has the mock provider as `mock`, its `judge` model judging
-/// every run each second.
-fn judged_env(mock: &MockLlm) -> Env {
+/// An installation whose daemon has the mock provider as `mock`, chats going to `mock/ok`,
+/// and then the config in `more`.
+fn mock_env(mock: &MockLlm, more: &str) -> Env {
     let env = Env::new();
     let config = format!(
         "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
          prices = {{ input = 1.0, output = 2.0 }}\n\n\
-         [chat]\ndefault_model = \"mock/ok\"\n\n\
-         [alerts.judge]\nmodel = \"mock/judge\"\ninterval_secs = 1.0\n",
+         [chat]\ndefault_model = \"mock/ok\"\n\n{more}",
         mock.url
     );
     env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", "sk-test")]);
     env
+}
+
+/// [`mock_env`] with its `judge` model judging every run each second.
+fn judged_env(mock: &MockLlm) -> Env {
+    mock_env(
+        mock,
+        "[alerts.judge]\nmodel = \"mock/judge\"\ninterval_secs = 1.0\n",
+    )
 }
 
 #[test]
@@ -260,4 +267,130 @@ fn a_bad_threshold_in_the_config_is_refused_at_start() {
         stderr.contains("[alerts] thresholds: `loss >> 5`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_chat_about_an_alert_is_given_the_lines_around_its_step_and_shows_them() {
+    let mock = MockLlm::start();
+    let env = mock_env(&mock, "");
+    // A NaN at step 50 of 200: the newest lines are long past it.
+    let script = r#"for i in $(seq 1 200); do
+            if [ $i -eq 50 ]; then v=NaN; else v=1.0; fi
+            echo "{\"step\": $i, \"loss\": $v}" >> "$REAGENT_METRICS_FILE"
+        done; exec sleep 600"#;
+    let id = env.start(&["sh", "-c", script]);
+    wait_until("all 200 points", || loss_points(&env, &id) == 200);
+    let nan = env
+        .alerts(false)
+        .into_iter()
+        .find(|a| a["rule"] == "nan")
+        .expect("the NaN alert");
+    let chat = env.ok(&["alert", "respond", nan["id"].as_str().expect("id"), "chat"]);
+    let session = chat.trim();
+
+    // The model is given the lines around step 50, not the newest ones.
+    let sessions: Vec<Value> =
+        serde_json::from_str(&env.ok(&["sessions", "--json"])).expect("sessions --json");
+    let opened = sessions
+        .iter()
+        .find(|s| s["id"] == session)
+        .expect("the chat session");
+    let system = opened["system"].as_str().unwrap_or_default();
+    assert!(system.contains("loss is NaN at step 50"), "{system}");
+    assert!(system.contains("around step 50"), "{system}");
+    assert!(
+        system.contains(r#""step":50.0"#) && system.contains(r#""loss":"NaN""#),
+        "{system}"
+    );
+    assert!(!system.contains(r#""step":200.0"#), "{system}");
+
+    // And the user sees that context: the session's history starts with it.
+    let history = env.ok(&["history", session]);
+    assert!(history.starts_with("── system\n"), "{history}");
+    assert!(history.contains(r#""step":50.0"#), "{history}");
+    env.ok(&["stop", &id]);
+}
+
+/// `(run, rule)` of every open alert, sorted.
+fn open_alerts(env: &Env) -> Vec<(String, String)> {
+    let mut open: Vec<(String, String)> = (env.alerts(false).iter())
+        .map(|a| {
+            (
+                a["run"].as_str().unwrap_or_default().into(),
+                a["rule"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    open.sort();
+    open
+}
+
+#[test]
+fn one_command_ignores_an_alert_on_every_run_of_its_sweep() {
+    let env = Env::new();
+    // Each run: a NaN at step 50 and a spike at step 80, as in the first test.
+    let script = r#"for i in $(seq 1 100); do
+            if [ $i -eq 50 ]; then v=NaN; elif [ $i -ge 80 ]; then v=5.0; else v=1.0; fi
+            echo "{\"step\": $i, \"loss\": $v}" >> "$REAGENT_METRICS_FILE"
+        done"#;
+    let out = env.ok(&[
+        "sweep", "--name", "s", "--grid", "x=1,2", "--json", "--", "sh", "-c", script,
+    ]);
+    let sweep: Value = serde_json::from_str(&out).expect("sweep json");
+    let swept: Vec<String> = (sweep["runs"].as_array().expect("runs").iter())
+        .map(|id| id.as_str().unwrap_or_default().to_string())
+        .collect();
+    let alone = env.start(&["sh", "-c", script]);
+    wait_until("a NaN and a spike on each of the three runs", || {
+        open_alerts(&env).len() == 6
+    });
+    let spike_on = |run: &str| {
+        let alerts = env.alerts(false);
+        let spike = alerts
+            .iter()
+            .find(|a| a["run"] == run && a["rule"] == "spike");
+        spike.map(|a| a["id"].as_str().unwrap_or_default().to_string())
+    };
+
+    // The spike of one of the sweep's runs: the sweep's other spike goes with it, not the
+    // spike of the run outside the sweep, nor the NaNs.
+    let id = spike_on(&swept[1]).expect("the swept run's spike");
+    let said = env.ok(&["alert", "ignore-like", &id]);
+    assert_eq!(
+        said.trim(),
+        "ignored 2 alerts (spike on loss) across sweep s"
+    );
+    let mut left = vec![
+        (alone.clone(), "nan".to_string()),
+        (alone.clone(), "spike".to_string()),
+        (swept[0].clone(), "nan".to_string()),
+        (swept[1].clone(), "nan".to_string()),
+    ];
+    left.sort();
+    assert_eq!(open_alerts(&env), left);
+    let answered = env.alerts(true);
+    let ignored: Vec<&Value> = (answered.iter())
+        .filter(|a| a["rule"] == "spike" && a["run"] != alone.as_str())
+        .collect();
+    assert!(
+        ignored
+            .iter()
+            .all(|a| a["status"] == "answered" && a["response"] == "ignore"),
+        "{ignored:#?}"
+    );
+
+    // A run in no sweep: its likes are looked for on every run.
+    let nan = env
+        .alerts(false)
+        .into_iter()
+        .find(|a| a["run"] == alone.as_str() && a["rule"] == "nan");
+    let nan_id = nan
+        .and_then(|a| a["id"].as_str().map(String::from))
+        .expect("the NaN alert");
+    let said = env.ok(&["alert", "ignore-like", &nan_id]);
+    assert_eq!(said.trim(), "ignored 3 alerts (nan) across every run");
+    assert_eq!(open_alerts(&env), [(alone.clone(), "spike".to_string())]);
+    // Again: nothing is open like it any more, which is said, not an error.
+    let said = env.ok(&["alert", "ignore-like", &nan_id]);
+    assert_eq!(said.trim(), "no open alert like it across every run");
 }

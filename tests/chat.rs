@@ -685,3 +685,34 @@ fn answers_are_capped_only_where_the_user_set_a_cap_in_the_field_expected() {
     let caps: Vec<&Value> = bodies[3..].iter().map(|b| &b["max_tokens"]).collect();
     assert_eq!(caps, [&json!(1000), &json!(5000), &json!(300)]);
 }
+
+#[test]
+fn a_retry_is_shown_while_it_waits_and_the_answer_then_completes() {
+    let mock = MockLlm::start();
+    let env = chat_env(&mock);
+    let mut watcher = env.connect();
+    watcher.call("hello", json!({"protocol": 1}));
+    // `busy` answers 429 with `retry-after: 1` once, then streams.
+    let (code, out, err) = chat(&env, &["--model", "mock/busy", "hi"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "Hello, world! é\n", "stdout is the answer alone");
+    assert!(
+        err.lines()
+            .any(|line| line == "reagent: retrying in 1 s (429 from mock)"),
+        "{err}"
+    );
+    // Every client heard of the retry before the first text, with nothing secret in it.
+    let retry = loop {
+        let event = watcher.next_event();
+        assert_ne!(event["type"], "delta", "the retry comes before any text");
+        if event["type"] == "chat_retrying" {
+            break event;
+        }
+    };
+    assert_eq!(
+        (&retry["attempt"], &retry["delay_ms"], &retry["status"]),
+        (&json!(1), &json!(1000), &json!(429))
+    );
+    assert_eq!(retry["provider"], "mock");
+    assert!(!retry.to_string().contains(KEY), "{retry}");
+}

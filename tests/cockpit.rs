@@ -42,9 +42,9 @@ fn start_a_run_from_the_palette_type_into_it_and_detach() {
     );
 
     tui.send(b"?");
-    tui.wait_for("quit the client");
+    tui.wait_for("focus the next panel");
     tui.send(b"x");
-    tui.wait_gone("quit the client");
+    tui.wait_gone("focus the next panel");
 
     tui.send(b"q");
     assert!(tui.wait_exit(), "q quits cleanly");

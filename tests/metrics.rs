@@ -217,3 +217,43 @@ fn the_last_lines_of_a_run_that_just_ended_count_even_without_a_newline() {
     assert_eq!(list["lines"], 2);
     assert_eq!(list["malformed"], 0);
 }
+
+/// The trend of `run` in the snapshot a cockpit starting now gets (null when it has none).
+fn snapshot_trend(env: &Env, run: &str) -> Value {
+    let mut conn = env.connect();
+    let hello = conn.call("hello", json!({"protocol": 1}));
+    hello["result"]["sync"]["trends"][run].clone()
+}
+
+#[test]
+fn an_ended_runs_whole_run_trend_is_in_new_snapshots_and_survives_a_restart() {
+    let env = Env::new();
+    // `loss` falls over 400 steps; `acc` comes first, but `loss` is the main metric.
+    let script = r#"for i in $(seq 1 400); do
+            echo "{\"step\": $i, \"acc\": 0.5, \"loss\": $((1000 - i))}" >> "$REAGENT_METRICS_FILE"
+        done"#;
+    let id = env.start(&["sh", "-c", script]);
+    assert_eq!(env.run(&["wait", &id]).status.code(), Some(0));
+    let last_step = |trend: &Value| {
+        trend["points"]
+            .as_array()?
+            .last()
+            .map(|p| p["step"].clone())
+    };
+    wait_until("the whole run in a new cockpit's trend", || {
+        last_step(&snapshot_trend(&env, &id)) == Some(json!(400.0))
+    });
+    let trend = snapshot_trend(&env, &id);
+    assert_eq!(trend["metric"], "loss");
+    let values: Vec<f64> = (trend["points"].as_array().expect("points").iter())
+        .filter_map(|p| p["value"].as_f64())
+        .collect();
+    assert_eq!(values.len(), 16, "{trend}");
+    assert!(values.windows(2).all(|w| w[1] < w[0]), "{trend}");
+    // 16 slices of 25 steps: the first is the mean of 999 down to 975.
+    assert_eq!(values[0], 987.0, "{trend}");
+
+    // The snapshot shows the trend as saved: a new daemon has the same, series unread.
+    env.kill_daemon();
+    assert_eq!(snapshot_trend(&env, &id), trend);
+}

@@ -13,6 +13,7 @@ use reagent::alert::AlertInfo;
 use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo};
 use reagent::config::Config;
 use reagent::lookup::resolve;
+use reagent::metrics::Trend;
 use reagent::paths::Paths;
 use reagent::protocol::{DaemonInfo, Event, EventKind, Notification, RpcError, Snapshot, codes};
 use reagent::run::RunInfo;
@@ -22,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::outbox::{Outbox, Pushed, encode_notification};
 use crate::runs::pane::Pane;
-use crate::store::Store;
+use crate::store::{IngestRecord, Store};
 use crate::supervisor::wire::ControlMsg;
 
 /// Everything the daemon owns, shared by every connection and run task.
@@ -74,6 +75,9 @@ pub struct State {
     sweeps: Vec<SweepInfo>,
     /// Every alert, oldest first.
     alerts: Vec<AlertInfo>,
+    /// Each run's main-metric trend as last saved with its metrics progress, by run id, for
+    /// snapshots.
+    trends: HashMap<String, Trend>,
 }
 
 /// A run whose job may still produce output.
@@ -97,6 +101,7 @@ impl Daemon {
         let queue = crate::queue::Queue::load(&store)?;
         let sweeps = store.load_sweeps()?;
         let alerts = store.load_alerts()?;
+        let trends = store.load_trends()?;
         let seq = store.last_seq()?;
         let index = runs
             .iter()
@@ -129,6 +134,7 @@ impl Daemon {
             queue,
             sweeps,
             alerts,
+            trends,
         };
         let chat = crate::chat::Chat::new(&config)?;
         let notify = crate::notify::Notifier::from_config(&config)?;
@@ -217,6 +223,24 @@ impl State {
         self.save_run(run)
     }
 
+    /// Deletes a run with its alerts and any queue entry, then broadcasts that. Its folder is
+    /// the caller's to delete, outside the lock.
+    pub fn remove_run(&mut self, id: &str) -> Result<(), RpcError> {
+        self.emit(EventKind::RunRemoved { id: id.to_string() })?;
+        self.runs.retain(|run| run.id != id);
+        self.index = (self.runs.iter().enumerate())
+            .map(|(i, run)| (run.id.clone(), i))
+            .collect();
+        self.alerts.retain(|alert| alert.run != id);
+        self.trends.remove(id);
+        self.live.remove(id);
+        // The row went with the event; this drops the job from memory.
+        if let Err(err) = self.queue.remove(&self.store, id) {
+            tracing::warn!(run = %id, "cannot forget the removed run's queue entry: {err:#}");
+        }
+        Ok(())
+    }
+
     /// Assigns the next seq, commits the event, and pushes it to every subscriber.
     fn emit(&mut self, kind: EventKind) -> Result<(), RpcError> {
         let event = Event {
@@ -254,6 +278,22 @@ impl State {
             );
         }
         self.changed.send_replace(self.seq);
+    }
+
+    /// Saves how far a run's metrics were read with its trend, then keeps the trend for
+    /// snapshots: a new client sees what a restarted daemon would (at most a second behind
+    /// the `metrics` events, which carry the live one).
+    pub fn save_metrics_progress(
+        &mut self,
+        run: &str,
+        record: &IngestRecord,
+        trend: Option<Trend>,
+    ) -> anyhow::Result<()> {
+        self.store.save_progress(run, record, trend.as_ref())?;
+        if let Some(trend) = trend {
+            self.trends.insert(run.to_string(), trend);
+        }
+        Ok(())
     }
 
     /// Broadcasts an event that is not kept for replay (metrics ticks): it gets a `seq`, so
@@ -425,6 +465,7 @@ impl State {
             clients: self.clients(),
             gpus: self.gpus.full_report(),
             sweeps: self.sweeps.clone(),
+            trends: self.trends.clone(),
         }
     }
 

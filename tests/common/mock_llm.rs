@@ -62,8 +62,12 @@ fn respond(
             http::respond(&stream, "401 Unauthorized", &body);
             return Ok(());
         }
-        ("flaky", 1) => {
-            let head = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        // `busy` asks for a wait long enough to be seen while it lasts.
+        ("flaky", 1) | ("busy", 1) => {
+            let after = if model == "busy" { 1 } else { 0 };
+            let head = format!(
+                "HTTP/1.1 429 Too Many Requests\r\nretry-after: {after}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
             return stream.write_all(head.as_bytes());
         }
         _ => {}

@@ -89,7 +89,9 @@ fn chart(
     terminal: &mut Terminal<TestBackend>,
 ) -> anyhow::Result<(Duration, Duration)> {
     let start = Instant::now();
-    let points = series.downsample(Window::All, usize::from(SIZE.0) * 2);
+    let columns = usize::from(SIZE.0) * 2;
+    let points = series.downsample(Window::All, columns);
+    let nan_steps = series.nonfinite_steps(Window::All, columns);
     let downsampled = start.elapsed();
     let reply = MetricsQueryReply {
         run: "a1b2c3d4".into(),
@@ -98,6 +100,7 @@ fn chart(
             points,
             total: series.len() as u64,
             last: None,
+            nan_steps,
         }],
     };
     app.charts.data.insert(reply.run.clone(), reply);

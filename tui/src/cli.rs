@@ -27,11 +27,44 @@ pub enum Command {
     },
     /// Start a run: a command in its own terminal, owned by the daemon. Prints the run's id.
     Run(RunArgs),
-    /// List runs.
-    Runs {
-        /// Print JSON (one array of runs) instead of a table.
+    /// List runs, oldest first; --status, --name and --limit narrow the list.
+    Runs(RunsArgs),
+    /// Remove ended runs with their logs, metrics series and alerts (a live run is refused).
+    Rm {
+        /// Run ids, names or unique id prefixes.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<String>,
+        /// Print the removed runs as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Remove every finished run (exit code 0), with --failed the failed ones, with
+    /// --all-ended every ended one (finished, failed, stopped, lost).
+    Clean {
+        /// Remove the failed runs instead.
+        #[arg(long, conflicts_with = "all_ended")]
+        failed: bool,
+        /// Remove every ended run.
+        #[arg(long)]
+        all_ended: bool,
+        /// Only runs that ended at least this long ago: 30m, 2h, 7d, 1h30m.
+        #[arg(long, value_name = "DUR", value_parser = reagent::time::parse_duration_ms)]
+        older_than: Option<u64>,
+        /// Print the removed runs as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a run again as a new run: the same cwd, env, GPUs, metrics file and alert rules,
+    /// with a new command after `--` if given. Prints the new run's id.
+    Rerun {
+        /// Run id, name or unique id prefix.
+        run: String,
+        /// Print the new run as JSON instead of its id.
+        #[arg(long)]
+        json: bool,
+        /// The new command and its arguments (after `--`); the old run's when absent.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
     },
     /// Print a run's log.
     Logs {
@@ -258,6 +291,13 @@ pub enum AlertAction {
         #[arg(value_parser = parse_choice)]
         choice: reagent::alert::Choice,
     },
+    /// Ignore every open alert like this one (the same rule and metric) on the runs of its
+    /// sweep, or on every run when its run is in no sweep: a sweep raises the same alert on
+    /// each of its runs.
+    IgnoreLike {
+        /// Alert id or unique id prefix.
+        id: String,
+    },
 }
 
 fn parse_choice(text: &str) -> Result<reagent::alert::Choice, String> {
@@ -378,6 +418,32 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+/// `reagent runs [--status S] [--name GLOB] [--limit N] [--json]`
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// Only runs in this status: queued, launching, running, finished, failed, stopped, lost.
+    #[arg(long, value_name = "S", value_parser = parse_status)]
+    pub status: Option<reagent::run::RunStatus>,
+    /// Only runs whose name matches GLOB (`*` any text, `?` one character; quote it).
+    #[arg(long, value_name = "GLOB")]
+    pub name: Option<String>,
+    /// Only the newest N of the runs picked.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print JSON (one array of runs) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_status(text: &str) -> Result<reagent::run::RunStatus, String> {
+    reagent::run::RunStatus::parse(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not a run status: expected queued, launching, running, finished, \
+             failed, stopped or lost"
+        )
+    })
+}
+
 fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
@@ -451,6 +517,40 @@ mod tests {
         assert_eq!((id.as_str(), choice), ("ab", reagent::alert::Choice::Stop));
         let err = Cli::try_parse_from(["reagent", "alert", "respond", "ab", "run"]).unwrap_err();
         assert!(err.to_string().contains("ignore, stop or chat"), "{err}");
+    }
+
+    #[test]
+    fn tidying_commands_check_their_arguments() {
+        let cli =
+            Cli::try_parse_from(["reagent", "clean", "--failed", "--older-than", "2h"]).unwrap();
+        let Some(Command::Clean {
+            failed, older_than, ..
+        }) = cli.command
+        else {
+            panic!("not a clean")
+        };
+        assert_eq!((failed, older_than), (true, Some(7_200_000)));
+        let err = Cli::try_parse_from(["reagent", "clean", "--older-than", "2 weeks"]).unwrap_err();
+        assert!(
+            err.to_string().contains("`2 weeks` is not a duration"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from(["reagent", "clean", "--failed", "--all-ended"]).unwrap_err();
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        let err = Cli::try_parse_from(["reagent", "runs", "--status", "done"]).unwrap_err();
+        assert!(
+            err.to_string().contains("`done` is not a run status"),
+            "{err}"
+        );
+        assert!(
+            Cli::try_parse_from(["reagent", "rm"]).is_err(),
+            "rm needs a run"
+        );
+        let cli = Cli::try_parse_from(["reagent", "rerun", "ab", "--", "sh", "-c", "x"]).unwrap();
+        let Some(Command::Rerun { run, command, .. }) = cli.command else {
+            panic!("not a rerun")
+        };
+        assert_eq!((run.as_str(), command.len()), ("ab", 3));
     }
 
     #[test]

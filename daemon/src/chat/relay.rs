@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reagent::chat::{MessageInfo, MessageStatus, PartKind, Role, SessionInfo};
+use reagent::protocol::EventKind;
 use tokio::sync::watch;
 
 use super::providers::{Provider, Secret};
@@ -73,7 +74,8 @@ async fn stream(daemon: &Arc<Daemon>, session: &str, id: &str, stats: &mut Stats
     let request = request(&session, &history, id, model, max_tokens);
     let retry_for = Duration::from_secs_f64(daemon.config.chat.retry_secs.max(0.0));
     stats.sent = Some(Instant::now());
-    let response = match send(daemon, provider, &key, &request, retry_for).await {
+    let retrying = |retry: &Retry| announce(daemon, &session.id, id, &provider.name, retry);
+    let response = match send(daemon, provider, &key, &request, retry_for, retrying).await {
         Ok(response) => response,
         Err(err) => return Outcome::Failed(key.scrub(&err)),
     };
@@ -183,15 +185,41 @@ fn request(
     }
 }
 
+/// A retry [`send`] is about to wait for: what the user is told while nothing streams.
+pub(super) struct Retry {
+    /// Which retry this is (1 for the first).
+    attempt: u32,
+    /// How long before asking again.
+    delay: Duration,
+    /// The status that made it worth asking again.
+    status: u16,
+}
+
+/// Tells every client that answer `id` waits for a retry: a `chat_retrying` event, not kept
+/// for replay (the text that follows, or the answer's end, makes it moot).
+fn announce(daemon: &Daemon, session: &str, id: &str, provider: &str, retry: &Retry) {
+    let kind = EventKind::ChatRetrying {
+        session: session.to_string(),
+        message: id.to_string(),
+        attempt: retry.attempt,
+        delay_ms: u64::try_from(retry.delay.as_millis()).unwrap_or(u64::MAX),
+        status: retry.status,
+        provider: provider.to_string(),
+    };
+    daemon.state().broadcast_ephemeral(kind);
+}
+
 /// Sends the request; 429, 529 and 5xx are retried with backoff (honouring `retry-after`)
-/// for up to `retry_for`; other failures become a message naming the cause. Titles use it
-/// too, so their requests are made exactly as an answer's.
+/// for up to `retry_for`, each retry told to `retrying` before the wait; other failures
+/// become a message naming the cause. Titles use it too, so their requests are made exactly
+/// as an answer's.
 pub(super) async fn send(
     daemon: &Daemon,
     provider: &Provider,
     key: &Secret,
     request: &llm::ChatRequest,
     retry_for: Duration,
+    retrying: impl Fn(&Retry),
 ) -> Result<reqwest::Response, String> {
     let kind = provider.protocol();
     let url = kind.endpoint(&provider.base_url);
@@ -199,6 +227,7 @@ pub(super) async fn send(
         .map_err(|err| err.to_string())?;
     let started = Instant::now();
     let mut backoff = Duration::from_millis(500);
+    let mut attempt = 0;
     loop {
         let builder = daemon
             .chat
@@ -244,6 +273,12 @@ pub(super) async fn send(
             ));
         }
         tracing::info!("{why}; retrying in {:.1} s", wait.as_secs_f64());
+        attempt += 1;
+        retrying(&Retry {
+            attempt,
+            delay: wait,
+            status: status.as_u16(),
+        });
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(Duration::from_secs(8));
     }

@@ -144,7 +144,8 @@ async fn ask(daemon: &Daemon, model: &str, prompt: String) -> Result<String, Str
         max_tokens: provider.max_tokens(id, &daemon.config.chat),
     };
     let retry_for = Duration::from_secs_f64(daemon.config.chat.retry_secs.max(0.0));
-    let mut response = relay::send(daemon, provider, &key, &request, retry_for)
+    // Nobody waits on a title, so its retries are not announced.
+    let mut response = relay::send(daemon, provider, &key, &request, retry_for, |_| {})
         .await
         .map_err(|err| key.scrub(&err))?;
     let mut parser = provider.protocol().parser();

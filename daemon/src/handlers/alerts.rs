@@ -2,10 +2,10 @@
 
 use reagent::alert::{AlertInfo, AlertStatus, Choice};
 use reagent::protocol::{
-    AlertResponse, CreateSession, ListAlerts, RespondAlert, RpcError, StopRun, codes,
+    AlertResponse, CreateSession, IgnoreAlertsLike, IgnoredAlerts, ListAlerts, RespondAlert,
+    RpcError, StopRun, codes,
 };
 use reagent::run::RunInfo;
-use reagent::time::now_ms;
 
 use super::Conn;
 use crate::runs::logfile;
@@ -75,14 +75,13 @@ pub fn respond(conn: &Conn, respond: RespondAlert) -> Result<AlertResponse, RpcE
         }
         Choice::Chat => Some(open_chat(conn, &alert, &run)?),
     };
-    let mut answered = alert;
-    answered.status = AlertStatus::Answered;
-    answered.response = Some(respond.choice);
-    answered.session = session.clone();
-    answered.answered_at = Some(now_ms());
-    let alert = daemon.state().save_alert(answered)?;
-    crate::alerts::rearm(daemon, &alert);
+    let alert = crate::alerts::answer(daemon, alert, respond.choice, session.clone())?;
     Ok(AlertResponse { alert, session })
+}
+
+/// Ignores every open alert like the one named, across its sweep (or every run).
+pub fn ignore_like(conn: &Conn, like: IgnoreAlertsLike) -> Result<IgnoredAlerts, RpcError> {
+    crate::alerts::ignore_like(&conn.daemon, &like.id)
 }
 
 /// A chat session whose system prompt holds the alert, the run's command, what its terminal

@@ -135,7 +135,7 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
         Request::DaemonStatus(_) => now(Ok(daemon::status(conn))),
         Request::Shutdown(_) => daemon::shutdown(conn, id),
         // Copied under the lock, encoded after it: a long list holds up nobody.
-        Request::ListRuns(_) => now(Ok(unlocked(conn, |state| state.runs().to_vec()))),
+        Request::ListRuns(list) => now(Ok(unlocked(conn, |state| list.select(state.runs())))),
         Request::StartRun(spec) => now(crate::runs::start(&conn.daemon, spec)),
         Request::StopRun(stop) => now(runs::stop(conn, stop)),
         Request::SendInput(input) => now(runs::input(conn, input)),
@@ -145,6 +145,9 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
         Request::Attach(attach) => runs::attach(conn, id, attach),
         Request::Detach(detach) => now(runs::detach(conn, detach)),
         Request::WaitRun(wait) => runs::wait(conn, id, wait),
+        Request::RerunRun(rerun) => now(crate::runs::rerun::rerun(&conn.daemon, rerun)),
+        Request::RemoveRuns(remove) => now(crate::runs::tidy::remove(&conn.daemon, &remove.runs)),
+        Request::CleanRuns(clean) => now(crate::runs::tidy::clean(&conn.daemon, &clean)),
         Request::ListSessions(_) => now(Ok(conn.daemon.state().sessions().to_vec())),
         Request::CreateSession(create) => now(chat::create(&conn.daemon, create)),
         Request::SessionHistory(history) => chat::history(conn, id, history),
@@ -172,6 +175,7 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
         Request::QueryMetrics(query) => now(metrics::query(conn, query)),
         Request::ListAlerts(list) => now(alerts::list(conn, list)),
         Request::RespondAlert(respond) => now(alerts::respond(conn, respond)),
+        Request::IgnoreAlertsLike(like) => now(alerts::ignore_like(conn, like)),
     }
 }
 

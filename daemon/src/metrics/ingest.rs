@@ -178,7 +178,20 @@ impl Tail {
     /// Reads what is new, checks the trigger file and the rules; false once the run has
     /// ended and its last lines are in.
     fn step(&mut self, watcher: &mut Option<notify::RecommendedWatcher>) -> bool {
-        let alive = self.daemon.state().live(&self.id).is_some();
+        let (alive, removed) = {
+            let state = self.daemon.state();
+            (
+                state.live(&self.id).is_some(),
+                state.run(&self.id).is_none(),
+            )
+        };
+        if removed {
+            // `reagent rm` took the run's folder: writing its series would bring it back.
+            if let (Some(watcher), Some(_)) = (watcher.as_mut(), self.watched) {
+                let _ = watcher.unwatch(&self.path);
+            }
+            return false;
+        }
         let mut read = self.read_new();
         if !alive && read.is_ok() {
             read = self.finish();
@@ -358,13 +371,14 @@ impl Tail {
         for draft in drafts {
             alerts::raise(&self.daemon, &self.id, draft);
         }
-        if let Some((points, (last_step, latest))) = changes {
+        if let Some((points, changes)) = changes {
             self.last_event = Instant::now();
             let kind = EventKind::Metrics {
                 run: self.id.clone(),
                 points,
-                last_step,
-                latest,
+                last_step: changes.last_step,
+                latest: changes.latest,
+                trend: changes.trend,
             };
             self.daemon.state().broadcast_ephemeral(kind);
         }
@@ -374,10 +388,13 @@ impl Tail {
     }
 
     fn save(&mut self) {
-        let record = lock(&self.metrics).checkpoint();
-        let saved = record
-            .map_err(anyhow::Error::from)
-            .and_then(|record| self.daemon.state().store().save_progress(&self.id, &record));
+        let (record, trend) = {
+            let mut metrics = lock(&self.metrics);
+            (metrics.checkpoint(), metrics.trend())
+        };
+        let saved = record.map_err(anyhow::Error::from).and_then(|record| {
+            (self.daemon.state()).save_metrics_progress(&self.id, &record, trend)
+        });
         match saved {
             Ok(()) => {
                 self.dirty = false;

@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use reagent::alert::AlertStatus;
-use reagent::metrics::{MetricsList, MetricsQueryReply, QueryWindow, SeriesPoints};
+use reagent::metrics::{MetricsList, MetricsQueryReply, QueryWindow, Sample, SeriesPoints};
 use reagent::protocol::{QueryMetrics, RpcError, codes};
 use reagent::run::RunInfo;
-use reagent::series::Window;
+use reagent::series::{Series, Window};
 
 use crate::alerts::rules::{Engine, Rules};
 use crate::state::Daemon;
@@ -167,20 +167,68 @@ pub fn query(
         query.names.clone()
     };
     for name in names {
-        let Some(series) = metrics.series(&name) else {
-            continue;
-        };
-        let mut points = series.downsample(window, query.columns);
-        // JSON has no NaN: non-finite points travel only as `last`.
-        points.retain(|(x, y)| x.is_finite() && y.is_finite());
-        reply.series.push(SeriesPoints {
-            name,
-            points,
-            total: series.len() as u64,
-            last: series
-                .last()
-                .map(|(step, value)| reagent::metrics::Sample { step, value }),
-        });
+        if let Some(series) = metrics.series(&name) {
+            reply
+                .series
+                .push(chart(name, series, window, query.columns));
+        }
     }
     Ok(reply)
+}
+
+/// One series as a chart of `columns` columns of `window` needs it.
+fn chart(name: String, series: &Series, window: Window, columns: usize) -> SeriesPoints {
+    let mut points = series.downsample(window, columns);
+    // JSON has no NaN: non-finite points travel as their steps, and as `last`.
+    points.retain(|(x, y)| x.is_finite() && y.is_finite());
+    SeriesPoints {
+        name,
+        points,
+        total: series.len() as u64,
+        last: series.last().map(|(step, value)| Sample { step, value }),
+        nan_steps: series.nonfinite_steps(window, columns),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_carries_every_nan_step_its_points_leave_out() {
+        let mut series = Series::new();
+        for step in 0..1000 {
+            let value = match step {
+                100 | 700 => f64::NAN,
+                701 => f64::NEG_INFINITY,
+                999 => f64::INFINITY,
+                _ => 1.0,
+            };
+            series.push(f64::from(step), value);
+        }
+        let reply = chart("loss".into(), &series, Window::All, 200);
+        assert!(reply.points.iter().all(|(_, y)| y.is_finite()));
+        assert_eq!(
+            reply.nan_steps,
+            [100.0, 700.0, 999.0],
+            "700 and 701 share a column"
+        );
+        let zoomed = chart("loss".into(), &series, Window::LastSteps(500.0), 1000);
+        assert_eq!(zoomed.nan_steps, [700.0, 701.0, 999.0]);
+        assert!(zoomed.last.is_some_and(|last| last.value.is_infinite()));
+        // Bounded by the columns, however many NaNs there are.
+        let mut dead = Series::new();
+        for step in 0..100_000 {
+            dead.push(f64::from(step), f64::NAN);
+        }
+        assert_eq!(
+            chart("loss".into(), &dead, Window::All, 80).nan_steps.len(),
+            80
+        );
+        let json = serde_json::to_value(chart("acc".into(), &Series::new(), Window::All, 8));
+        assert!(
+            json.unwrap().get("nan_steps").is_none(),
+            "left out when empty"
+        );
+    }
 }

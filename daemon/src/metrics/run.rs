@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use reagent::metrics::{Latest, MetricSummary, Sample};
+use reagent::metrics::{Latest, MetricSummary, Sample, TREND_POINTS, Trend, main_metric};
 use reagent::series::Series;
 
 use super::files::{self, SeriesFiles};
@@ -27,6 +27,17 @@ pub struct Skipped {
     pub line: u64,
     /// Why.
     pub why: Malformed,
+}
+
+/// What a `metrics` event says of a run's new points.
+#[derive(Debug)]
+pub struct Changes {
+    /// The newest step among the series that changed.
+    pub last_step: f64,
+    /// The newest value of each series that changed.
+    pub latest: Vec<Latest>,
+    /// The main metric's trend over the whole run, as it is now.
+    pub trend: Option<Trend>,
 }
 
 /// One run's series and ingest state.
@@ -187,8 +198,8 @@ impl RunMetrics {
         self.series.iter().map(|s| s.len() as u64).sum()
     }
 
-    /// The newest value of each series that changed since the last call, and the newest step.
-    pub fn take_changes(&mut self) -> Option<(f64, Vec<Latest>)> {
+    /// What changed since the last call, for a `metrics` event; `None` when nothing did.
+    pub fn take_changes(&mut self) -> Option<Changes> {
         let mut last_step = f64::NEG_INFINITY;
         let mut latest = Vec::new();
         for (index, changed) in self.changed.iter_mut().enumerate() {
@@ -200,7 +211,11 @@ impl RunMetrics {
                 latest.push(Latest { name, value });
             }
         }
-        (!latest.is_empty()).then_some((last_step, latest))
+        (!latest.is_empty()).then(|| Changes {
+            last_step,
+            latest,
+            trend: self.trend(),
+        })
     }
 
     /// Every series, summarised.
@@ -212,6 +227,19 @@ impl RunMetrics {
                 last: series.last().map(|(step, value)| Sample { step, value }),
             })
             .collect()
+    }
+
+    /// The main metric over the whole run, for the runs list: O(log n) per point, so it can
+    /// go out with every `metrics` event.
+    pub fn trend(&self) -> Option<Trend> {
+        let index = main_metric(&self.names)?;
+        let points = (self.series[index].trend(TREND_POINTS).into_iter())
+            .map(|(step, value)| Sample { step, value })
+            .collect();
+        Some(Trend {
+            metric: self.names[index].clone(),
+            points,
+        })
     }
 
     /// A series by name.
@@ -345,10 +373,45 @@ mod tests {
         );
         assert_eq!(alerts.len(), 1, "the NaN");
         assert_eq!(metrics.last_metric_at, Some(7));
-        let (last_step, latest) = metrics.take_changes().unwrap();
-        assert_eq!((last_step, latest.len()), (10.0, 2));
+        let changes = metrics.take_changes().unwrap();
+        assert_eq!((changes.last_step, changes.latest.len()), (10.0, 2));
+        assert_eq!(changes.trend.map(|t| t.metric).as_deref(), Some("loss"));
         assert!(metrics.take_changes().is_none(), "nothing new since");
         assert_eq!(metrics.recent_lines(1), ["{\"step\": 10, \"loss\": NaN}"]);
+    }
+
+    #[test]
+    fn the_trend_follows_loss_over_the_whole_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut metrics = run(dir.path());
+        let (mut alerts, mut skipped) = (Vec::new(), Vec::new());
+        assert_eq!(metrics.trend(), None, "no metrics, no trend");
+        metrics
+            .feed(b"{\"acc\": 0.1}\n", 0, &mut alerts, &mut skipped)
+            .unwrap();
+        assert_eq!(
+            metrics.trend().unwrap().metric,
+            "acc",
+            "the first series at first"
+        );
+        let mut data = String::new();
+        for step in 1..=1000 {
+            data.push_str(&format!(
+                "{{\"step\": {step}, \"acc\": 0.5, \"loss\": {}}}\n",
+                1000 - step
+            ));
+        }
+        metrics
+            .feed(data.as_bytes(), 0, &mut alerts, &mut skipped)
+            .unwrap();
+        let trend = metrics.trend().unwrap();
+        assert_eq!(trend.metric, "loss", "then loss, once reported");
+        assert_eq!(trend.points.len(), TREND_POINTS);
+        assert_eq!(trend.points.last().map(|p| p.step), Some(1000.0));
+        assert!(
+            trend.points.windows(2).all(|w| w[1].value < w[0].value),
+            "{trend:?}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::Store;
 pub use plan::{Decision, plan};
-pub use schedule::{adopt, cancel, ended, schedule, submit};
+pub use schedule::{CUDA_ENV, adopt, cancel, ended, schedule, submit};
 
 /// One run the queue looks after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,19 @@ pub struct Job {
     pub started: bool,
     /// The GPUs it holds while started.
     pub assigned: Vec<u32>,
+}
+
+/// The file in a run's folder that keeps its [`Job`] as queued: the queue forgets a job once
+/// its run ends, and `rerun` asks for the same GPUs, priority and retries.
+pub const JOB_FILE: &str = "job.json";
+
+/// What a run asked the queue for when it was queued; `None` for a run that never waited
+/// in the queue (or whose file is unreadable: it is then rerun without the queue).
+pub fn queued_job(run_dir: &std::path::Path) -> Option<Job> {
+    let bytes = std::fs::read(run_dir.join(JOB_FILE)).ok()?;
+    serde_json::from_slice(&bytes)
+        .map_err(|err| tracing::warn!("{} does not parse: {err}", run_dir.display()))
+        .ok()
 }
 
 /// Every job, in submission order.

@@ -11,7 +11,6 @@ use reagent::time::now_ms;
 use super::{Decision, Job, plan};
 use crate::runs::{follow, internal, launch, logfile};
 use crate::state::{Daemon, State};
-use crate::supervisor::wire::{LaunchSpec, files};
 
 /// The variable that tells CUDA which GPUs a job may use.
 pub const CUDA_ENV: &str = "CUDA_VISIBLE_DEVICES";
@@ -62,8 +61,17 @@ pub fn cancel(state: &mut State, id: &str, reason: String) -> Result<RunInfo, Rp
     })
 }
 
-/// Adds a job for a run already recorded as queued.
+/// Adds a job for a run already recorded as queued, and keeps a copy in the run's folder
+/// ([`super::JOB_FILE`]) for `rerun`.
 pub fn enqueue(daemon: &Daemon, job: Job) -> Result<(), RpcError> {
+    let path = daemon.paths.run_dir(&job.run).join(super::JOB_FILE);
+    let written = serde_json::to_vec(&job)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&path, bytes));
+    if let Err(err) = written {
+        // Only a rerun needs it, and that then starts without the queue.
+        tracing::warn!(run = %job.run, "cannot write {}: {err}", path.display());
+    }
     let mut state = daemon.state();
     let (queue, store) = state.queue_mut();
     queue.put(store, job).map_err(internal)
@@ -198,15 +206,10 @@ fn set_gpus(daemon: &Daemon, run: &str, gpus: &[u32]) -> Result<(), RpcError> {
         return Ok(());
     }
     let dir = daemon.paths.run_dir(run);
-    let mut spec = read_spec(&dir)?;
+    let mut spec = launch::read_spec(&dir)?;
     spec.env.retain(|(key, _)| key != CUDA_ENV);
     spec.env.push((CUDA_ENV.into(), join_ids(gpus)));
     launch::write_spec(&dir, &spec).map_err(internal)
-}
-
-fn read_spec(dir: &std::path::Path) -> Result<LaunchSpec, RpcError> {
-    let bytes = std::fs::read(dir.join(files::SPEC)).map_err(internal)?;
-    serde_json::from_slice(&bytes).map_err(internal)
 }
 
 /// After a run ended: frees its GPUs, requeues it as a new run when it died of GPU
@@ -249,27 +252,11 @@ fn died_of_contention(run: &RunInfo) -> bool {
 /// Requeues a run that lost a GPU race as a new run (a new id, the same command and name),
 /// so each attempt keeps its own log and exit status.
 fn retry(daemon: &Arc<Daemon>, run: &RunInfo, job: &Job) -> Result<(), RpcError> {
-    let spec = read_spec(&daemon.paths.run_dir(&run.id))?;
-    // The new run gets its own GPUs and its own metrics file; its environment is the first
-    // run's, whose secrets were removed already (those left were passed on purpose).
-    let (own, base): (Vec<_>, Vec<_>) = spec
-        .env
-        .into_iter()
-        .filter(|(key, _)| key != CUDA_ENV && key != crate::metrics::ENV)
-        .partition(|(key, _)| run.env_keys.contains(key));
+    // The new run gets its own GPUs and its own metrics file.
     let again = RunSpec {
-        name: run.name.clone(),
-        command: spec.command,
-        cwd: Some(spec.cwd),
-        env: own,
-        pass_env: match spec.complete_env {
-            true => daemon.config.secret_vars(),
-            false => Vec::new(),
-        },
-        client_env: spec.complete_env.then_some(base),
-        size: Some((spec.cols, spec.rows)),
         metrics: None,
         alerts: Vec::new(),
+        ..crate::runs::rerun::past_spec(daemon, run, Some(job))?
     };
     let left = job.retries_left - 1;
     let reason = format!("queued again after GPU contention ({left} retries left)");

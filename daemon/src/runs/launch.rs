@@ -50,6 +50,15 @@ pub fn write_spec(run_dir: &Path, spec: &LaunchSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads a run's spec back: how its job was started, for a retry or a rerun.
+pub fn read_spec(run_dir: &Path) -> Result<LaunchSpec, RpcError> {
+    let path = run_dir.join(files::SPEC);
+    let bytes = std::fs::read(&path)
+        .map_err(|err| internal(format!("cannot read {}: {err}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|err| internal(format!("{} does not parse: {err}", path.display())))
+}
+
 /// Starts the run's supervisor and marks the run launching; a task then waits for the
 /// supervisor's verdict and follows the run.
 pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {

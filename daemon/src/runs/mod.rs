@@ -1,4 +1,5 @@
-//! The runs service: starting runs, talking to their supervisors, and settling how they ended.
+//! The runs service: starting runs (and starting them again), talking to their supervisors,
+//! settling how they ended, and removing them once they are no longer wanted.
 //!
 //! A run's job belongs to its supervisor process, never to the daemon; the daemon keeps a
 //! [`Pane`](pane::Pane) per live run, fed from the run's log by a [`follow`] task that
@@ -12,6 +13,8 @@ pub mod logfile;
 pub mod orphan;
 pub mod pane;
 pub mod program;
+pub mod rerun;
+pub mod tidy;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -21,6 +21,7 @@ use crate::state::Daemon;
 const NOT_RUN: &[&str] = &[
     "run.start",
     "run.submit",
+    "run.rerun",
     "sweep.start",
     "chat.send",
     "providers.list",

@@ -5,10 +5,11 @@
 //! the daemon has read it (inode, byte offset, line and malformed counts), so a restart
 //! resumes where the last daemon stopped. Alerts are rows with the alert as JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use reagent::alert::AlertInfo;
+use reagent::metrics::Trend;
 use rusqlite::{OptionalExtension as _, params};
 
 use super::Store;
@@ -89,11 +90,17 @@ impl Store {
         Ok(record)
     }
 
-    /// Saves how far a run's metrics file was read.
-    pub fn save_progress(&self, run: &str, record: &IngestRecord) -> anyhow::Result<()> {
+    /// Saves how far a run's metrics file was read, with the run's trend as of then.
+    pub fn save_progress(
+        &self,
+        run: &str,
+        record: &IngestRecord,
+        trend: Option<&Trend>,
+    ) -> anyhow::Result<()> {
+        let trend = trend.map(serde_json::to_string).transpose()?;
         self.conn.execute(
             "UPDATE metric_files SET inode = ?2, offset = ?3, lines = ?4, malformed = ?5,
-                 series = ?6
+                 series = ?6, trend = ?7
              WHERE run = ?1",
             params![
                 run,
@@ -101,10 +108,33 @@ impl Store {
                 record.offset.cast_signed(),
                 record.lines.cast_signed(),
                 record.malformed.cast_signed(),
-                serde_json::to_string(&record.lengths)?
+                serde_json::to_string(&record.lengths)?,
+                trend
             ],
         )?;
         Ok(())
+    }
+
+    /// Every run's saved trend, by run id: the runs list shows them without loading any
+    /// series. An unreadable one is left out (the run's next save rewrites it).
+    pub fn load_trends(&self) -> anyhow::Result<HashMap<String, Trend>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run, trend FROM metric_files WHERE trend IS NOT NULL")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut trends = HashMap::new();
+        for row in rows {
+            let (run, trend) = row?;
+            match serde_json::from_str(&trend) {
+                Ok(trend) => {
+                    trends.insert(run, trend);
+                }
+                Err(err) => tracing::warn!(run = %run, "ignoring a saved trend: {err}"),
+            }
+        }
+        Ok(trends)
     }
 
     /// Every alert, oldest first.

@@ -99,6 +99,9 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN lost_output TEXT;
 "#,
+    r#"
+    ALTER TABLE metric_files ADD COLUMN trend TEXT;
+"#,
 ];
 
 /// The open database.
@@ -216,10 +219,12 @@ impl Store {
             EventKind::Session { session } => chat::upsert_session(&tx, session)?,
             EventKind::Message { message } => chat::upsert_message(&tx, message)?,
             EventKind::SessionDeleted { id } => chat::delete_session(&tx, id)?,
+            EventKind::RunRemoved { id } => delete_run(&tx, id)?,
             EventKind::Sweep { sweep } => queue::upsert_sweep(&tx, sweep)?,
             EventKind::Alert { alert } => metrics::upsert_alert(&tx, alert)?,
             EventKind::Clients { .. }
             | EventKind::Delta { .. }
+            | EventKind::ChatRetrying { .. }
             | EventKind::Gpus { .. }
             | EventKind::Metrics { .. } => {}
         }
@@ -318,6 +323,15 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
     Ok(())
 }
 
+/// Deletes a run's row and every row about it (metrics progress, alerts, a queue entry).
+fn delete_run(tx: &rusqlite::Transaction<'_>, id: &str) -> anyhow::Result<()> {
+    for table in ["metric_files", "alerts", "queue"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE run = ?1"), [id])?;
+    }
+    tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +394,30 @@ mod tests {
         let events = store.events_since(1).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].seq, 2);
+    }
+
+    #[test]
+    fn removing_a_run_deletes_its_rows_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("r.db"), dir.path()).unwrap();
+        let (gone, kept) = (sample_run("ab12cd34"), sample_run("ef56ab78"));
+        for (seq, run) in [(1, &gone), (2, &kept)] {
+            let kind = EventKind::Run { run: run.clone() };
+            store.commit(&Event { seq, ts: 0, kind }).unwrap();
+            let ingest = Path::new("m.jsonl");
+            store.create_ingest(&run.id, ingest, &[]).unwrap();
+        }
+        let kind = EventKind::RunRemoved {
+            id: gone.id.clone(),
+        };
+        let seq = 3;
+        store.commit(&Event { seq, ts: 0, kind }).unwrap();
+        let runs = store.load_runs().unwrap();
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, [kept.id.as_str()]);
+        assert!(store.ingest(&gone.id).unwrap().is_none());
+        assert!(store.ingest(&kept.id).unwrap().is_some());
+        assert!(!store.run_exists(&gone.id).unwrap());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! typed. Deltas carry their offset in the part, so they apply exactly once whether they
 //! arrive before or after the history they continue.
 
-use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo, UsageReport};
+use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo, UsageReport, retry_note};
 use reagent::protocol::EventKind;
 
 use crate::ui::messages::LayoutCache;
@@ -30,6 +30,25 @@ pub struct OpenSession {
     pub scroll: Option<Anchor>,
     /// Messages already laid out, so a frame redoes only what changed.
     pub layout: LayoutCache,
+    /// The session's system prompt (for a chat opened from an alert, the alert and the run's
+    /// context the model was given), shown above the first message.
+    pub system: Option<String>,
+    /// Whether the system prompt is shown whole (it is folded to a few lines by default).
+    pub system_unfolded: bool,
+    /// The answer waiting for the provider to be asked again, while nothing streams.
+    pub retrying: Option<Retrying>,
+}
+
+/// An answer whose request the daemon will retry: what its status line says until text
+/// arrives or the answer ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retrying {
+    /// The answer's id.
+    pub message: String,
+    /// Which retry (a new one lays the answer out again).
+    pub attempt: u32,
+    /// `retrying in 2 s (429 from openai)`.
+    pub note: String,
 }
 
 impl OpenSession {
@@ -42,6 +61,21 @@ impl OpenSession {
             early: Vec::new(),
             scroll: None,
             layout: LayoutCache::default(),
+            system: None,
+            system_unfolded: false,
+            retrying: None,
+        }
+    }
+
+    /// The retry note for answer `id`, if it waits for one.
+    pub fn retry_of(&self, id: &str) -> Option<&Retrying> {
+        self.retrying.as_ref().filter(|r| r.message == id)
+    }
+
+    /// Forgets the retry note of answer `id`: its text arrived, or it ended.
+    fn retried(&mut self, id: &str) {
+        if self.retry_of(id).is_some() {
+            self.retrying = None;
         }
     }
 
@@ -120,6 +154,24 @@ impl ChatState {
         if self.open.as_ref().is_none_or(|open| open.id != id) {
             self.open = Some(OpenSession::new(id));
             self.search = None;
+            self.show_system();
+        }
+    }
+
+    /// Replaces the sessions list (a `session.list` reply).
+    pub fn set_sessions(&mut self, sessions: Vec<SessionInfo>) {
+        self.sessions = sessions;
+        self.show_system();
+    }
+
+    /// Gives the open session the system prompt its entry in the list has now: the session
+    /// may be listed before or after it is opened.
+    fn show_system(&mut self) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        if let Some(session) = self.sessions.iter().find(|s| s.id == open.id) {
+            open.system.clone_from(&session.system);
         }
     }
 
@@ -143,6 +195,7 @@ impl ChatState {
                     Some(existing) => *existing = session.clone(),
                     None => self.sessions.push(session.clone()),
                 }
+                self.show_system();
                 true
             }
             EventKind::SessionDeleted { id } => {
@@ -154,6 +207,9 @@ impl ChatState {
                 true
             }
             EventKind::Message { message } => self.with_open(&message.session, kind, |open| {
+                if message.status.is_terminal() {
+                    open.retried(&message.id);
+                }
                 match open.messages.iter_mut().find(|m| m.id == message.id) {
                     Some(existing) => *existing = message.clone(),
                     None => open.messages.push(message.clone()),
@@ -168,12 +224,29 @@ impl ChatState {
                 offset,
                 text,
             } => self.with_open(session, kind, |open| {
+                open.retried(message);
                 let Some(message) = open.messages.iter_mut().find(|m| &m.id == message) else {
                     return false;
                 };
                 append(message, *part, *part_kind, *offset, text)
             }),
+            EventKind::ChatRetrying {
+                session,
+                message,
+                attempt,
+                delay_ms,
+                status,
+                provider,
+            } => self.with_open(session, kind, |open| {
+                open.retrying = Some(Retrying {
+                    message: message.clone(),
+                    attempt: *attempt,
+                    note: retry_note(*attempt, *delay_ms, *status, provider),
+                });
+                true
+            }),
             EventKind::Run { .. }
+            | EventKind::RunRemoved { .. }
             | EventKind::Clients { .. }
             | EventKind::Gpus { .. }
             | EventKind::Sweep { .. }

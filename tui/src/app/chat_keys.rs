@@ -41,6 +41,8 @@ pub enum ChatAction {
     Rename,
     /// Fold or unfold thinking.
     Thinking,
+    /// Fold or unfold the session's system prompt (a chat about an alert: its context).
+    System,
     /// Show usage.
     Usage,
     /// Stop the answer streaming.
@@ -136,6 +138,12 @@ pub const CHAT_BINDINGS: &[Binding<ChatAction>] = &[
         help: "unfold or fold thinking",
     },
     Binding {
+        keys: &[KeyCode::Char('o')],
+        label: "o",
+        action: ChatAction::System,
+        help: "unfold or fold the system prompt (an alert's context)",
+    },
+    Binding {
         keys: &[KeyCode::Char('u')],
         label: "u",
         action: ChatAction::Usage,
@@ -213,6 +221,7 @@ fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
             };
             app.say(format!("thinking {state}"), false);
         }
+        ChatAction::System => unfold_system(app),
         ChatAction::Usage => {
             app.mode = Mode::Usage;
             return vec![Effect::Usage];
@@ -230,6 +239,21 @@ fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// Shows the open session's whole system prompt, or folds it back to a few lines.
+fn unfold_system(app: &mut App) {
+    let Some(open) = app.chat.open.as_mut().filter(|open| open.system.is_some()) else {
+        app.say("this session has no system prompt", true);
+        return;
+    };
+    open.system_unfolded = !open.system_unfolded;
+    let state = if open.system_unfolded {
+        "unfolded"
+    } else {
+        "folded"
+    };
+    app.say(format!("system prompt {state}"), false);
 }
 
 /// Moves the conversation view by `lines` (negative: back).

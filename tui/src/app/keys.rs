@@ -34,6 +34,10 @@ pub enum Action {
     Detach,
     /// Stop the selected run (asks first).
     Stop,
+    /// Remove the selected ended run with its log and series (asks first).
+    Remove,
+    /// Start the selected run again as a new run.
+    Rerun,
     /// Show or hide the runs list.
     ToggleRuns,
     /// Switch between runs and chat.
@@ -157,6 +161,18 @@ pub const BINDINGS: &[Binding] = &[
         help: "rename the selected run",
     },
     Binding {
+        keys: &[KeyCode::Char('R')],
+        label: "R",
+        action: Action::Rerun,
+        help: "rerun the selected run (same cwd, env, GPUs, metrics, alerts)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('D')],
+        label: "D",
+        action: Action::Remove,
+        help: "remove the selected ended run, its log and series",
+    },
+    Binding {
         keys: &[KeyCode::Char('b')],
         label: "b",
         action: Action::ToggleRuns,
@@ -224,9 +240,9 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[],
-        label: "i x c Enter",
+        label: "i I x c Enter",
         action: Action::InView,
-        help: "alerts: ignore, stop the run, chat, details",
+        help: "alerts: ignore (I: all like it), stop the run, chat, details",
     },
     Binding {
         keys: &[KeyCode::Char('<')],

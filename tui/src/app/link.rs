@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    AlertResponse, Attach, Attached, CancelChat, CreateSession, Detach, HelloReply, ListAlerts,
-    ListProviders, ListSessions, LogChunk, Notification, QueryMetrics, ReadLog, RenameRun,
-    RenameSession, ResizeRun, RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel,
-    StopRun, Sync, UsageQuery,
+    AlertResponse, Attach, Attached, CancelChat, CreateSession, Detach, HelloReply,
+    IgnoreAlertsLike, ListAlerts, ListProviders, ListSessions, LogChunk, Notification,
+    QueryMetrics, ReadLog, RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun, RespondAlert,
+    SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, Sync, UsageQuery,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -225,6 +225,17 @@ async fn perform(
                 Replied::Done(format!("stopping {}", run.label()))
             });
         }
+        Effect::Remove(run) => {
+            let reply = client.request(&RemoveRuns { runs: vec![run] }).await?;
+            relay(incoming, reply, |removed| {
+                let labels: Vec<&str> = removed.iter().map(RunInfo::label).collect();
+                Replied::Done(format!("removed {}", labels.join(", ")))
+            });
+        }
+        Effect::Rerun(run) => {
+            let reply = client.request(&RerunRun { run, command: None }).await?;
+            relay(incoming, reply, |run| Replied::Started(Box::new(run)));
+        }
         Effect::Rename(run, name) => {
             let reply = client.request(&RenameRun { run, name }).await?;
             relay(incoming, reply, |run| {
@@ -363,6 +374,11 @@ async fn perform(
         Effect::RespondAlert(id, choice) => {
             let reply = client.request(&RespondAlert { id, choice }).await?;
             relay(incoming, reply, |reply| Replied::Answered(Box::new(reply)));
+        }
+        Effect::IgnoreAlertsLike(id) => {
+            // The alerts come back as `alert` events; the reply says how many.
+            let reply = client.request(&IgnoreAlertsLike { id }).await?;
+            relay(incoming, reply, |reply| Replied::Done(reply.summary()));
         }
     }
     Ok(())

@@ -157,14 +157,15 @@ fn send_all(effects: &mpsc::UnboundedSender<Effect>, wanted: Vec<Effect>) {
 }
 
 /// Asks for the open chat session's history again (after a gap or a resync), keeping the
-/// place the user scrolled to.
+/// place the user scrolled to and whether the system prompt was unfolded.
 fn refresh_chat(app: &mut App, effects: &mpsc::UnboundedSender<Effect>) {
     if let Some(open) = &app.chat.open {
-        let (id, scroll) = (open.id.clone(), open.scroll);
+        let (id, scroll, unfolded) = (open.id.clone(), open.scroll, open.system_unfolded);
         app.chat.open = None;
         app.chat.open(&id);
         if let Some(open) = app.chat.open.as_mut() {
             open.scroll = scroll;
+            open.system_unfolded = unfolded;
         }
         let _ = effects.send(Effect::History(id));
     }
@@ -228,7 +229,7 @@ pub fn apply(app: &mut App, message: Incoming, effects: &mpsc::UnboundedSender<E
             false
         }
         Incoming::Replied(Replied::Sessions(sessions)) => {
-            app.chat.sessions = sessions;
+            app.chat.set_sessions(sessions);
             false
         }
         Incoming::Replied(Replied::SessionCreated(session)) => {

@@ -82,6 +82,8 @@ pub enum View {
 pub enum Confirm {
     /// Stop this run (id, label).
     Stop(String, String),
+    /// Remove this ended run with its log and series (id, label).
+    Remove(String, String),
     /// Answer this alert `stop`, stopping its run (alert id, run label).
     StopForAlert(String, String),
 }
@@ -293,11 +295,13 @@ impl App {
                 clients,
                 gpus,
                 sweeps,
+                trends,
             }) => {
                 let selected_id = self.selected_run().map(|r| r.id.clone());
                 self.runs = runs;
                 self.gpus = gpus;
                 self.sweeps = sweeps;
+                self.charts.sparks = trends;
                 self.seq = seq;
                 self.link = Link::Connected { clients };
                 self.reselect(selected_id.as_deref());
@@ -323,6 +327,7 @@ impl App {
         self.seq = event.seq;
         match event.kind {
             EventKind::Run { run } => self.upsert(run),
+            EventKind::RunRemoved { id } => self.removed(&id),
             EventKind::Clients { attached } => self.link = Link::Connected { clients: attached },
             EventKind::Gpus {
                 source,
@@ -334,12 +339,10 @@ impl App {
                 None => self.sweeps.push(sweep),
             },
             EventKind::Alert { alert } => self.alerts.upsert(alert),
-            EventKind::Metrics { run, latest, .. } => {
-                self.charts
-                    .sparks
-                    .entry(run.clone())
-                    .or_default()
-                    .record(&latest);
+            EventKind::Metrics { run, trend, .. } => {
+                if let Some(trend) = trend {
+                    self.charts.sparks.insert(run.clone(), trend);
+                }
                 let selected = self.selected_run().map(|r| r.id.clone());
                 self.charts.touched(&run, selected.as_deref());
             }
@@ -399,6 +402,32 @@ impl App {
             Some(existing) => *existing = run,
             None => self.runs.push(run),
         }
+    }
+
+    /// Forgets a removed run everywhere it shows: the list (the selection stays on the run it
+    /// was on, or moves to the next), the pane, the charts and the alerts.
+    fn removed(&mut self, id: &str) {
+        let selected = self
+            .selected_run()
+            .map(|run| run.id.clone())
+            .filter(|selected| selected != id);
+        self.runs.retain(|run| run.id != id);
+        self.reselect(selected.as_deref());
+        if self.pane.as_ref().is_some_and(|pane| pane.run == id) {
+            self.pane = None;
+            if self.mode == Mode::Input {
+                self.mode = Mode::Normal;
+            }
+            if self.focus == Focus::Pane {
+                self.focus = Focus::Runs;
+            }
+        }
+        self.charts.marked.retain(|run| run != id);
+        self.charts.data.remove(id);
+        self.charts.sparks.remove(id);
+        let alerts = &mut self.alerts;
+        alerts.alerts.retain(|alert| alert.run != id);
+        alerts.selected = alerts.selected.min(alerts.alerts.len().saturating_sub(1));
     }
 
     /// A run this client just started: list it (its event may come later) and select it.

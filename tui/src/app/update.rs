@@ -17,6 +17,10 @@ pub enum Effect {
     Start(RunSpec),
     /// Stop a run.
     Stop(String),
+    /// Remove an ended run.
+    Remove(String),
+    /// Start a run again as a new run.
+    Rerun(String),
     /// Rename a run.
     Rename(String, String),
     /// Type into a run.
@@ -65,6 +69,8 @@ pub enum Effect {
     ListAlerts,
     /// Answer an alert (its id).
     RespondAlert(String, Choice),
+    /// Ignore every open alert like this one (its id) across its sweep, or every run.
+    IgnoreAlertsLike(String),
 }
 
 /// Handles one key in the current mode.
@@ -95,6 +101,10 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 (KeyCode::Char('y' | 'Y'), Confirm::Stop(id, label)) => {
                     app.say(format!("stopping {label}"), false);
                     vec![Effect::Stop(id)]
+                }
+                (KeyCode::Char('y' | 'Y'), Confirm::Remove(id, label)) => {
+                    app.say(format!("removing {label}"), false);
+                    vec![Effect::Remove(id)]
                 }
                 (KeyCode::Char('y' | 'Y'), Confirm::StopForAlert(id, label)) => {
                     app.say(format!("stopping {label}"), false);
@@ -273,6 +283,25 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Stop => {
             if let Some(run) = app.selected_run().filter(|run| !run.status.is_terminal()) {
                 app.mode = Mode::Confirm(Confirm::Stop(run.id.clone(), run.label().to_string()));
+            }
+        }
+        Action::Remove => {
+            if let Some(run) = app.selected_run() {
+                let label = run.label().to_string();
+                if run.status.is_terminal() {
+                    app.mode = Mode::Confirm(Confirm::Remove(run.id.clone(), label));
+                } else {
+                    let text = format!("{label} is {}: stop it (s) before removing it", run.status);
+                    app.say(text, true);
+                }
+            }
+        }
+        Action::Rerun => {
+            if let Some(run) = app.selected_run() {
+                let text = format!("starting {} again", run.label());
+                let id = run.id.clone();
+                app.say(text, false);
+                return vec![Effect::Rerun(id)];
             }
         }
         Action::ToggleChat => {

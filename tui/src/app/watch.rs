@@ -5,10 +5,10 @@
 //! The cockpit keeps only downsampled points (a few hundred per series); it asks again when a
 //! `metrics` event says a charted run has new points, at most [`REQUERY_MS`] apart.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use reagent::alert::{AlertInfo, AlertStatus};
-use reagent::metrics::{Latest, MetricsQueryReply, QueryWindow, SeriesPoints};
+use reagent::metrics::{MetricsQueryReply, QueryWindow, SeriesPoints, Trend, main_metric};
 
 /// Least time between two rounds of chart queries: 4 a second at most.
 pub const REQUERY_MS: i64 = 250;
@@ -55,45 +55,9 @@ pub struct Charts {
     pub stale: bool,
     /// When queries last went out (Unix ms).
     pub queried_at: i64,
-    /// Recent values of each run's main metric, for the runs list's sparklines.
-    pub sparks: HashMap<String, Spark>,
-}
-
-/// Values a sparkline shows: the newest value of each of the last `metrics` events.
-pub const SPARK_LEN: usize = 8;
-
-/// A run's main metric (`loss` when it has one, else the first it reported) as it recently was.
-#[derive(Debug, Default)]
-pub struct Spark {
-    /// The metric followed.
-    pub metric: String,
-    /// Its newest values, oldest first, at most [`SPARK_LEN`].
-    pub values: VecDeque<f64>,
-}
-
-impl Spark {
-    /// Takes the followed metric's value from a `metrics` event, switching to `loss` once it
-    /// appears.
-    pub fn record(&mut self, latest: &[Latest]) {
-        let loss = latest.iter().find(|l| l.name == "loss");
-        if self.metric != "loss"
-            && let Some(loss) = loss
-        {
-            self.metric = loss.name.clone();
-            self.values.clear();
-        }
-        if self.metric.is_empty()
-            && let Some(first) = latest.first()
-        {
-            self.metric = first.name.clone();
-        }
-        if let Some(latest) = latest.iter().find(|l| l.name == self.metric) {
-            if self.values.len() == SPARK_LEN {
-                self.values.pop_front();
-            }
-            self.values.push_back(latest.value);
-        }
-    }
+    /// Each run's main metric over its whole run, by run id, for the runs list's sparklines:
+    /// from the snapshot, then from `metrics` events.
+    pub sparks: HashMap<String, Trend>,
 }
 
 impl Charts {
@@ -119,15 +83,14 @@ impl Charts {
     }
 
     /// The charted metric's name for the selected run `run`: the chosen one when the run
-    /// reports it, else `loss`, else its first series.
+    /// reports it, else its main metric (`loss`, else its first series).
     pub fn metric_name(&self, run: &str) -> Option<&str> {
         let names = self.names(run);
         let chosen = self.metric.as_deref();
         names
             .iter()
             .find(|name| Some(**name) == chosen)
-            .or_else(|| names.iter().find(|name| **name == "loss"))
-            .or_else(|| names.first())
+            .or_else(|| main_metric(&names).map(|i| &names[i]))
             .copied()
     }
 

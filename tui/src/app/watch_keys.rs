@@ -162,12 +162,24 @@ pub fn alerts_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
         (_, Some(Action::Bottom)) => alerts.selected = last,
         (KeyCode::Enter, _) => alerts.detail = !alerts.detail,
         (KeyCode::Char('i'), _) => return answer(app, Choice::Ignore),
+        (KeyCode::Char('I'), _) => return ignore_like(app),
         (KeyCode::Char('x'), _) => return answer(app, Choice::Stop),
         (KeyCode::Char('c'), _) => return answer(app, Choice::Chat),
         (_, Some(action)) if shared(action) => return act(app, action),
         _ => {}
     }
     Vec::new()
+}
+
+/// Ignores every open alert like the highlighted one (the same rule and metric) across its
+/// sweep's runs, or every run when it is in no sweep: a sweep raises the same alert on each.
+fn ignore_like(app: &mut App) -> Vec<Effect> {
+    let Some(alert) = app.alerts.current() else {
+        return Vec::new();
+    };
+    let id = alert.id.clone();
+    app.focus = Focus::Runs;
+    vec![Effect::IgnoreAlertsLike(id)]
 }
 
 /// Answers the highlighted alert; stopping a run asks first.
@@ -281,6 +293,7 @@ mod tests {
                 points: 1,
                 last_step: 1.0,
                 latest: Vec::new(),
+                trend: None,
             },
         };
         app.apply_event(event(1, "bbbb"));
@@ -341,6 +354,33 @@ mod tests {
             app.view,
             View::Alerts,
             "c answers here, it does not switch to chat"
+        );
+    }
+
+    #[test]
+    fn shift_i_ignores_every_alert_like_the_highlighted_one() {
+        let mut app = app();
+        // A sweep's NaN alert on each run; the daemon finds the others, the key names one.
+        for (seq, id) in ["a1", "a2"].into_iter().enumerate() {
+            let mut like = alert(id, AlertStatus::Open);
+            like.run = ["aaaa", "bbbb"][seq].into();
+            app.apply_event(Event {
+                seq: seq as u64 + 1,
+                ts: 0,
+                kind: EventKind::Alert { alert: like },
+            });
+        }
+        press(&mut app, 'a');
+        press(&mut app, 'j');
+        assert_eq!(
+            press(&mut app, 'I'),
+            [Effect::IgnoreAlertsLike("a2".into())]
+        );
+        assert_eq!(app.view, View::Alerts);
+        assert_eq!(
+            app.mode,
+            Mode::Normal,
+            "nothing to confirm: ignoring stops nothing"
         );
     }
 }

@@ -1,9 +1,10 @@
-//! `reagent alerts [--json] [--all]` and `reagent alert respond ID CHOICE`.
+//! `reagent alerts [--json] [--all]`, `reagent alert respond ID CHOICE` and
+//! `reagent alert ignore-like ID`.
 
 use std::process::ExitCode;
 
 use reagent::alert::{AlertInfo, AlertStatus};
-use reagent::protocol::{ListAlerts, RespondAlert};
+use reagent::protocol::{IgnoreAlertsLike, ListAlerts, RespondAlert};
 
 use super::{Ctx, aligned, print_json};
 use crate::cli::AlertAction;
@@ -26,14 +27,23 @@ pub async fn list(ctx: &Ctx, json: bool, all: bool) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Answers an alert; prints the chat session's id for `chat`.
+/// Answers an alert (printing the chat session's id for `chat`), or ignores every open
+/// alert like one.
 pub async fn alert(ctx: &Ctx, action: AlertAction) -> anyhow::Result<ExitCode> {
-    let AlertAction::Respond { id, choice } = action;
     let (client, _) = ctx.connect().await?;
-    let reply = client.call(&RespondAlert { id, choice }).await?;
-    match reply.session {
-        Some(session) => println!("{session}"),
-        None => println!("alert {} answered: {choice}", reply.alert.id),
+    match action {
+        AlertAction::Respond { id, choice } => {
+            let reply = client.call(&RespondAlert { id, choice }).await?;
+            match reply.session {
+                Some(session) => println!("{session}"),
+                None => println!("alert {} answered: {choice}", reply.alert.id),
+            }
+        }
+        AlertAction::IgnoreLike { id } => {
+            let reply = client.call(&IgnoreAlertsLike { id }).await?;
+            // The metric's and the sweep's names come from a job and a user: shown, not obeyed.
+            println!("{}", crate::sanitize::line(&reply.summary()));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,7 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
         .ok()
         .filter(|&(cols, rows)| cols > 1 && rows > 1);
     // The size to give back on detach: the run's before this client took it.
-    let runs = client.call(&ListRuns {}).await?;
+    let runs = client.call(&ListRuns::default()).await?;
     let before = resolve(&runs, run, "run", |r| (r.id.as_str(), r.name.as_deref()))
         .ok()
         .map(|r| (r.cols, r.rows));
@@ -113,11 +113,15 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
     };
     // Give the run back its size, unless it ended or another client took it since.
     if let (false, Some((cols, rows)), Some(taken)) = (watch, before, size) {
-        let now = client.call(&ListRuns {}).await.ok().and_then(|runs| {
-            runs.into_iter()
-                .find(|r| r.id == id)
-                .filter(|r| !r.status.is_terminal())
-        });
+        let now = client
+            .call(&ListRuns::default())
+            .await
+            .ok()
+            .and_then(|runs| {
+                runs.into_iter()
+                    .find(|r| r.id == id)
+                    .filter(|r| !r.status.is_terminal())
+            });
         if now.is_some_and(|r| (r.cols, r.rows) == taken) && (cols, rows) != taken {
             let _ = client
                 .call(&ResizeRun {

@@ -4,7 +4,10 @@
 use std::io::{IsTerminal as _, Read as _};
 use std::process::ExitCode;
 
-use reagent::chat::{MessageInfo, MessageStatus, PartKind, ProviderInfo, Role, SessionInfo};
+use reagent::chat::{
+    MessageInfo, MessageStatus, PartKind, ProviderInfo, Role, SessionInfo, retry_note,
+};
+use reagent::lookup::resolve;
 use reagent::protocol::{
     CancelChat, CreateSession, DeleteSession, EventKind, ForkSession, ListProviders, ListSessions,
     Notification, RenameSession, SendChat, SessionHistory, SetSessionModel, UsageQuery,
@@ -86,6 +89,18 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
                     printed += text.len();
                 }
             }
+            // On stderr, like the session's id: stdout stays the answer alone.
+            EventKind::ChatRetrying {
+                message,
+                attempt,
+                delay_ms,
+                status,
+                provider,
+                ..
+            } if message == answer.id => {
+                let note = retry_note(attempt, delay_ms, status, &provider);
+                eprintln!("reagent: {}", sanitize::line(&note));
+            }
             EventKind::Message { message }
                 if message.id == answer.id && message.status.is_terminal() =>
             {
@@ -152,6 +167,18 @@ pub async fn history(ctx: &Ctx, session: &str, json: bool) -> anyhow::Result<Exi
         print_json(&messages)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // The system prompt comes first: for a chat opened from an alert it is the context the
+    // model was given (the alert, the run's screen, the metric lines around its step). The
+    // session is found by the daemon's own rule, as `session.history` found it.
+    let sessions = client.call(&ListSessions {}).await?;
+    let info = resolve(&sessions, session, "session", |s| {
+        (&s.id, s.title.as_deref())
+    })
+    .map_err(reagent::Error::Rpc)?;
+    if let Some(system) = &info.system {
+        println!("── system");
+        println!("{}", sanitize::text(system));
+    }
     for message in messages {
         let who = match message.role {
             Role::User => "you",
@@ -217,7 +244,12 @@ fn providers_table(providers: &[ProviderInfo], check: bool) -> String {
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     rows.extend(providers.iter().map(|p| {
         let key = if p.has_key { "ok" } else { "MISSING" };
-        let mut row = vec![p.name.clone(), p.kind.clone(), key.into(), p.base_url.clone()];
+        let mut row = vec![
+            p.name.clone(),
+            p.kind.clone(),
+            key.into(),
+            p.base_url.clone(),
+        ];
         if check {
             row.push(p.answers.clone().unwrap_or_else(|| "-".into()));
         }

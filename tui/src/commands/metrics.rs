@@ -28,7 +28,7 @@ pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::
         return Ok(ExitCode::SUCCESS);
     }
     let id = list.run;
-    let runs = client.call(&ListRuns {}).await?;
+    let runs = client.call(&ListRuns::default()).await?;
     if runs.iter().any(|r| r.id == id && r.status.is_terminal()) {
         return Ok(ExitCode::SUCCESS);
     }

@@ -11,6 +11,7 @@ mod proxy;
 mod runs;
 mod sweeps;
 pub mod table;
+mod tidy;
 mod wait;
 
 use std::process::ExitCode;
@@ -33,7 +34,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Daemon { action } => daemon::daemon(&ctx, action).await,
         Command::Run(args) => runs::start(&ctx, args).await,
-        Command::Runs { json } => runs::list(&ctx, json).await,
+        Command::Runs(args) => runs::list(&ctx, args).await,
+        Command::Rm { runs, json } => tidy::remove(&ctx, runs, json).await,
+        Command::Clean {
+            failed,
+            all_ended,
+            older_than,
+            json,
+        } => {
+            let which = match (failed, all_ended) {
+                (true, _) => reagent::protocol::CleanScope::Failed,
+                (false, true) => reagent::protocol::CleanScope::Ended,
+                (false, false) => reagent::protocol::CleanScope::Finished,
+            };
+            tidy::clean(&ctx, which, older_than, json).await
+        }
+        Command::Rerun { run, json, command } => tidy::rerun(&ctx, run, command, json).await,
         Command::Logs {
             run,
             follow,

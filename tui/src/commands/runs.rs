@@ -1,4 +1,5 @@
 //! `reagent run`, `runs`, `stop`, `input`, `rename` (and the summary `wait` prints).
+//! Removing and rerunning runs is in `tidy.rs`.
 
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use reagent::run::{RunInfo, RunSpec, RunStatus};
 use reagent::time::{format_duration_ms, now_ms};
 
 use super::{Ctx, aligned, print_json};
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, RunsArgs};
 use crate::sanitize;
 
 /// `reagent run [--name N] [--cwd DIR] [--env K=V]... -- CMD ARGS...`
@@ -47,19 +48,29 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         client.call(&spec).await?
     };
-    if args.json {
-        print_json(&run)?;
+    print_started(&run, args.json)
+}
+
+/// Says which run a command started: its id, for scripts to keep, or the run as JSON.
+pub(super) fn print_started(run: &RunInfo, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(run)?;
     } else {
         println!("{}", run.id);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `reagent runs [--json]`
-pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+/// `reagent runs [--status S] [--name GLOB] [--limit N] [--json]`
+pub async fn list(ctx: &Ctx, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let (client, _) = ctx.connect().await?;
-    let runs = client.call(&ListRuns {}).await?;
-    if json {
+    let filters = ListRuns {
+        status: args.status,
+        name: args.name,
+        limit: args.limit,
+    };
+    let runs = client.call(&filters).await?;
+    if args.json {
         print_json(&runs)?;
     } else {
         print!("{}", table(&runs, now_ms()));

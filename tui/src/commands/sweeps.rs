@@ -132,7 +132,7 @@ pub async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
         println!("no sweeps yet");
         return Ok(ExitCode::SUCCESS);
     }
-    let runs = client.call(&ListRuns {}).await?;
+    let runs = client.call(&ListRuns::default()).await?;
     let mut rows = vec![
         ["ID", "NAME", "PROGRESS", "STATE"]
             .map(String::from)

@@ -78,7 +78,7 @@ async fn ask(client: &Client, query: &str, id: &mut Option<String>) -> anyhow::R
     let run = match id {
         Some(id) => id.clone(),
         None => {
-            let runs = client.call(&ListRuns {}).await?;
+            let runs = client.call(&ListRuns::default()).await?;
             let run = resolve(&runs, query, "run", |r| (&r.id, r.name.as_deref()))
                 .map_err(reagent::Error::Rpc)?;
             id.insert(run.id.clone()).clone()

@@ -24,7 +24,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
     ])
     .areas(area);
     let title = format!(
-        " Alerts · {} open · i ignore · x stop run · c chat · Enter details ",
+        " Alerts · {} open · i ignore · I all like it · x stop run · c chat · Enter details ",
         alerts.open()
     );
     let block = Block::bordered()

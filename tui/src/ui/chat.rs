@@ -79,11 +79,11 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) 
     }
     let mut block = Block::bordered().title(title).border_style(style);
     if let Some(anchor) = open.scroll {
-        let position = format!(
-            " message {}/{} · G for the end ",
-            anchor.message + 1,
-            open.messages.len()
-        );
+        // A session with no messages yet scrolls through its system prompt alone.
+        let position = match open.messages.len() {
+            0 => " system prompt · G for the end ".to_string(),
+            count => format!(" message {}/{count} · G for the end ", anchor.message + 1),
+        };
         block = block.title_bottom(Line::styled(position, Color::Yellow).right_aligned());
     }
     frame.render_widget(Paragraph::new(shown).block(block), messages_area);

@@ -5,6 +5,10 @@
 //! screen, and a streaming answer is the only message laid out again as it grows. Scrolling
 //! is anchored at a message and a line within it, so moving through a session of 10,000
 //! messages costs the messages crossed, never the whole session.
+//!
+//! The session's system prompt (for a chat opened from an alert, what the model was told about
+//! the run) is drawn as the first lines of the first message, so anchors stay message indices;
+//! a session with no messages yet shows it alone.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,6 +37,10 @@ pub struct Stamp {
     status: MessageStatus,
     error: bool,
     thinking: bool,
+    /// For the first message: the system prompt's length and whether it is unfolded.
+    system: Option<(usize, bool)>,
+    /// The retry the answer waits for, if any.
+    retry: Option<u32>,
 }
 
 /// Cached messages beyond this many are forgotten (all at once; they are cheap to redo).
@@ -55,11 +63,20 @@ impl<'a> Layout<'a> {
         }
     }
 
-    /// Message `index`'s lines.
+    /// The system prompt, shown before message `index` (the first).
+    fn system(&self, index: usize) -> Option<&'a str> {
+        self.open.system.as_deref().filter(|_| index == 0)
+    }
+
+    /// Message `index`'s lines (the first's preceded by the system prompt).
     pub fn lines(&self, index: usize) -> Lines {
+        let system = self.system(index);
+        let unfolded = self.open.system_unfolded;
         let Some(message) = self.open.messages.get(index) else {
-            return Rc::from(Vec::new());
+            let lines = system.map(|text| system_lines(text, self.width, unfolded));
+            return Rc::from(lines.unwrap_or_default());
         };
+        let retry = self.open.retry_of(&message.id);
         let stamp = Stamp {
             width: self.width,
             bytes: message.parts.iter().map(|p| p.text.len()).sum(),
@@ -67,6 +84,8 @@ impl<'a> Layout<'a> {
             status: message.status,
             error: message.error.is_some(),
             thinking: self.thinking,
+            system: system.map(|text| (text.len(), unfolded)),
+            retry: retry.map(|r| r.attempt),
         };
         let mut cache = self.open.layout.0.borrow_mut();
         if let Some((cached, lines)) = cache.get(&message.id)
@@ -74,7 +93,10 @@ impl<'a> Layout<'a> {
         {
             return lines.clone();
         }
-        let lines: Lines = message_lines(message, self.width, self.thinking).into();
+        let mut all = system.map_or_else(Vec::new, |text| system_lines(text, self.width, unfolded));
+        let note = retry.map(|r| r.note.as_str());
+        all.extend(message_lines(message, self.width, self.thinking, note));
+        let lines: Lines = all.into();
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }
@@ -86,8 +108,10 @@ impl<'a> Layout<'a> {
         self.lines(index).len()
     }
 
+    /// Messages shown; a session with only a system prompt shows that as one.
     fn len(&self) -> usize {
-        self.open.messages.len()
+        let len = self.open.messages.len();
+        len.max(usize::from(self.open.system.is_some()))
     }
 
     /// The `height` lines a viewport shows: from `anchor` down, or the end of the session.
@@ -213,14 +237,62 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// One message as lines: a header, then its parts.
-fn message_lines(message: &MessageInfo, width: usize, thinking: bool) -> Vec<Line<'static>> {
+/// Lines of a system prompt shown folded.
+const SYSTEM_FOLDED: usize = 4;
+
+/// A session's system prompt as lines: a header, then its text behind a bar, cut to
+/// [`SYSTEM_FOLDED`] lines unless `unfolded`.
+fn system_lines(text: &str, width: usize, unfolded: bool) -> Vec<Line<'static>> {
+    let dim = Style::new().fg(Color::DarkGray);
+    let total = text.lines().count();
+    let shown = if unfolded { total } else { SYSTEM_FOLDED };
+    let noun = if total == 1 { "line" } else { "lines" };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            "system",
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(format!(" · what the model was told, {total} {noun}"), dim),
+    ])];
+    let bar = [Span::styled("┊ ", dim)];
+    for line in text.lines().take(shown) {
+        lines.extend(wrap::wrap(
+            &[Span::raw(line.to_string())],
+            width,
+            &bar,
+            &bar,
+        ));
+    }
+    let hint = if total > shown {
+        Some(format!("┊ … {} more lines · o unfolds", total - shown))
+    } else {
+        (total > SYSTEM_FOLDED).then(|| "┊ o folds".to_string())
+    };
+    if let Some(hint) = hint {
+        lines.push(Line::styled(hint, dim.add_modifier(Modifier::ITALIC)));
+    }
+    lines.push(Line::raw(""));
+    lines
+}
+
+/// One message as lines: a header, then its parts; a streaming answer ends in its status
+/// line (the cursor, and the retry it waits for, if any).
+fn message_lines(
+    message: &MessageInfo,
+    width: usize,
+    thinking: bool,
+    retry: Option<&str>,
+) -> Vec<Line<'static>> {
     let mut lines = vec![header(message)];
     for part in &message.parts {
         part_lines(message.role, part, width, thinking, &mut lines);
     }
     if message.status == MessageStatus::Streaming {
-        lines.push(Line::styled("▌", Color::Magenta));
+        let mut status = vec![Span::styled("▌", Color::Magenta)];
+        if let Some(note) = retry {
+            status.push(Span::styled(format!(" {note}"), Color::Yellow));
+        }
+        lines.extend(wrap::wrap(&status, width, &[], &[]));
     }
     if let Some(error) = &message.error {
         let spans = [Span::styled(format!("error: {error}"), Color::Red)];

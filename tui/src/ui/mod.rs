@@ -172,4 +172,6 @@ mod tests;
 #[cfg(test)]
 mod tests_chat;
 #[cfg(test)]
+mod tidy_tests;
+#[cfg(test)]
 mod watch_tests;

@@ -133,6 +133,9 @@ pub fn confirm(confirm: &Confirm, frame: &mut Frame<'_>) {
             format!("Stop {label}? SIGTERM now, SIGKILL after the grace.  y / n")
         }
         Confirm::StopForAlert(_, label) => format!("Answer the alert: stop {label}?  y / n"),
+        Confirm::Remove(_, label) => {
+            format!("Remove {label} with its log, series and alerts?  y / n")
+        }
     };
     let width = u16::try_from(question.chars().count())
         .unwrap_or(60)

@@ -4,13 +4,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use reagent::metrics::{Sample, TREND_POINTS};
 use reagent::run::{RunInfo, RunStatus};
 use reagent::time::format_duration_ms;
 
 use super::border;
 use crate::app::App;
 use crate::app::state::Focus;
-use crate::app::watch::SPARK_LEN;
 
 /// The symbol and colour of a status.
 pub fn badge(status: RunStatus) -> (&'static str, Color) {
@@ -25,14 +25,23 @@ pub fn badge(status: RunStatus) -> (&'static str, Color) {
     }
 }
 
-/// A sparkline of `values` in eighth blocks, scaled to their range; non-finite values show
-/// as `!` (a NaN is the thing to notice).
-pub fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
+/// A sparkline of a trend's values in at most `width` eighth blocks, scaled to their range:
+/// with more values than columns, each column shows the mean of its share. A non-finite one
+/// (a part of the run that was only NaN) shows as `!`, the thing to notice.
+pub fn sparkline(points: &[Sample], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let finite = values.clone().filter(|v| v.is_finite());
-    let lo = finite.clone().fold(f64::INFINITY, f64::min);
-    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
-    values
+    let columns = width.min(points.len());
+    // A NaN anywhere in a column's share makes its mean NaN, so it is not averaged away.
+    let column = |c: usize| {
+        let share = &points[c * points.len() / columns..(c + 1) * points.len() / columns];
+        share.iter().map(|p| p.value).sum::<f64>() / share.len() as f64
+    };
+    let finite = (0..columns).map(column).filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    (0..columns)
+        .map(column)
         .map(|v| {
             if !v.is_finite() {
                 '!'
@@ -116,9 +125,12 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(hint, area);
         return;
     }
-    // The trend column (a sparkline of each run's main metric) appears once a run has metrics.
+    // The trend column (a sparkline of each run's main metric over its whole run) appears
+    // once a run has metrics; it takes what the name can spare past 20 columns.
     let sparks = &app.charts.sparks;
-    let trends = sparks.values().any(|s| !s.values.is_empty());
+    let trends = !sparks.is_empty();
+    let spare = usize::from(area.width.saturating_sub(2 + 26 + 1 + 20));
+    let spark_width = spare.clamp(8, TREND_POINTS);
     let mut widths = vec![
         Constraint::Length(1),
         Constraint::Min(8),
@@ -128,7 +140,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     ];
     let mut titles = vec!["", "NAME", "STATUS", "EXIT", "TIME"];
     if trends {
-        widths.push(Constraint::Length(SPARK_LEN as u16));
+        widths.push(Constraint::Length(spark_width as u16));
         titles.push("TREND");
     }
     let header = Row::new(titles).style(Style::new().add_modifier(Modifier::BOLD));
@@ -146,12 +158,12 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         .min(app.runs.len().saturating_sub(visible));
     let shown = &app.runs[first..(first + visible).min(app.runs.len())];
     let trend = |run: &RunInfo| {
-        let spark = sparks.get(&run.id).map(|s| s.values.iter().copied());
-        trends.then(|| sparkline(spark.into_iter().flatten()))
+        let points = sparks.get(&run.id).map_or(&[][..], |t| t.points.as_slice());
+        trends.then(|| sparkline(points, spark_width))
     };
     let marked = |run: &RunInfo| app.charts.marked.contains(&run.id);
     // What the name column gets: the area less its borders, the other columns and the gaps.
-    let others: u16 = 1 + 9 + 5 + 7 + if trends { SPARK_LEN as u16 + 1 } else { 0 } + 4;
+    let others: u16 = 1 + 9 + 5 + 7 + if trends { spark_width as u16 + 1 } else { 0 } + 4;
     let name_width = usize::from(area.width.saturating_sub(2 + others)).max(8);
     let rows = shown
         .iter()

@@ -348,3 +348,121 @@ fn a_long_conversation_shows_its_end() {
         "only the end fits"
     );
 }
+
+/// A `chat_retrying` event for answer `m2` of the open session.
+fn retrying(attempt: u32, delay_ms: u64) -> EventKind {
+    EventKind::ChatRetrying {
+        session: SESSION.into(),
+        message: "m2".into(),
+        attempt,
+        delay_ms,
+        status: 429,
+        provider: "openai".into(),
+    }
+}
+
+#[test]
+fn a_retry_shows_in_the_streaming_answer_until_text_arrives() {
+    let question = message(
+        "m1",
+        Role::User,
+        MessageStatus::Complete,
+        vec![Part::text("why NaN?")],
+    );
+    let answer = message("m2", Role::Assistant, MessageStatus::Streaming, Vec::new());
+    let mut app = chat_app(vec![question, answer]);
+    assert!(app.chat.apply(&retrying(1, 2000)));
+    let screen = draw(&app);
+    assert!(
+        screen.contains("▌ retrying in 2 s (429 from openai)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    assert!(app.chat.apply(&retrying(2, 4000)));
+    assert!(draw(&app).contains("retrying in 4 s (429 from openai, attempt 2)"));
+
+    let first_text = EventKind::Delta {
+        session: SESSION.into(),
+        message: "m2".into(),
+        part: 0,
+        kind: PartKind::Text,
+        offset: 0,
+        text: "Check the".into(),
+    };
+    assert!(app.chat.apply(&first_text));
+    let screen = draw(&app);
+    assert!(screen.contains("Check the"), "{screen}");
+    assert!(!screen.contains("retrying"), "text arrived: {screen}");
+
+    // An answer that ends while it waits drops the note too.
+    assert!(app.chat.apply(&retrying(3, 8000)));
+    let mut ended = message("m2", Role::Assistant, MessageStatus::Error, Vec::new());
+    ended.error = Some("gave up after 30 s".into());
+    assert!(app.chat.apply(&EventKind::Message { message: ended }));
+    assert!(!draw(&app).contains("retrying"));
+}
+
+/// What a chat opened from an alert is given: the alert, then the metric lines around it.
+fn alert_context() -> String {
+    let mut text = String::from(
+        "You help a person who watches a machine-learning run. An alert was raised on it.\n\n\
+         Alert (critical, rule nan): loss is NaN at step 50\n\
+         Run train, running, in /work\n$ python train.py\n\n\
+         Its metrics around step 50 (JSON lines):\n```\n",
+    );
+    for step in 45..=55 {
+        let loss = if step == 50 { "\"NaN\"" } else { "1.0" };
+        text.push_str(&format!("{{\"loss\":{loss},\"step\":{step}.0}}\n"));
+    }
+    text.push_str("```");
+    text
+}
+
+#[test]
+fn an_alerts_context_tops_the_session_folded_and_o_unfolds_it() {
+    let mut app = chat_app(Vec::new());
+    app.size = (100, 40);
+    // The session's system prompt may arrive after it was opened.
+    let session = SessionInfo {
+        id: SESSION.into(),
+        title: Some("alert 1a2b on train".into()),
+        model: "anthropic/claude".into(),
+        system: Some(alert_context()),
+        cwd: "/work".into(),
+        created_at: NOW,
+    };
+    assert!(app.chat.apply(&EventKind::Session { session }));
+    let folded = draw(&app);
+    assert!(
+        folded.contains("system · what the model was told, 20 lines"),
+        "{folded}"
+    );
+    assert!(
+        folded.contains("┊ Alert (critical, rule nan): loss is NaN at step"),
+        "{folded}"
+    );
+    assert!(folded.contains("… 16 more lines · o unfolds"), "{folded}");
+    assert!(!folded.contains(r#""step":50.0"#), "folded: {folded}");
+    insta::assert_snapshot!(folded);
+
+    press(&mut app, KeyCode::Char('o'));
+    let unfolded = draw(&app);
+    assert!(
+        unfolded.contains(r#"┊ {"loss":"NaN","step":50.0}"#),
+        "{unfolded}"
+    );
+    assert!(unfolded.contains("o folds"), "{unfolded}");
+
+    // It stays above the conversation once messages come.
+    let question = message(
+        "m1",
+        Role::User,
+        MessageStatus::Complete,
+        vec![Part::text("what went wrong?")],
+    );
+    assert!(app.chat.apply(&EventKind::Message { message: question }));
+    press(&mut app, KeyCode::Char('o'));
+    let screen = draw(&app);
+    let (system, asked) = (screen.find("system ·"), screen.find("what went wrong?"));
+    assert!(system.is_some() && system < asked, "{screen}");
+}

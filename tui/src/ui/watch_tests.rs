@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
-use reagent::metrics::{Latest, MetricsQueryReply, Sample, SeriesPoints};
+use reagent::metrics::{MetricsQueryReply, Sample, SeriesPoints, Trend};
 use reagent::protocol::{Event, EventKind};
 use reagent::run::RunStatus;
 use reagent::sweep::SweepInfo;
@@ -27,6 +27,7 @@ fn reply(run: &str, scale: f64) -> MetricsQueryReply {
         total: points.len() as u64,
         last: points.last().map(|&(step, value)| Sample { step, value }),
         points,
+        nan_steps: Vec::new(),
     };
     MetricsQueryReply {
         run: run.into(),
@@ -215,49 +216,66 @@ fn alerts_answered_with_details() {
     insta::assert_snapshot!(draw(&app));
 }
 
-#[test]
-fn runs_list_shows_a_sparkline_of_each_runs_loss() {
-    let mut app = app_with_runs();
-    let mut seq = 0;
-    for (run, values) in [
-        ("a1b2c3d4", [4.0, 3.0, 2.5, 2.0, 1.8, 1.7, 1.65, 1.6, 1.55]),
-        (
-            "c9d0e1f2",
-            [1.0, 1.1, 1.3, 2.0, 3.0, f64::NAN, 1.0, 1.0, 1.0],
-        ),
-    ] {
-        for value in values {
-            seq += 1;
-            let latest = vec![
-                Latest {
-                    name: "lr".into(),
-                    value: 1e-4,
-                },
-                Latest {
-                    name: "loss".into(),
-                    value,
-                },
-            ];
-            app.apply_event(Event {
-                seq,
-                ts: NOW,
-                kind: EventKind::Metrics {
-                    run: run.into(),
-                    points: seq,
-                    last_step: seq as f64,
-                    latest,
-                },
-            });
-        }
+/// A trend of `values` at steps 100, 200, …
+fn trend(values: &[f64]) -> Trend {
+    let points = (values.iter().enumerate())
+        .map(|(i, &value)| Sample {
+            step: (i as f64 + 1.0) * 100.0,
+            value,
+        })
+        .collect();
+    Trend {
+        metric: "loss".into(),
+        points,
     }
-    insta::assert_snapshot!(draw(&app));
 }
 
 #[test]
-fn sparklines_scale_to_their_range_and_flag_nan() {
-    let line = super::runs_list::sparkline([1.0, 2.0, f64::NAN, 8.0].into_iter());
-    assert_eq!(line, "▁▂!█");
-    assert_eq!(super::runs_list::sparkline([5.0, 5.0].into_iter()), "▄▄");
+fn runs_list_shows_each_runs_trend_over_its_whole_run() {
+    let mut app = app_with_runs();
+    // The ended run's trend came with the snapshot; the live one's with a `metrics` event,
+    // which replaces what the snapshot said.
+    let falling: Vec<f64> = (0..16).map(|i| 4.0 / (1.0 + f64::from(i))).collect();
+    app.charts
+        .sparks
+        .insert("a1b2c3d4".into(), trend(&[1.0, 2.0]));
+    let mut failed = vec![1.0, 1.1, 1.3, 2.0, 3.0, 2.0, 1.0, 1.0];
+    failed.extend([f64::NAN; 8]);
+    app.charts.sparks.insert("c9d0e1f2".into(), trend(&failed));
+    app.apply_event(Event {
+        seq: 1,
+        ts: NOW,
+        kind: EventKind::Metrics {
+            run: "a1b2c3d4".into(),
+            points: 16,
+            last_step: 1600.0,
+            latest: Vec::new(),
+            trend: Some(trend(&falling)),
+        },
+    });
+    insta::assert_snapshot!(draw(&app));
+    // Wider, the column shows every point of the trend.
+    app.runs_width = 72;
+    let wide = draw(&app);
+    let row = wide
+        .lines()
+        .find(|l| l.contains("c9d0e1f2"))
+        .unwrap_or_default();
+    assert!(row.contains("▁▁▂▅█▅▁▁!!!!!!!!"), "{row}");
+}
+
+#[test]
+fn sparklines_scale_to_their_range_average_to_fit_and_flag_nan() {
+    let points = trend(&[1.0, 2.0, f64::NAN, 8.0]).points;
+    assert_eq!(super::runs_list::sparkline(&points, 16), "▁▂!█");
+    assert_eq!(
+        super::runs_list::sparkline(&points, 2),
+        "▄!",
+        "a NaN is not averaged away"
+    );
+    let flat = trend(&[5.0, 5.0]).points;
+    assert_eq!(super::runs_list::sparkline(&flat, 8), "▄▄");
+    assert_eq!(super::runs_list::sparkline(&[], 8), "");
 }
 
 #[test]

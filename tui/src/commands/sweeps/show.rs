@@ -66,7 +66,7 @@ pub async fn show(
             sweep: sweep.into(),
         })
         .await?;
-    let runs = client.call(&ListRuns {}).await?;
+    let runs = client.call(&ListRuns::default()).await?;
     let metric = rank.clone().unwrap_or_else(|| DEFAULT_METRIC.into());
     let mut ranked = Vec::with_capacity(info.runs.len());
     for (i, id) in info.runs.iter().enumerate() {

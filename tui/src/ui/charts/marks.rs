@@ -3,7 +3,8 @@
 
 use ratatui::style::Color;
 use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Severity};
-use reagent::metrics::Sample;
+
+use super::plot::Charted;
 
 /// A step marked on the x axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,14 +21,9 @@ pub struct Mark {
 pub const NAN: &str = "×";
 
 /// The marks of the charted runs `runs`: each alert with a step (`×` for a NaN, `!` for the
-/// rest, coloured by severity while open, grey once answered), then each charted series
-/// whose newest value is not finite (the daemon sends only finite points, so that is where a
-/// NaN shows).
-pub fn marks<'a>(
-    alerts: &[AlertInfo],
-    runs: &[&str],
-    lasts: impl Iterator<Item = Option<&'a Sample>>,
-) -> Vec<Mark> {
+/// rest, coloured by severity while open, grey once answered), then each step where a charted
+/// line was NaN or infinite (the daemon sends only finite points, and those steps apart).
+pub fn marks(alerts: &[AlertInfo], runs: &[&str], lines: &[Charted<'_>]) -> Vec<Mark> {
     let mut marks: Vec<Mark> = alerts
         .iter()
         .filter(|alert| runs.contains(&alert.run.as_str()))
@@ -51,16 +47,12 @@ pub fn marks<'a>(
             })
         })
         .collect();
-    marks.extend(
-        lasts
-            .flatten()
-            .filter(|s| !s.value.is_finite())
-            .map(|s| Mark {
-                step: s.step,
-                symbol: NAN,
-                color: Color::Red,
-            }),
-    );
+    let nans = lines.iter().flat_map(|line| line.nans.iter());
+    marks.extend(nans.map(|&step| Mark {
+        step,
+        symbol: NAN,
+        color: Color::Red,
+    }));
     marks
 }
 

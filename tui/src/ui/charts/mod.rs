@@ -75,10 +75,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
         let cells = grid(inner, metrics.len());
         for (i, (metric, cell)) in metrics.iter().zip(cells).enumerate() {
             let lines = charted(charts, &runs, metric);
-            let lasts = runs
-                .iter()
-                .map(|r| charts.series(&r.id, metric)?.last.as_ref());
-            let marks = marks(alerts, &ids, lasts);
+            let marks = marks(alerts, &ids, &lines);
             // The charted metric's cell stands out: `[` and `]` move the grid from it.
             let style = match i {
                 0 => Style::new().add_modifier(Modifier::BOLD),
@@ -95,10 +92,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
         return;
     }
     let lines = charted(charts, &runs, metric);
-    let lasts = runs
-        .iter()
-        .map(|r| charts.series(&r.id, metric)?.last.as_ref());
-    let marks = marks(alerts, &ids, lasts);
+    let marks = marks(alerts, &ids, &lines);
     let overlay = lines.len() > 1;
     let (chart_area, list_area) = if overlay {
         let [chart, list] = Layout::horizontal([
@@ -134,6 +128,7 @@ fn charted<'a>(charts: &'a Charts, runs: &[&RunInfo], metric: &str) -> Vec<Chart
                 points: transform(charts, raw),
                 raw,
                 last: series.and_then(|s| s.last).map(|s| s.value),
+                nans: series.map_or(&[][..], |s| s.nan_steps.as_slice()),
             }
         })
         .collect()

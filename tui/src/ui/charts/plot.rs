@@ -24,6 +24,9 @@ pub struct Charted<'a> {
     pub raw: &'a [(f64, f64)],
     /// The newest value (which may be NaN).
     pub last: Option<f64>,
+    /// The steps where the series was NaN or infinite (the daemon's `nan_steps`): the x range
+    /// reaches them, so each is marked even past the last finite point.
+    pub nans: &'a [f64],
 }
 
 /// What one chart shows and how.
@@ -59,7 +62,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, plot: &Plot<'_>) {
         area = rest;
     }
     let points = || plot.lines.iter().flat_map(|line| line.points.iter());
-    let (xs, mut ys) = bounds(points());
+    let nans = plot.lines.iter().flat_map(|line| line.nans.iter().copied());
+    let (xs, mut ys) = bounds(points(), nans);
     if plot.clip
         && let Some(clipped) = clip_range(points().map(|&(_, y)| y).collect())
     {
@@ -161,13 +165,20 @@ fn readout(step: f64, lines: &[Charted<'_>]) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The x and y ranges of the points, widened a little when flat so a line still shows.
-fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> ([f64; 2], [f64; 2]) {
+/// The x and y ranges of the points (the x range reaching the steps `more_xs` too), widened a
+/// little when flat so a line still shows.
+fn bounds<'a>(
+    points: impl Iterator<Item = &'a (f64, f64)>,
+    more_xs: impl Iterator<Item = f64>,
+) -> ([f64; 2], [f64; 2]) {
     let mut xs = [f64::INFINITY, f64::NEG_INFINITY];
     let mut ys = [f64::INFINITY, f64::NEG_INFINITY];
     for &(x, y) in points {
         xs = [xs[0].min(x), xs[1].max(x)];
         ys = [ys[0].min(y), ys[1].max(y)];
+    }
+    for x in more_xs {
+        xs = [xs[0].min(x), xs[1].max(x)];
     }
     (widen(xs), widen(ys))
 }

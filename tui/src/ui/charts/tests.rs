@@ -19,6 +19,7 @@ fn series(name: &str, points: Vec<(f64, f64)>) -> SeriesPoints {
         total: points.len() as u64,
         last: points.last().map(|&(step, value)| Sample { step, value }),
         points,
+        nan_steps: Vec::new(),
     }
 }
 
@@ -199,15 +200,23 @@ fn values_in_the_ranking_have_five_significant_digits() {
 }
 
 #[test]
-fn a_nan_newest_value_is_marked_at_its_step() {
+fn every_nan_step_is_marked_even_past_the_last_finite_point() {
     let mut app = charts_app();
     if let Some(reply) = app.charts.data.get_mut(RUN) {
+        // NaNs mid-run, and a run that went NaN for good after its last finite point (1990).
+        reply.series[0].nan_steps = vec![300.0, 1200.0, 2500.0];
         reply.series[0].last = Some(Sample {
-            step: 1000.0,
+            step: 2500.0,
             value: f64::NAN,
         });
     }
     let screen = draw(&app);
     let rows = rows(&screen);
-    assert!(rows[rows.len() - 4].contains('×'), "{screen}");
+    let axis = rows[rows.len() - 4];
+    assert_eq!(axis.matches('×').count(), 3, "{screen}");
+    assert!(
+        axis.trim_end_matches(['"', '│']).ends_with('×'),
+        "the x axis reaches the last NaN: {screen}"
+    );
+    insta::assert_snapshot!(screen);
 }
