@@ -3,15 +3,25 @@
 //! A [`Client`] sends typed requests and awaits their responses; a background task reads the
 //! connection and routes responses to their callers and notifications to [`Notifications`].
 //! The transport is any byte stream: the Unix socket locally, `ssh HOST reagent proxy` remotely.
+//!
+//! Each line is parsed once: its envelope first, with `params` or `result` left as raw JSON
+//! borrowed from the line, then only that part, straight into its type (a reply is decoded by
+//! its caller's [`Method::Reply`], on the reader task, from the line buffer).
+//!
+//! A follower (`reagent chat`, `metrics -f`, `logs -f`, `attach`) reads a [`Subscription`]:
+//! events and output as they come, and after the daemon dropped what it queued for a client
+//! that fell behind, a hello again and the events it missed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
@@ -19,14 +29,17 @@ use tokio::sync::{mpsc, oneshot};
 use crate::connection::{Frame, encode_line, read_message};
 use crate::paths::Paths;
 use crate::protocol::{
-    Hello, HelloReply, Method, Notification, OutgoingRequest, PROTOCOL_VERSION, Response, RpcError,
-    codes,
+    Event, Hello, HelloReply, Method, Notification, OutgoingRequest, Output, PROTOCOL_VERSION,
+    RpcError, Snapshot, Sync, codes,
 };
 use crate::{Error, Result};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>>;
+/// What waits for a reply: decodes it into its caller's type and hands it over. Called by the
+/// reader task with the `result` borrowed from the line, so a reply is copied out only once.
+type Decoder = Box<dyn FnOnce(std::result::Result<&RawValue, RpcError>) + Send>;
+type Pending = Arc<Mutex<HashMap<u64, Decoder>>>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A connection to the daemon. Cheap to clone; every clone shares the connection.
@@ -119,7 +132,16 @@ impl Client {
     ) -> Result<impl Future<Output = Result<M::Reply>> + Send + 'static> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
+        let decode: Decoder = Box::new(move |reply| {
+            let reply = reply.map_err(Error::Rpc).and_then(|result| {
+                serde_json::from_str::<M::Reply>(result.get()).map_err(|err| {
+                    Error::Protocol(format!("unexpected reply to `{}`: {err}", M::NAME))
+                })
+            });
+            // The caller may have given up on the reply; that is fine.
+            let _ = tx.send(reply);
+        });
+        lock(&self.pending).insert(id, decode);
         let line = encode_line(&OutgoingRequest {
             jsonrpc: "2.0",
             id,
@@ -141,14 +163,12 @@ impl Client {
             )));
         }
         Ok(async move {
-            let value = rx.await.map_err(|_| {
+            rx.await.map_err(|_| {
                 Error::Disconnected(format!(
                     "the connection closed before the reply to `{}`",
                     M::NAME
                 ))
-            })??;
-            serde_json::from_value(value)
-                .map_err(|err| Error::Protocol(format!("unexpected reply to `{}`: {err}", M::NAME)))
+            })?
         })
     }
 
@@ -179,6 +199,110 @@ impl Client {
     }
 }
 
+/// What a [`Subscription`] yields.
+// Like events, updates live only long enough to be applied; boxing the event would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Update {
+    /// A state change: live, or one of those missed while behind, replayed in order.
+    Event(Event),
+    /// Bytes of a run this connection attached to.
+    Output(Output),
+    /// The daemon had dropped what it queued for this client, which fell behind; the
+    /// subscription said `hello` again. What follows are the missed events the daemon still
+    /// keeps, or, when it sent the whole state instead, here it is. Output and the events not
+    /// kept for replay (deltas, metrics, GPUs) are lost: a follower re-reads what it shows and
+    /// re-attaches to the runs it follows (the daemon detached it).
+    Resynced(Option<Box<Snapshot>>),
+}
+
+/// The events (and output) a client follows, in the daemon's order, with the resync handled:
+/// see [`Client::subscribe`].
+pub struct Subscription {
+    client: Client,
+    notes: Notifications,
+    /// Who is subscribing, for the daemon's log.
+    name: String,
+    /// The last event's seq, where the next hello resumes.
+    seq: u64,
+    /// Missed events to yield before reading on.
+    replay: VecDeque<Event>,
+    /// The hello said after a resync, until its reply is in.
+    hello: Option<Pin<Box<dyn Future<Output = Result<HelloReply>> + Send>>>,
+}
+
+impl Client {
+    /// Says hello (which subscribes this connection to events) and follows what the daemon
+    /// pushes from then on. On a `resync` the subscription says hello again from the last
+    /// event it saw and catches up: every follower gets this right once, here.
+    pub async fn subscribe(
+        &self,
+        notes: Notifications,
+        name: &str,
+    ) -> Result<(HelloReply, Subscription)> {
+        let hello = self.hello(name, None).await?;
+        let subscription = Subscription {
+            client: self.clone(),
+            notes,
+            name: name.to_string(),
+            seq: hello.sync.seq().unwrap_or(0),
+            replay: VecDeque::new(),
+            hello: None,
+        };
+        Ok((hello, subscription))
+    }
+}
+
+impl Subscription {
+    /// The next update; `None` once the daemon shuts down or the connection closes. An error
+    /// is a failed hello after a resync.
+    ///
+    /// Cancel-safe, so it can be one branch of a `select!`: a hello in flight when the call is
+    /// dropped is kept, and the next call waits for it.
+    pub async fn next(&mut self) -> Result<Option<Update>> {
+        loop {
+            if let Some(hello) = self.hello.as_mut() {
+                let reply = hello.await;
+                self.hello = None;
+                return Ok(Some(Update::Resynced(self.sync(reply?.sync))));
+            }
+            if let Some(event) = self.replay.pop_front() {
+                return Ok(Some(Update::Event(event)));
+            }
+            let Some(note) = self.notes.recv().await else {
+                return Ok(None);
+            };
+            match note {
+                Notification::Event(event) => {
+                    self.seq = self.seq.max(event.seq);
+                    return Ok(Some(Update::Event(event)));
+                }
+                Notification::Output(output) => return Ok(Some(Update::Output(output))),
+                Notification::Resync(_) => {
+                    let (client, name, since) = (self.client.clone(), self.name.clone(), self.seq);
+                    self.hello = Some(Box::pin(
+                        async move { client.hello(&name, Some(since)).await },
+                    ));
+                }
+                Notification::Shutdown(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Takes in how the daemon caught this client up: keeps missed events to replay, or
+    /// returns the snapshot that replaces them.
+    fn sync(&mut self, sync: Sync) -> Option<Box<Snapshot>> {
+        self.seq = sync.seq().unwrap_or(self.seq);
+        match sync {
+            Sync::Events { events } => {
+                self.replay.extend(events);
+                None
+            }
+            Sync::Snapshot(snapshot) => Some(Box::new(snapshot)),
+        }
+    }
+}
+
 /// Whether a connect error means "no daemon listens there". A reset is a daemon that died
 /// with this connection still waiting to be accepted: no daemon either.
 pub fn no_daemon(err: &std::io::Error) -> bool {
@@ -190,6 +314,22 @@ pub fn no_daemon(err: &std::io::Error) -> bool {
     )
 }
 
+/// A line from the daemon, its envelope read and its payload left as raw JSON: a notification
+/// has a `method`, a response an `id` and a `result` or an `error`.
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default, borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: BufReader<R>,
     pending: Pending,
@@ -197,32 +337,29 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let mut buf = Vec::new();
     while let Ok(Frame::Line(line)) = read_message(&mut reader, &mut buf).await {
-        let Ok(value) = serde_json::from_slice::<Value>(&line) else {
+        // A line that is not a message of ours is skipped, whatever it is.
+        let Ok(message) = serde_json::from_slice::<Message>(line) else {
             continue;
         };
-        if value.get("method").is_some() {
-            if let Ok(note) = serde_json::from_value::<Notification>(value) {
+        if let Some(method) = message.method {
+            let note = message
+                .params
+                .and_then(|params| Notification::from_parts(&method, params).ok());
+            if let Some(note) = note {
                 // The receiver may be gone (a one-shot CLI call); that is fine.
                 let _ = notifications.send(note).await;
             }
             continue;
         }
-        let Ok(response) = serde_json::from_value::<Response>(value) else {
+        let Some(decode) = message.id.and_then(|id| lock(&pending).remove(&id)) else {
             continue;
         };
-        let Some(id) = response.id.as_u64() else {
-            continue;
-        };
-        let Some(tx) = lock(&pending).remove(&id) else {
-            continue;
-        };
-        let result = match (response.result, response.error) {
-            (_, Some(error)) => Err(error),
-            (result, None) => Ok(result.unwrap_or(Value::Null)),
-        };
-        let _ = tx.send(result);
+        decode(match message.error {
+            Some(error) => Err(error),
+            None => Ok(message.result.unwrap_or(RawValue::NULL)),
+        });
     }
-    // Dropping the senders wakes every caller with "connection closed".
+    // Dropping the decoders wakes every caller with "connection closed".
     lock(&pending).clear();
 }
 
@@ -277,5 +414,147 @@ pub async fn start_daemon() -> Result<()> {
         Err(_) => Err(Error::Protocol(
             "the daemon did not become ready within 30 s".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, DuplexStream};
+
+    use super::*;
+    use crate::protocol::{Ack, DaemonStatus, EventKind, Shutdown};
+
+    /// The daemon's end of an in-memory connection: reads requests, writes whatever a test
+    /// scripts.
+    struct FakeDaemon {
+        lines: tokio::io::Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
+        writer: tokio::io::WriteHalf<DuplexStream>,
+    }
+
+    impl FakeDaemon {
+        fn connect() -> (Client, Notifications, Self) {
+            let (client_end, daemon_end) = tokio::io::duplex(1 << 16);
+            let (reader, writer) = tokio::io::split(client_end);
+            let (client, notes) = Client::from_stream(reader, writer);
+            let (reader, writer) = tokio::io::split(daemon_end);
+            let lines = BufReader::new(reader).lines();
+            (client, notes, Self { lines, writer })
+        }
+
+        async fn request(&mut self) -> Value {
+            let line = self.lines.next_line().await.unwrap().unwrap();
+            serde_json::from_str(&line).unwrap()
+        }
+
+        async fn send(&mut self, message: Value) {
+            let line = format!("{message}\n");
+            self.writer.write_all(line.as_bytes()).await.unwrap();
+        }
+
+        /// Answers the next request, which must be a `hello`, with `sync`; returns its params.
+        async fn answer_hello(&mut self, sync: Value) -> Value {
+            let request = self.request().await;
+            self.reply_hello(&request, sync).await
+        }
+
+        /// Answers `request`, which must be a `hello`, with `sync`; returns its params.
+        async fn reply_hello(&mut self, request: &Value, sync: Value) -> Value {
+            assert_eq!(request["method"], "hello");
+            let daemon = json!({"version": "0", "pid": 1, "started_at": 0, "state_dir": "/s"});
+            let result = json!({"protocol": PROTOCOL_VERSION, "daemon": daemon, "sync": sync});
+            let id = request["id"].clone();
+            self.send(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+                .await;
+            request["params"].clone()
+        }
+    }
+
+    fn event(seq: u64, attached: u32) -> Value {
+        json!({"jsonrpc": "2.0", "method": "event",
+               "params": {"seq": seq, "ts": 0, "type": "clients", "attached": attached}})
+    }
+
+    fn seq_of(update: Option<Update>) -> u64 {
+        match update {
+            Some(Update::Event(event)) => event.seq,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_are_decoded_into_their_type_and_errors_kept() {
+        let (client, _notes, mut daemon) = FakeDaemon::connect();
+        let shutdown = tokio::spawn({
+            let client = client.clone();
+            async move { client.call(&Shutdown {}).await }
+        });
+        let id = daemon.request().await["id"].clone();
+        daemon
+            .send(json!({"jsonrpc": "2.0", "id": id, "result": {}}))
+            .await;
+        assert_eq!(shutdown.await.unwrap().unwrap(), Ack {});
+
+        let status = tokio::spawn(async move { client.call(&DaemonStatus {}).await });
+        let id = daemon.request().await["id"].clone();
+        let error = json!({"code": codes::NOT_FOUND, "message": "no"});
+        daemon
+            .send(json!({"jsonrpc": "2.0", "id": id, "error": error}))
+            .await;
+        let err = status.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, Error::Rpc(e) if e.code == codes::NOT_FOUND),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_resync_says_hello_again_from_the_last_seq_and_replays_what_was_missed() {
+        let (client, notes, mut daemon) = FakeDaemon::connect();
+        let snapshot = json!({"type": "snapshot", "seq": 5, "runs": [], "clients": 1});
+        let (subscribed, params) = tokio::join!(
+            client.subscribe(notes, "test"),
+            daemon.answer_hello(snapshot)
+        );
+        assert_eq!(params["since"], Value::Null);
+        let (_, mut updates) = subscribed.unwrap();
+        daemon.send(event(6, 1)).await;
+        assert_eq!(seq_of(updates.next().await.unwrap()), 6);
+
+        let resync = json!({"jsonrpc": "2.0", "method": "resync", "params": {"reason": "slow"}});
+        daemon.send(resync).await;
+        // The call that sent the hello is dropped, as a `select!` would, before the reply
+        // comes: the next call finishes the resync.
+        let hello = tokio::select! {
+            update = updates.next() => panic!("no reply to the hello yet: {update:?}"),
+            hello = daemon.request() => hello,
+        };
+        let missed = json!({"type": "events", "events": [
+            {"seq": 8, "ts": 0, "type": "clients", "attached": 2}
+        ]});
+        let (update, params) = tokio::join!(updates.next(), daemon.reply_hello(&hello, missed));
+        assert_eq!(params["since"], 6, "resumes after the last event seen");
+        assert!(matches!(update.unwrap(), Some(Update::Resynced(None))));
+        let replayed = updates.next().await.unwrap();
+        assert!(
+            matches!(&replayed, Some(Update::Event(e)) if e.kind == EventKind::Clients { attached: 2 })
+        );
+        daemon.send(event(9, 2)).await;
+        assert_eq!(seq_of(updates.next().await.unwrap()), 9);
+
+        // A second resync resumes from the replayed event's seq onwards.
+        let resync = json!({"jsonrpc": "2.0", "method": "resync", "params": {"reason": "slow"}});
+        daemon.send(resync).await;
+        let snapshot = json!({"type": "snapshot", "seq": 12, "runs": [], "clients": 1});
+        let (update, params) = tokio::join!(updates.next(), daemon.answer_hello(snapshot));
+        assert_eq!(params["since"], 9);
+        assert!(
+            matches!(update.unwrap(), Some(Update::Resynced(Some(s))) if s.seq == 12),
+            "a snapshot replaces the missed events"
+        );
+        daemon
+            .send(json!({"jsonrpc": "2.0", "method": "shutdown", "params": {}}))
+            .await;
+        assert!(updates.next().await.unwrap().is_none());
     }
 }

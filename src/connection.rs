@@ -2,15 +2,16 @@
 //! [`MAX_LINE_BYTES`] per line.
 
 use serde::Serialize;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::protocol::MAX_LINE_BYTES;
 
 /// What reading one line gave.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Frame {
-    /// A complete line, without its newline.
-    Line(Vec<u8>),
+pub enum Frame<'a> {
+    /// A complete line, without its newline, borrowed from the caller's buffer until the next
+    /// read.
+    Line(&'a [u8]),
     /// The line grew past the limit; the rest of the stream cannot be trusted.
     TooLong,
     /// The peer closed the connection (a trailing partial line is dropped).
@@ -19,19 +20,21 @@ pub enum Frame {
 
 /// Reads one line of at most `max` bytes (use [`MAX_LINE_BYTES`] for the protocol).
 ///
-/// The buffer is reused between calls to avoid an allocation per message.
-pub async fn read_frame<R: AsyncBufRead + Unpin>(
+/// The line is assembled in `buf`, which keeps its capacity from call to call: a connection
+/// allocates for its longest line once, not for every line it reads. The line is copied once,
+/// from the reader's buffer into `buf`, because a line may span several reads.
+pub async fn read_frame<'b, R: AsyncBufRead + Unpin>(
     reader: &mut R,
-    buf: &mut Vec<u8>,
+    buf: &'b mut Vec<u8>,
     max: usize,
-) -> std::io::Result<Frame> {
+) -> std::io::Result<Frame<'b>> {
     buf.clear();
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
             return Ok(Frame::Eof);
         }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..i], i + 1),
             None => (available, available.len()),
         };
@@ -42,19 +45,17 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
         buf.extend_from_slice(chunk);
         reader.consume(done);
         if complete {
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-            return Ok(Frame::Line(std::mem::take(buf)));
+            let line = buf.strip_suffix(b"\r").unwrap_or(buf);
+            return Ok(Frame::Line(line));
         }
     }
 }
 
-/// Reads one protocol line (at most [`MAX_LINE_BYTES`]).
-pub async fn read_message<R: AsyncBufRead + Unpin>(
+/// Reads one protocol line (at most [`MAX_LINE_BYTES`]); see [`read_frame`].
+pub async fn read_message<'b, R: AsyncBufRead + Unpin>(
     reader: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Frame> {
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<Frame<'b>> {
     read_frame(reader, buf, MAX_LINE_BYTES).await
 }
 
@@ -65,15 +66,6 @@ pub fn encode_line<T: Serialize>(message: &T) -> Vec<u8> {
     let mut line = serde_json::to_vec(message).unwrap_or_else(|_| b"null".to_vec());
     line.push(b'\n');
     line
-}
-
-/// Writes one message as a line and flushes.
-pub async fn write_message<W: AsyncWrite + Unpin, T: Serialize>(
-    writer: &mut W,
-    message: &T,
-) -> std::io::Result<()> {
-    writer.write_all(&encode_line(message)).await?;
-    writer.flush().await
 }
 
 #[cfg(test)]
@@ -87,16 +79,34 @@ mod tests {
         let mut buf = Vec::new();
         assert_eq!(
             read_message(&mut reader, &mut buf).await.unwrap(),
-            Frame::Line(b"one".to_vec())
+            Frame::Line(b"one")
         );
         assert_eq!(
             read_message(&mut reader, &mut buf).await.unwrap(),
-            Frame::Line(b"two".to_vec())
+            Frame::Line(b"two")
         );
         assert_eq!(
             read_message(&mut reader, &mut buf).await.unwrap(),
             Frame::Eof
         );
+    }
+
+    #[tokio::test]
+    async fn the_buffer_keeps_its_capacity_between_lines() {
+        let long = [b'x'; 10_000];
+        let data = [&long[..], b"\nshort\n"].concat();
+        let mut reader = BufReader::with_capacity(64, &data[..]);
+        let mut buf = Vec::new();
+        let Frame::Line(line) = read_message(&mut reader, &mut buf).await.unwrap() else {
+            panic!("a line");
+        };
+        assert_eq!(line.len(), long.len());
+        let grown = buf.capacity();
+        assert_eq!(
+            read_message(&mut reader, &mut buf).await.unwrap(),
+            Frame::Line(b"short")
+        );
+        assert_eq!(buf.capacity(), grown, "no new allocation for the next line");
     }
 
     #[tokio::test]

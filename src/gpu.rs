@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+// Their params live with every other method's; the old paths keep working.
+pub use crate::protocol::{ListGpus, ListQueue, SubmitRun};
+
 /// One GPU at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuInfo {
@@ -107,23 +110,6 @@ impl GpuReport {
     }
 }
 
-/// `run.submit` params: a run with GPU needs, a priority and a retry budget.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitRun {
-    /// The run itself.
-    pub spec: crate::run::RunSpec,
-    /// Which GPUs it needs.
-    #[serde(default)]
-    pub gpus: GpuRequest,
-    /// Higher starts first; FIFO within a priority.
-    #[serde(default)]
-    pub priority: i32,
-    /// Requeue up to this many times when the job dies of CUDA busy / out of memory.
-    #[serde(default)]
-    pub retry_gpu: u32,
-}
-
 /// How many GPUs a run needs, or exactly which.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GpuRequest {
@@ -161,14 +147,6 @@ impl GpuRequest {
 pub fn join_ids(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
-
-/// `queue.list` params (none).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ListQueue {}
-
-/// `gpus.list` params (none).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ListGpus {}
 
 /// One run the queue knows: waiting (with why) or holding GPUs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

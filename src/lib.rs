@@ -18,7 +18,6 @@ pub mod number;
 pub mod paths;
 pub mod protocol;
 pub mod run;
-pub mod series;
 pub mod sweep;
 pub mod time;
 pub mod transport;

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 mod limits;
 
 pub use limits::{MAX_BYTES, MAX_POINTS};
+// Their params live with every other method's; the old paths keep working.
+pub use crate::protocol::{ListSweeps, SweepRef};
 
 /// How points are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -120,17 +122,6 @@ pub struct SweepInfo {
     pub created_at: i64,
     /// Whether a user stopped it.
     pub stopped: bool,
-}
-
-/// `sweeps.list` params (none).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ListSweeps {}
-
-/// `sweep.show` and `sweep.stop` params.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SweepRef {
-    /// Sweep id, name or unique id prefix.
-    pub sweep: String,
 }
 
 /// One point: parameter values by name, in name order.

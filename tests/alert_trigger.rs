@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, wait_until, walk};
+use common::{Env, wait_until};
 use serde_json::Value;
 
 fn points(env: &Env, run: &str) -> u64 {
@@ -14,14 +14,6 @@ fn points(env: &Env, run: &str) -> u64 {
         .as_array()
         .and_then(|all| all.iter().find(|m| m["name"] == "loss"))
         .map_or(0, |m| m["points"].as_u64().unwrap_or(0))
-}
-
-/// Every log line the daemon wrote so far.
-fn daemon_log(env: &Env) -> String {
-    walk(&env.path().join("logs"))
-        .iter()
-        .map(|file| std::fs::read_to_string(file).unwrap_or_default())
-        .collect()
 }
 
 /// A fresh working folder for a run.
@@ -64,9 +56,9 @@ fn a_fifo_trigger_or_metrics_file_does_not_stop_other_runs_metrics() {
         points(&env, &other) == 60
     });
     wait_until("the warning about the FIFO", || {
-        daemon_log(&env).contains("it is a FIFO")
+        env.daemon_log().contains("it is a FIFO")
     });
-    let log = daemon_log(&env);
+    let log = env.daemon_log();
     assert_eq!(log.matches("it is a FIFO").count(), 1, "warned once: {log}");
     assert_eq!(
         log.matches("m.fifo: not a regular file").count(),
@@ -89,7 +81,7 @@ fn a_symlinked_trigger_raises_no_alert_with_the_targets_text() {
     );
     env.ok(&["run", "--cwd", &cwd, "--", "sh", "-c", &script]);
     wait_until("the warning about the symlink", || {
-        daemon_log(&env).contains("it is a symbolic link")
+        env.daemon_log().contains("it is a symbolic link")
     });
     std::fs::write(std::path::Path::new(&cwd).join("go"), "").expect("write go");
     wait_until("the job's real alert", || {
@@ -116,9 +108,9 @@ fn a_directory_trigger_is_warned_about_once() {
     let run = writer(&env, &cwd, 40);
     wait_until("all 40 points", || points(&env, &run) == 40);
     wait_until("the warning", || {
-        daemon_log(&env).contains("it is a directory")
+        env.daemon_log().contains("it is a directory")
     });
-    let log = daemon_log(&env);
+    let log = env.daemon_log();
     assert_eq!(log.matches("it is a directory").count(), 1, "{log}");
     assert!(!log.contains("cannot remove"), "{log}");
 }

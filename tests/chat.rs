@@ -3,8 +3,10 @@
 
 mod common;
 
-use common::mock_llm::MockLlm;
-use common::{Conn, Env, wait_until, walk};
+use std::process::Stdio;
+
+use common::mock_llm::{MockLlm, long_answer};
+use common::{Conn, Env, wait_until, walk, within_timeout};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-planted-never-leak-9f3b";
@@ -12,13 +14,19 @@ const KEY: &str = "sk-planted-never-leak-9f3b";
 /// An installation whose daemon knows the mock as `mock` (OpenAI-style) and `claude`
 /// (Anthropic-style), with the key in the daemon's environment only.
 fn chat_env(mock: &MockLlm) -> Env {
+    chat_env_with(mock, "")
+}
+
+/// [`chat_env`] with more config after the providers.
+fn chat_env_with(mock: &MockLlm, more: &str) -> Env {
     let env = Env::new();
-    let config = format!(
+    let mut config = format!(
         "[providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
          models = [\"ok\"]\nprices = {{ input = 1.0, output = 2.0 }}\n\n\
          [providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}\"\napi_key_env = \"MOCK_KEY\"\n",
         url = mock.url
     );
+    config.push_str(more);
     env.write_config(config);
     // The daemon is started by the first command and inherits this variable; clients never
     // need it.
@@ -128,6 +136,39 @@ fn an_answer_streams_to_stdout_and_is_stored_with_its_usage() {
     assert_eq!(
         texts,
         ["be brief", "say hello", "Hello, world! é", "and again"]
+    );
+}
+
+#[test]
+fn a_chat_that_falls_behind_resyncs_and_still_prints_the_whole_answer() {
+    let mock = MockLlm::start();
+    let env = chat_env_with(&mock, "\n[daemon]\nclient_queue_bytes = 65536\n");
+    let mut child = env
+        .cmd(&["chat", "--model", "mock/long", "go", "on"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("reagent chat");
+    // Nobody reads its stdout yet: once the pipe is full the client stops reading the
+    // daemon, and the answer's deltas overflow its 64 KiB queue.
+    let dropped = within_timeout(|| env.daemon_log().contains("must resync"));
+    let stdout = child.stdout.take().expect("stdout");
+    let reading = std::thread::spawn(move || std::io::read_to_string(stdout));
+    let ended = dropped && within_timeout(|| matches!(child.try_wait(), Ok(Some(_))));
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(dropped, "the daemon never dropped the chat's queue");
+    assert!(ended, "reagent chat never ended after its resync");
+    let err = std::io::read_to_string(child.stderr.take().expect("stderr")).expect("stderr");
+    assert_eq!(child.wait().expect("wait").code(), Some(0), "{err}");
+    let text = reading.join().expect("reader").expect("UTF-8");
+    let answer = long_answer();
+    assert!(
+        text == answer,
+        "the answer printed whole, once, in order ({} bytes of {})",
+        text.len(),
+        answer.len()
     );
 }
 

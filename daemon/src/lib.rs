@@ -1,24 +1,29 @@
 //! The reagent daemon: it owns runs (through their supervisors), the store and the event bus,
 //! and serves every client over one Unix socket. See `docs/architecture.md`.
 
+// Public for the binaries and benchmarks only; everything else is the daemon's own, so the
+// compiler reports what nothing uses.
 pub mod alerts;
-pub mod chat;
+mod bus;
+mod chat;
+mod daemon;
 pub mod gpu;
-pub mod handlers;
+mod handlers;
 pub mod llm;
-pub mod lock;
-pub mod logging;
+mod lock;
+mod logging;
 pub mod metrics;
-pub mod notify;
+mod notify;
 pub mod outbox;
-pub mod process;
-pub mod queue;
-pub mod runs;
-pub mod secret;
-pub mod server;
-pub mod state;
+mod process;
+mod queue;
+mod runs;
+mod secret;
+mod server;
 pub mod store;
 pub mod supervisor;
+mod table;
+mod triage;
 
 use std::io::Write as _;
 use std::os::unix::fs::DirBuilderExt as _;
@@ -29,8 +34,8 @@ use reagent::config::Config;
 use reagent::paths::Paths;
 use reagent::protocol::{Ack, Notification};
 
+use crate::daemon::Daemon;
 use crate::outbox::encode_notification;
-use crate::state::Daemon;
 
 /// How the daemon was started.
 pub struct Options {
@@ -98,6 +103,10 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
     let daemon = Daemon::new(paths, config, store)?;
     let listener = server::bind(&socket)?;
     runs::adopt_all(&daemon);
+    // After the runs: the queue's started jobs are checked against what was re-adopted.
+    queue::adopt(&daemon);
+    tokio::spawn(queue::run(daemon.clone()));
+    tokio::spawn(triage::judge::watch(daemon.clone()));
     tracing::info!(pid = daemon.info.pid, socket = %socket.display(), "reagentd ready");
     if background {
         let _ = writeln!(std::io::stdout(), "ready");
@@ -130,7 +139,7 @@ async fn on_signals(daemon: Arc<Daemon>) {
 /// Tells every client the daemon is going, and lets their writers send what is queued
 /// (replies included, such as the answer to `daemon.shutdown`), for half a second at most.
 async fn say_goodbye(daemon: &Daemon) {
-    let outboxes = daemon.state().drain_connections();
+    let outboxes = daemon.state().bus.drain_connections();
     let line = encode_notification(&Notification::Shutdown(Ack {}));
     for outbox in &outboxes {
         outbox.reply(line.clone());

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
 use reagent::connection::encode_line;
 use reagent::protocol::{MAX_LINE_BYTES, Notification, OutgoingNotification, Resync};
 use tokio::sync::{Notify, watch};
@@ -29,8 +30,9 @@ pub const PAUSE_BYTES: usize = 1 << 20;
 /// it stops reading requests.
 pub const MAX_PENDING: usize = 1024;
 
-/// One encoded line, shared by every outbox it is broadcast to.
-pub type Line = Arc<[u8]>;
+/// One encoded line, shared by every outbox it is broadcast to: cloning it for another client
+/// counts a reference, and making it from the encoder's `Vec` takes that buffer as it is.
+pub type Line = Bytes;
 
 /// Encodes a notification once, for any number of outboxes.
 pub fn encode_notification(notification: &Notification) -> Line {

@@ -19,7 +19,7 @@ use reagent::protocol::{RequestId, Response, RpcError, codes};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 /// Binds the daemon's socket: its folder 0700, the socket 0600. The caller holds the lock
 /// file, so a socket file already there is a dead daemon's and is replaced.

@@ -87,6 +87,19 @@ fn respond(
                 pieces.push("data: [DONE]\n\n".into());
                 pieces
             }
+            "long" => {
+                let mut pieces = vec![openai_role()];
+                let answer = long_answer();
+                // Cut where the text is ASCII, so every piece is whole characters.
+                pieces.extend(
+                    answer
+                        .as_bytes()
+                        .chunks(LONG_PIECE)
+                        .map(|piece| openai_delta(std::str::from_utf8(piece).expect("ASCII"))),
+                );
+                pieces.push("data: [DONE]\n\n".into());
+                pieces
+            }
             "cutoff" => vec![
                 openai_role(),
                 openai_delta("partial "),
@@ -124,6 +137,17 @@ fn respond(
         }
     }
     Ok(())
+}
+
+/// Bytes of the `long` answer in each delta.
+const LONG_PIECE: usize = 1000;
+
+/// What the `long` model answers: 2 MB of numbered lines, in 1000-byte deltas, far more than
+/// a client that stops reading can have buffered between the daemon and itself.
+pub fn long_answer() -> String {
+    (0..20_000)
+        .map(|i| format!("{i:07} {}\n", "x".repeat(91)))
+        .collect()
 }
 
 fn openai_role() -> String {

@@ -101,6 +101,14 @@ impl Env {
         std::fs::write(self.path().join("config.toml"), toml).expect("write config");
     }
 
+    /// Every log line the daemon wrote so far.
+    pub fn daemon_log(&self) -> String {
+        walk(&self.path().join("logs"))
+            .iter()
+            .map(|file| std::fs::read_to_string(file).unwrap_or_default())
+            .collect()
+    }
+
     /// Every alert (with `all`, answered ones too), as `reagent alerts --json` prints them.
     pub fn alerts(&self, all: bool) -> Vec<Value> {
         let mut args = vec!["alerts", "--json"];

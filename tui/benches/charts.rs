@@ -24,9 +24,9 @@ use ratatui::backend::TestBackend;
 use reagent::config::PrefixKey;
 use reagent::metrics::{MetricsQueryReply, SeriesPoints};
 use reagent::run::{RunInfo, RunStatus};
-use reagent::series::{Series, Window};
 use reagent_tui::app::App;
 use reagent_tui::app::state::{Link, View};
+use reagentd::metrics::series::{Series, Window};
 use support::{Stats, Table};
 
 /// Screen width and height.
@@ -129,7 +129,13 @@ fn wiggly(n: usize) -> Series {
 /// A cockpit in the charts view with one run selected.
 fn cockpit() -> App {
     let now = 1_800_000_000_000;
-    let mut app = App::new("local", PrefixKey('b'), SIZE, now);
+    let mut app = App::new(
+        "local",
+        PrefixKey('b'),
+        SIZE,
+        now,
+        reagent_tui::ui::typesetter(),
+    );
     app.link = Link::Connected { clients: 1 };
     app.view = View::Charts;
     app.runs = vec![RunInfo {

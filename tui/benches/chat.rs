@@ -146,7 +146,13 @@ fn press(app: &mut App, code: KeyCode) {
 
 /// The chat view on a session of [`MESSAGES`] messages, questions and markdown answers.
 fn session() -> App {
-    let mut app = App::new("local", PrefixKey('b'), (COLS, ROWS), NOW);
+    let mut app = App::new(
+        "local",
+        PrefixKey('b'),
+        (COLS, ROWS),
+        NOW,
+        reagent_tui::ui::typesetter(),
+    );
     app.link = Link::Connected { clients: 1 };
     app.view = View::Chat;
     app.chat.open("s");

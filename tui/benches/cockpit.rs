@@ -321,7 +321,13 @@ fn with_side_panel(mut app: App) -> App {
 
 /// A cockpit with `runs` runs listed and, when `pane`, one open in the pane full of colour.
 fn cockpit(runs: usize, pane: bool) -> App {
-    let mut app = App::new("local", PrefixKey('b'), (COLS, ROWS), NOW);
+    let mut app = App::new(
+        "local",
+        PrefixKey('b'),
+        (COLS, ROWS),
+        NOW,
+        reagent_tui::ui::typesetter(),
+    );
     app.link = Link::Connected { clients: 2 };
     let pane_index = if runs == 1 { 0 } else { PANE_RUN };
     app.runs = (0..runs)
@@ -332,7 +338,7 @@ fn cockpit(runs: usize, pane: bool) -> App {
     if !pane {
         return app;
     }
-    let (cols, rows) = reagent_tui::ui::pane_size(&app);
+    let (cols, rows) = reagent_tui::app::geometry::pane_size(&app);
     let run = &mut app.runs[pane_index];
     run.cols = cols;
     run.rows = rows;

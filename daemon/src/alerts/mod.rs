@@ -1,23 +1,39 @@
-//! The alerts engine: raising alerts (from the rules in [`rules`], a run's `.alert_trigger`
-//! file, a failed run) and answering them.
+//! The alerts service: raising alerts (from the rules in [`rules`], a run's
+//! `.alert_trigger` file, a failed run, lost output) and listing them. Answering them is
+//! triage's, one layer up: it acts on runs and chat, which raising must not.
 //!
 //! Raising one commits it and broadcasts an `alert` event under the state lock, like every
 //! other change, so every client has it within a second of the metric that caused it; the
 //! notifier then tells whoever the config routes alerts to.
 
-pub mod judge;
 pub mod rules;
-pub mod trigger;
+pub(crate) mod table;
+pub(crate) mod trigger;
 
 use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
-use reagent::protocol::{IgnoredAlerts, RpcError};
+use reagent::protocol::{ListAlerts, RpcError};
 use reagent::run::{RunInfo, RunStatus};
 use reagent::time::now_ms;
 
-use crate::metrics::lock;
+use crate::daemon::{Daemon, short_id};
 use crate::notify::{Notice, NoticeKind};
-use crate::state::{Daemon, short_id};
 use rules::Draft;
+
+/// Alerts, oldest first, filtered by status and run.
+pub fn list(daemon: &Daemon, list: &ListAlerts) -> Result<Vec<AlertInfo>, RpcError> {
+    let state = daemon.state();
+    let run = match &list.run {
+        Some(query) => Some(state.resolve(query)?.id.clone()),
+        None => None,
+    };
+    Ok(state
+        .alerts()
+        .iter()
+        .filter(|a| list.status.is_none_or(|status| a.status == status))
+        .filter(|a| run.as_ref().is_none_or(|run| &a.run == run))
+        .cloned()
+        .collect())
+}
 
 /// Raises an alert on a run: records it, broadcasts it and sends a notice.
 pub fn raise(daemon: &Daemon, run: &str, draft: Draft) {
@@ -92,80 +108,6 @@ fn withdraw_stop(daemon: &Daemon, run: &str) {
         if let Err(err) = state.save_alert(alert) {
             tracing::warn!(run = %run, "cannot update an alert of an ended run: {err}");
         }
-    }
-}
-
-/// Records the answer to an open alert (with the chat session a `chat` opened), broadcasts
-/// it, then re-arms the alert's rule on its run.
-pub fn answer(
-    daemon: &Daemon,
-    alert: AlertInfo,
-    choice: Choice,
-    session: Option<String>,
-) -> Result<AlertInfo, RpcError> {
-    let alert = daemon.state().save_alert(closed(alert, choice, session))?;
-    rearm(daemon, &alert);
-    Ok(alert)
-}
-
-/// Ignores, in one go, every open alert like the one `query` names (the same rule and
-/// subject): on the runs of its run's sweep, where a sweep raises the same alert on each
-/// run, or on every run when its run is in no sweep. The named alert may be answered
-/// already. All are answered under one lock; their rules are re-armed after it (those
-/// answered before a failed write too).
-pub fn ignore_like(daemon: &Daemon, query: &str) -> Result<IgnoredAlerts, RpcError> {
-    let (scope, ignored, failed) = {
-        let mut state = daemon.state();
-        let like = state.resolve_alert(query)?.clone();
-        let sweep = (state.sweeps().iter()).find(|sweep| sweep.runs.contains(&like.run));
-        let scope = sweep.map_or_else(|| "every run".into(), |s| format!("sweep {}", s.name));
-        let runs = sweep.map(|sweep| sweep.runs.clone());
-        let open: Vec<AlertInfo> = (state.alerts().iter())
-            .filter(|a| a.status == AlertStatus::Open && a.choices.contains(&Choice::Ignore))
-            .filter(|a| a.rule == like.rule && a.subject == like.subject)
-            .filter(|a| runs.as_ref().is_none_or(|runs| runs.contains(&a.run)))
-            .cloned()
-            .collect();
-        let mut ignored = Vec::with_capacity(open.len());
-        let mut failed = None;
-        for alert in open {
-            match state.save_alert(closed(alert, Choice::Ignore, None)) {
-                Ok(alert) => ignored.push(alert),
-                Err(err) => {
-                    failed = Some(err);
-                    break;
-                }
-            }
-        }
-        (scope, ignored, failed)
-    };
-    for alert in &ignored {
-        rearm(daemon, alert);
-    }
-    if let Some(err) = failed {
-        return Err(err);
-    }
-    Ok(IgnoredAlerts {
-        scope,
-        alerts: ignored,
-    })
-}
-
-/// `alert` as answered now with `choice`.
-fn closed(mut alert: AlertInfo, choice: Choice, session: Option<String>) -> AlertInfo {
-    alert.status = AlertStatus::Answered;
-    alert.response = Some(choice);
-    alert.session = session;
-    alert.answered_at = Some(now_ms());
-    alert
-}
-
-/// Re-arms the rule of an answered alert on its run.
-pub fn rearm(daemon: &Daemon, alert: &AlertInfo) {
-    if let Ok(Some(metrics)) = daemon.metrics.get(daemon, &alert.run) {
-        lock(&metrics)
-            .engine
-            .answered(alert.rule, alert.subject.as_deref());
     }
 }
 

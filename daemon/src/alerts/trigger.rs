@@ -18,7 +18,7 @@ use reagent::alert::{AlertRule, Severity};
 use rustix::fs::{Mode, OFlags};
 
 use super::rules::Draft;
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 /// The file a job writes in its working directory to raise an alert with the file's text.
 pub const TRIGGER_FILE: &str = ".alert_trigger";

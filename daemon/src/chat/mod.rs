@@ -6,6 +6,8 @@
 
 pub mod providers;
 pub mod relay;
+pub mod sessions;
+pub mod table;
 pub mod titles;
 
 use std::collections::HashMap;
@@ -15,7 +17,7 @@ use reagent::config::Config;
 use reagent::protocol::{RpcError, codes};
 use tokio::sync::{mpsc, watch};
 
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 use providers::Providers;
 
 /// What the daemon keeps for chat beyond the state: providers, the HTTP client, and the

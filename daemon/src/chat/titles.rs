@@ -8,15 +8,19 @@
 //! made while a model thinks wins. Title requests are not answers: they are kept out of the
 //! session and of `reagent usage` (a title costs a few dozen tokens).
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reagent::chat::SessionInfo;
+use reagent::chat::{PartKind, SessionInfo};
 use reagent::config::{ChatConfig, TitleMode};
 
-use super::relay;
-use crate::llm::{self, StreamEvent};
-use crate::state::{Daemon, State};
+use super::relay::{
+    self,
+    machine::{Ending, Outcome, Output},
+};
+use crate::daemon::{Daemon, State};
+use crate::llm;
 
 /// The longest title, in characters; a longer first line is cut at a word before this.
 const TITLE_CHARS: usize = 60;
@@ -143,35 +147,44 @@ async fn ask(daemon: &Daemon, model: &str, prompt: String) -> Result<String, Str
         }],
         max_tokens: provider.max_tokens(id, &daemon.config.chat),
     };
-    let retry_for = Duration::from_secs_f64(daemon.config.chat.retry_secs.max(0.0));
-    // Nobody waits on a title, so its retries are not announced.
-    let mut response = relay::send(daemon, provider, &key, &request, retry_for, |_| {})
-        .await
-        .map_err(|err| key.scrub(&err))?;
-    let mut parser = provider.protocol().parser();
     let mut answer = String::new();
-    loop {
-        let chunk = response
-            .chunk()
-            .await
-            .map_err(|err| key.scrub(&format!("the stream broke: {err}")))?;
-        let events = match &chunk {
-            Some(bytes) => parser.feed(bytes),
-            None => parser.finish(),
-        };
-        for event in events {
-            match event {
-                StreamEvent::Text(text) => answer.push_str(&text),
-                StreamEvent::Done { .. } => return clean(&answer).ok_or("an empty title".into()),
-                StreamEvent::Error(error) => return Err(key.scrub(&error)),
+    let mut failed = None;
+    let perform = |outputs: Vec<Output>| {
+        for output in outputs {
+            match output {
+                Output::Append {
+                    kind: PartKind::Text,
+                    text,
+                    ..
+                } => answer.push_str(&text),
+                Output::Finish(Ending {
+                    outcome: Outcome::Failed(why),
+                    ..
+                }) => failed = Some(why),
                 _ => {}
             }
         }
         // A title is one short line: a model that goes on is not waited for.
         let done = answer.trim_start().contains('\n') || answer.chars().count() > 4 * TITLE_CHARS;
-        if done || chunk.is_none() {
-            return clean(&answer).ok_or("an empty title".into());
+        if done {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
+    };
+    // Nobody waits on a title, so its retries are not announced, and nothing cancels it.
+    relay::stream(
+        daemon,
+        provider,
+        &key,
+        &request,
+        std::future::pending(),
+        perform,
+    )
+    .await;
+    match failed {
+        Some(why) => Err(why),
+        None => clean(&answer).ok_or("an empty title".into()),
     }
 }
 

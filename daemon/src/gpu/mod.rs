@@ -7,10 +7,10 @@
 //! the reason NVML gave is logged once and shown by `reagent gpus` and the cockpit.
 
 pub mod fake;
-pub mod nvml;
-pub mod procs;
-pub mod sampler;
-pub mod smi;
+pub(crate) mod nvml;
+pub(crate) mod procs;
+pub(crate) mod sampler;
+pub(crate) mod smi;
 
 use std::collections::VecDeque;
 

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reagent::gpu::{GpuInfo, GpuSourceKind};
+use reagent::protocol::EventKind;
 use reagent::time::now_ms;
 
 use super::{GpuBoard, procs};
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 /// Opens the source, records why there is none, and samples until the daemon exits.
 pub async fn run(daemon: Arc<Daemon>) {
@@ -86,7 +87,14 @@ pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
         let before: Vec<u32> = state.gpus.report.gpus.iter().map(|g| g.index).collect();
         let appeared = before.len() != gpus.len();
         if state.gpus.record(now_ms(), gpus) {
-            state.broadcast_gpus();
+            // Like deltas, samples are not kept for replay: a client catching up re-reads them.
+            let report = &state.gpus.report;
+            let kind = EventKind::Gpus {
+                source: report.source,
+                unavailable: report.unavailable.clone(),
+                gpus: report.gpus.clone(),
+            };
+            state.bus.broadcast_ephemeral(kind);
         }
         let waits = state.queue.has_waiting();
         waits && (appeared || daemon.config.gpus.free_below_mib.is_some())

@@ -26,13 +26,13 @@ pub fn hello(conn: &Conn, id: Option<RequestId>, hello: Hello) -> Reply {
     // forge a line of the log.
     tracing::info!(conn = conn.id, client = ?hello.client, since = ?hello.since, "hello");
     let mut state = conn.daemon.state();
-    let sync = match hello.since.and_then(|since| state.events_since(since)) {
+    let sync = match hello.since.and_then(|since| state.bus.events_since(since)) {
         Some(events) => Sync::Events { events },
         None => Sync::Snapshot(state.snapshot()),
     };
     conn.outbox.resume();
-    let reply = conn.hold_place(id);
-    state.subscribe(conn.id, conn.outbox.clone());
+    let reply = conn.hold_place(id, &hello);
+    state.bus.subscribe(conn.id, conn.outbox.clone());
     drop(state);
     let hello = HelloReply {
         protocol: PROTOCOL_VERSION,
@@ -62,8 +62,8 @@ pub fn status(conn: &Conn) -> StatusReply {
     }
     StatusReply {
         daemon: conn.daemon.info.clone(),
-        seq: state.seq(),
-        clients: state.clients(),
+        seq: state.bus.seq(),
+        clients: state.bus.clients(),
         runs: counts,
     }
 }
@@ -74,7 +74,7 @@ pub fn shutdown(conn: &Conn, id: Option<RequestId>) -> Reply {
     tracing::info!(conn = conn.id, "shutdown requested");
     conn.respond(
         id,
-        serde_json::to_value(Ack {}).map_err(super::runs::internal_json),
+        serde_json::to_value(Ack {}).map_err(super::internal_json),
     );
     conn.daemon.shutdown.notify_one();
     Reply::Sent

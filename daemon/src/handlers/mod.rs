@@ -1,23 +1,27 @@
 //! Request handlers: one exhaustive `match` over [`Request`], one file per method family.
 //! Adding a method to the protocol fails to compile until it is handled here.
 
-mod alerts;
-pub(crate) mod chat;
+mod chat;
 mod daemon;
 mod gpus;
-mod metrics;
 mod runs;
 
 use std::collections::HashSet;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use reagent::connection::encode_line;
-use reagent::protocol::{Request, RequestId, Response, RpcError, codes};
+use reagent::protocol::{Ack, Method, Request, RequestId, Response, RpcError, codes};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::alerts;
+use crate::chat::sessions;
+use crate::daemon::Daemon;
 use crate::outbox::{Line, Outbox, Pending, Place};
-use crate::state::Daemon;
+use crate::queue::sweeps;
+use crate::runs::control;
+use crate::triage;
 
 /// One client connection, as handlers see it.
 pub struct Conn {
@@ -37,9 +41,10 @@ impl Conn {
         respond(&self.outbox, id, result);
     }
 
-    /// Where a task that answers later sends its reply. Until it does (or gives up), the
-    /// connection stays open for it, even after the client has said all it had to say.
-    pub fn defer(&self, id: Option<RequestId>) -> Deferred {
+    /// Where a task that answers request `_params` later sends its reply, typed by its
+    /// method. Until it does (or gives up), the connection stays open for it, even after
+    /// the client has said all it had to say.
+    pub fn defer<M: Method>(&self, id: Option<RequestId>, _params: &M) -> Deferred<M::Reply> {
         // A notification is owed nothing, so it holds nothing open.
         let pending = id.is_some().then(|| self.outbox.pending());
         Deferred {
@@ -47,19 +52,21 @@ impl Conn {
             id,
             _pending: pending,
             place: None,
+            reply: PhantomData,
         }
     }
 
     /// Like [`Conn::defer`], and the reply keeps its place in the queue: what is queued for
     /// the client meanwhile (events) goes out after it. For replies too costly to encode
     /// under a lock.
-    pub fn hold_place(&self, id: Option<RequestId>) -> Deferred {
+    pub fn hold_place<M: Method>(&self, id: Option<RequestId>, _params: &M) -> Deferred<M::Reply> {
         let place = id.is_some().then(|| self.outbox.hold());
         Deferred {
             outbox: self.outbox.clone(),
             id,
             _pending: None,
             place,
+            reply: PhantomData,
         }
     }
 }
@@ -80,19 +87,20 @@ fn encode_reply<T: Serialize>(id: RequestId, result: Result<T, RpcError>) -> Lin
     line.into()
 }
 
-/// A reply a task will send later; see [`Conn::defer`] and [`Conn::hold_place`].
-pub struct Deferred {
+/// A reply of type `R` a task will send later; see [`Conn::defer`] and [`Conn::hold_place`].
+pub struct Deferred<R> {
     outbox: Arc<Outbox>,
     id: Option<RequestId>,
     /// Keeps the connection open until the reply is sent.
     _pending: Option<Pending>,
     /// The reply's place in the queue, when it keeps one (it keeps the connection open too).
     place: Option<Place>,
+    reply: PhantomData<fn(R)>,
 }
 
-impl Deferred {
+impl<R: Serialize> Deferred<R> {
     /// Sends the reply.
-    pub fn respond<T: Serialize>(self, result: Result<T, RpcError>) {
+    pub fn respond(self, result: Result<R, RpcError>) {
         let Some(id) = self.id.filter(|_| !self.outbox.is_closed()) else {
             // Nobody to send it to: spare the encoding.
             return;
@@ -119,64 +127,74 @@ pub enum Reply {
     Sent,
 }
 
-fn now<T: Serialize>(result: Result<T, RpcError>) -> Reply {
-    Reply::Now(result.map(|value| serde_json::to_value(value).unwrap_or(Value::Null)))
-}
-
-/// Takes what `read` copies out of the state, and releases the lock before it is encoded.
-fn unlocked<T>(conn: &Conn, read: impl FnOnce(&crate::state::State) -> T) -> T {
-    read(&conn.daemon.state())
-}
-
 /// Handles one request; `id` is `None` for a notification, which is run but not answered.
+/// Each arm adapts params to the one service function for the request.
 pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
+    let daemon = &conn.daemon;
     match request {
         Request::Hello(hello) => daemon::hello(conn, id, hello),
-        Request::DaemonStatus(_) => now(Ok(daemon::status(conn))),
+        Request::DaemonStatus(p) => answer(p, |_| Ok(daemon::status(conn))),
         Request::Shutdown(_) => daemon::shutdown(conn, id),
         // Copied under the lock, encoded after it: a long list holds up nobody.
-        Request::ListRuns(list) => now(Ok(unlocked(conn, |state| list.select(state.runs())))),
-        Request::StartRun(spec) => now(crate::runs::start(&conn.daemon, spec)),
-        Request::StopRun(stop) => now(runs::stop(conn, stop)),
-        Request::SendInput(input) => now(runs::input(conn, input)),
-        Request::ResizeRun(resize) => now(runs::resize(conn, resize)),
-        Request::RenameRun(rename) => now(runs::rename(conn, rename)),
-        Request::ReadLog(read) => now(runs::read_log(conn, read)),
+        Request::ListRuns(p) => answer(p, |p| Ok(p.select(daemon.state().runs()))),
+        Request::StartRun(spec) => answer(spec, |spec| crate::runs::start(daemon, spec)),
+        Request::StopRun(p) => answer(p, |p| {
+            control::stop(daemon, &p.run, p.grace_secs, control::STOPPED_BEFORE_START)
+        }),
+        Request::SendInput(p) => answer(p, |p| control::input(daemon, &p.run, &p.data.0).map(ack)),
+        Request::ResizeRun(p) => answer(p, |p| {
+            control::resize(daemon, &p.run, p.cols, p.rows).map(ack)
+        }),
+        Request::RenameRun(p) => answer(p, |p| control::rename(daemon, &p.run, &p.name)),
+        Request::ReadLog(p) => answer(p, |p| control::read_log(daemon, &p)),
         Request::Attach(attach) => runs::attach(conn, id, attach),
-        Request::Detach(detach) => now(runs::detach(conn, detach)),
+        Request::Detach(p) => answer(p, |p| runs::detach(conn, p)),
         Request::WaitRun(wait) => runs::wait(conn, id, wait),
-        Request::RerunRun(rerun) => now(crate::runs::rerun::rerun(&conn.daemon, rerun)),
-        Request::RemoveRuns(remove) => now(crate::runs::tidy::remove(&conn.daemon, &remove.runs)),
-        Request::CleanRuns(clean) => now(crate::runs::tidy::clean(&conn.daemon, &clean)),
-        Request::ListSessions(_) => now(Ok(conn.daemon.state().sessions().to_vec())),
-        Request::CreateSession(create) => now(chat::create(&conn.daemon, create)),
+        Request::RerunRun(p) => answer(p, |p| crate::queue::rerun::rerun(daemon, p)),
+        Request::RemoveRuns(p) => answer(p, |p| crate::runs::tidy::remove(daemon, &p.runs)),
+        Request::CleanRuns(p) => answer(p, |p| crate::runs::tidy::clean(daemon, &p)),
+        Request::ListSessions(p) => answer(p, |_| Ok(daemon.state().sessions().to_vec())),
+        Request::CreateSession(p) => answer(p, |p| sessions::create(daemon, p)),
         Request::SessionHistory(history) => chat::history(conn, id, history),
-        Request::SendChat(send) => now(chat::send(&conn.daemon, send)),
-        Request::CancelChat(cancel) => now(chat::cancel(conn, cancel)),
+        Request::SendChat(p) => answer(p, |p| sessions::send(daemon, p)),
+        Request::CancelChat(p) => answer(p, |p| sessions::cancel(daemon, &p.session).map(ack)),
         Request::ListProviders(list) => chat::providers(conn, id, list),
-        Request::RenameSession(rename) => now(chat::rename(conn, rename)),
-        Request::SetSessionModel(set) => now(chat::set_model(conn, set)),
-        Request::DeleteSession(delete) => now(chat::delete(conn, delete)),
-        Request::ForkSession(fork) => now(chat::fork(conn, fork)),
-        Request::UsageQuery(_) => now(conn.daemon.state().usage_report().map_err(|err| {
-            RpcError::new(
-                codes::INTERNAL_ERROR,
-                format!("cannot total the usage: {err:#}"),
-            )
-        })),
-        Request::ListGpus(_) => gpus::list(conn, id),
-        Request::SubmitRun(submit) => now(crate::queue::submit(&conn.daemon, submit)),
-        Request::ListQueue(_) => now(Ok(gpus::queue(&conn.daemon.state()))),
-        Request::StartSweep(spec) => now(crate::queue::sweeps::start(&conn.daemon, spec)),
-        Request::ListSweeps(_) => now(Ok(unlocked(conn, |state| state.sweeps().to_vec()))),
-        Request::ShowSweep(show) => now(conn.daemon.state().resolve_sweep(&show.sweep).cloned()),
-        Request::StopSweep(stop) => now(crate::queue::sweeps::stop(&conn.daemon, &stop.sweep)),
-        Request::ListMetrics(list) => now(metrics::list(conn, list)),
-        Request::QueryMetrics(query) => now(metrics::query(conn, query)),
-        Request::ListAlerts(list) => now(alerts::list(conn, list)),
-        Request::RespondAlert(respond) => now(alerts::respond(conn, respond)),
-        Request::IgnoreAlertsLike(like) => now(alerts::ignore_like(conn, like)),
+        Request::RenameSession(p) => answer(p, |p| sessions::rename(daemon, p)),
+        Request::SetSessionModel(p) => answer(p, |p| sessions::set_model(daemon, p)),
+        Request::DeleteSession(p) => answer(p, |p| sessions::delete(daemon, p).map(ack)),
+        Request::ForkSession(p) => answer(p, |p| sessions::fork(daemon, p)),
+        Request::UsageQuery(usage) => chat::usage(conn, id, usage),
+        Request::ListGpus(list) => gpus::list(conn, id, list),
+        Request::SubmitRun(p) => answer(p, |p| crate::queue::submit(daemon, p)),
+        Request::ListQueue(p) => answer(p, |_| Ok(crate::queue::entries(&daemon.state()))),
+        Request::StartSweep(p) => answer(p, |p| sweeps::start(daemon, p)),
+        Request::ListSweeps(p) => answer(p, |_| Ok(daemon.state().sweeps().to_vec())),
+        Request::ShowSweep(p) => answer(p, |p| daemon.state().resolve_sweep(&p.sweep).cloned()),
+        Request::StopSweep(p) => answer(p, |p| sweeps::stop(daemon, &p.sweep)),
+        Request::ListMetrics(p) => answer(p, |p| crate::metrics::list(daemon, &p.run)),
+        Request::QueryMetrics(p) => answer(p, |p| crate::metrics::query(daemon, &p)),
+        Request::ListAlerts(p) => answer(p, |p| alerts::list(daemon, &p)),
+        Request::RespondAlert(p) => {
+            answer(p, |p| triage::respond::respond(daemon, &p.id, p.choice))
+        }
+        Request::IgnoreAlertsLike(p) => answer(p, |p| triage::ignore_like(daemon, &p.id)),
     }
+}
+
+/// Runs a request answered at once. `run` must return the method's own reply type, so an
+/// arm answering with the wrong type does not compile.
+fn answer<M: Method>(params: M, run: impl FnOnce(M) -> Result<M::Reply, RpcError>) -> Reply {
+    Reply::Now(run(params).and_then(|reply| serde_json::to_value(reply).map_err(internal_json)))
+}
+
+/// The reply of requests that only say "done".
+fn ack(_: ()) -> Ack {
+    Ack {}
+}
+
+/// Converts a serialization failure into a reply (it cannot happen for our types).
+pub fn internal_json(err: serde_json::Error) -> RpcError {
+    RpcError::new(codes::INTERNAL_ERROR, err.to_string())
 }
 
 /// Forgets everything a closed connection held: its event subscription and attachments.
@@ -195,7 +213,7 @@ pub fn unsubscribe(conn: &Conn) {
         .drain()
         .collect();
     let mut state = conn.daemon.state();
-    state.disconnect(conn.id);
+    state.bus.disconnect(conn.id);
     for run in attached {
         if let Some(live) = state.live(&run) {
             crate::runs::lock(&live.pane).detach(conn.id);

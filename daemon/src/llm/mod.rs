@@ -13,7 +13,7 @@ pub mod headers;
 pub mod openai;
 pub mod sse;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use serde::{Deserialize, Serialize};
 

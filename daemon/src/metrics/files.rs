@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use reagent::series::Series;
+use crate::metrics::series::Series;
 
 /// Bytes per stored point.
 const POINT: usize = 16;

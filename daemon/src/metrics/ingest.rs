@@ -30,7 +30,7 @@ use rustix::fs::{Mode, OFlags};
 use super::lock;
 use super::run::{RunMetrics, Skipped};
 use crate::alerts;
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 /// How long a wake waits for inotify before looking anyway.
 const POLL: Duration = Duration::from_millis(250);
@@ -58,7 +58,6 @@ pub fn start(daemon: &Arc<Daemon>, id: &str) {
     let Some(cwd) = daemon.state().run(id).map(|run| run.cwd.clone()) else {
         return;
     };
-    crate::alerts::judge::start(daemon, id);
     let tail = Tail::new(daemon.clone(), id.to_string(), metrics, cwd);
     if let Some(tails) = tails() {
         // The thread lives as long as the process, so the send cannot fail.
@@ -380,7 +379,7 @@ impl Tail {
                 latest: changes.latest,
                 trend: changes.trend,
             };
-            self.daemon.state().broadcast_ephemeral(kind);
+            self.daemon.state().bus.broadcast_ephemeral(kind);
         }
         if self.dirty && self.last_save.elapsed() >= SAVE_EVERY {
             self.save();

@@ -6,11 +6,12 @@
 //! the series, which the `metrics.*` requests read. Runs that ended keep their series: they
 //! are loaded from their files the first time someone asks.
 
-pub mod files;
-pub mod ingest;
-pub mod parse;
+pub(crate) mod files;
+pub(crate) mod ingest;
+pub(crate) mod parse;
 pub mod run;
-pub mod wandb;
+pub mod series;
+pub(crate) mod wandb;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,11 +20,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use reagent::alert::AlertStatus;
 use reagent::metrics::{MetricsList, MetricsQueryReply, QueryWindow, Sample, SeriesPoints};
 use reagent::protocol::{QueryMetrics, RpcError, codes};
-use reagent::run::RunInfo;
-use reagent::series::{Series, Window};
+use series::{Series, Window};
 
 use crate::alerts::rules::{Engine, Rules};
-use crate::state::Daemon;
+use crate::daemon::{Daemon, State};
+use crate::store::IngestRecord;
 use run::RunMetrics;
 
 /// The variable that tells a job where to write its metrics.
@@ -35,6 +36,27 @@ pub const SERIES_DIR: &str = "series";
 /// The widest chart a client may ask for, in columns.
 const MAX_COLUMNS: usize = 4096;
 
+/// Each run's whole-run trend as last saved, by run id: what a new client's snapshot shows.
+pub type Trends = HashMap<String, reagent::metrics::Trend>;
+
+impl State {
+    /// Saves how far a run's metrics were read with its trend, then keeps the trend for
+    /// snapshots: a new client sees what a restarted daemon would (at most a second behind
+    /// the `metrics` events, which carry the live one).
+    pub fn save_metrics_progress(
+        &mut self,
+        run: &str,
+        record: &IngestRecord,
+        trend: Option<reagent::metrics::Trend>,
+    ) -> anyhow::Result<()> {
+        self.store().save_progress(run, record, trend.as_ref())?;
+        if let Some(trend) = trend {
+            self.trends.insert(run.to_string(), trend);
+        }
+        Ok(())
+    }
+}
+
 /// Every run's metrics that were needed since the daemon started.
 #[derive(Default)]
 pub struct Registry {
@@ -43,46 +65,53 @@ pub struct Registry {
 
 impl Registry {
     /// A run's metrics, loaded from the store and its series files on first use; `None` for
-    /// a run from before metrics existed.
+    /// a run from before metrics existed. The loading happens outside the registry's lock,
+    /// so a run whose series files are large holds up no other run's metrics; should two
+    /// callers load the same run at once, the first one kept is the one both get.
     pub fn get(&self, daemon: &Daemon, id: &str) -> anyhow::Result<Option<Arc<Mutex<RunMetrics>>>> {
-        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(run) = runs.get(id) {
+        if let Some(run) = self.runs().get(id) {
             return Ok(Some(run.clone()));
         }
-        let Some(record) = daemon.state().store().ingest(id)? else {
+        let Some(loaded) = load(daemon, id)? else {
             return Ok(None);
         };
-        let rules = Rules::new(&daemon.config.alerts, &record.rules)
-            .or_else(|why| {
-                tracing::warn!(run = %id, "ignoring the run's alert rules: {why}");
-                Rules::new(&daemon.config.alerts, &[])
-            })
-            .map_err(|why| anyhow::anyhow!("[alerts] thresholds: {why}"))?;
-        let mut engine = Engine::new(rules);
-        // Alerts still open from before a restart keep their rules quiet.
-        let open = AlertStatus::Open;
-        for alert in daemon
-            .state()
-            .alerts()
-            .iter()
-            .filter(|a| a.run == id && a.status == open)
-        {
-            engine.claim(alert.rule, alert.subject.as_deref());
-        }
-        let dir = daemon.paths.run_dir(id).join(SERIES_DIR);
-        let run = RunMetrics::load(&dir, record, engine)?;
-        let run = Arc::new(Mutex::new(run));
-        runs.insert(id.to_string(), run.clone());
-        Ok(Some(run))
+        let mut runs = self.runs();
+        let run = runs.entry(id.to_string()).or_insert(loaded);
+        Ok(Some(run.clone()))
     }
+
+    fn runs(&self) -> MutexGuard<'_, HashMap<String, Arc<Mutex<RunMetrics>>>> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A run's metrics from the store and its series files, with its alert rules' state.
+fn load(daemon: &Daemon, id: &str) -> anyhow::Result<Option<Arc<Mutex<RunMetrics>>>> {
+    let Some(record) = daemon.state().store().ingest(id)? else {
+        return Ok(None);
+    };
+    let rules = Rules::new(&daemon.config.alerts, &record.rules)
+        .or_else(|why| {
+            tracing::warn!(run = %id, "ignoring the run's alert rules: {why}");
+            Rules::new(&daemon.config.alerts, &[])
+        })
+        .map_err(|why| anyhow::anyhow!("[alerts] thresholds: {why}"))?;
+    let mut engine = Engine::new(rules);
+    // Alerts still open from before a restart keep their rules quiet.
+    let open = AlertStatus::Open;
+    for alert in (daemon.state().alerts().iter()).filter(|a| a.run == id && a.status == open) {
+        engine.claim(alert.rule, alert.subject.as_deref());
+    }
+    let dir = daemon.paths.run_dir(id).join(SERIES_DIR);
+    let run = RunMetrics::load(&dir, record, engine)?;
+    Ok(Some(Arc::new(Mutex::new(run))))
 }
 
 impl Registry {
     /// Lets an ended run's metrics go: its series stay in their files and come back on the
     /// next query, so a daemon that has run thousands of jobs holds only the live ones.
     pub fn forget(&self, id: &str) {
-        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        runs.remove(id);
+        self.runs().remove(id);
     }
 }
 
@@ -104,12 +133,13 @@ pub fn file_for(
     }
 }
 
-/// `metrics.list`.
-pub fn list(daemon: &Daemon, run: &RunInfo) -> Result<MetricsList, RpcError> {
+/// `metrics.list`: every series of a run with its count and newest point.
+pub fn list(daemon: &Daemon, query: &str) -> Result<MetricsList, RpcError> {
+    let run = &daemon.state().resolve(query)?.clone();
     let Some(metrics) = daemon
         .metrics
         .get(daemon, &run.id)
-        .map_err(crate::runs::internal)?
+        .map_err(crate::daemon::internal)?
     else {
         return Ok(MetricsList {
             run: run.id.clone(),
@@ -132,11 +162,8 @@ pub fn list(daemon: &Daemon, run: &RunInfo) -> Result<MetricsList, RpcError> {
 }
 
 /// `metrics.query`: each series asked for (all when none), downsampled for a chart.
-pub fn query(
-    daemon: &Daemon,
-    run: &RunInfo,
-    query: &QueryMetrics,
-) -> Result<MetricsQueryReply, RpcError> {
+pub fn query(daemon: &Daemon, query: &QueryMetrics) -> Result<MetricsQueryReply, RpcError> {
+    let run = &daemon.state().resolve(&query.run)?.clone();
     if query.columns == 0 || query.columns > MAX_COLUMNS {
         let message = format!("`columns`: {} is outside 1 to {MAX_COLUMNS}", query.columns);
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
@@ -156,7 +183,7 @@ pub fn query(
     let Some(metrics) = daemon
         .metrics
         .get(daemon, &run.id)
-        .map_err(crate::runs::internal)?
+        .map_err(crate::daemon::internal)?
     else {
         return Ok(reply);
     };

@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
+use crate::metrics::series::Series;
 use reagent::metrics::{Latest, MetricSummary, Sample, TREND_POINTS, Trend, main_metric};
-use reagent::series::Series;
 
 use super::files::{self, SeriesFiles};
 use super::parse::{Malformed, parse_line};

@@ -7,17 +7,19 @@
 //! free a GPU — never on a timer.
 
 mod plan;
+pub mod rerun;
 mod schedule;
 pub mod sweeps;
 
 use std::collections::HashMap;
 
-use reagent::gpu::GpuRequest;
+use reagent::gpu::{GpuRequest, QueueEntry};
 use serde::{Deserialize, Serialize};
 
+use crate::daemon::State;
 use crate::store::Store;
 pub use plan::{Decision, plan};
-pub use schedule::{CUDA_ENV, adopt, cancel, ended, schedule, submit};
+pub use schedule::{CUDA_ENV, adopt, run, schedule, submit};
 
 /// One run the queue looks after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,4 +106,33 @@ impl Queue {
         let index = self.jobs.iter().position(|job| job.run == run);
         Ok(index.map(|i| self.jobs.remove(i)))
     }
+}
+
+/// Every job: waiting ones with why, started ones with their GPUs.
+pub fn entries(state: &State) -> Vec<QueueEntry> {
+    state
+        .queue
+        .jobs()
+        .iter()
+        .map(|job| {
+            let run = state.run(&job.run);
+            QueueEntry {
+                run: job.run.clone(),
+                label: run.map_or_else(|| job.run.clone(), |r| r.label().to_string()),
+                request: job.request.clone(),
+                priority: job.priority,
+                retries_left: job.retries_left,
+                sweep: job.sweep.clone(),
+                assigned: job.assigned.clone(),
+                waiting: if job.started {
+                    None
+                } else {
+                    Some(
+                        run.and_then(|r| r.reason.clone())
+                            .unwrap_or_else(|| "queued".into()),
+                    )
+                },
+            }
+        })
+        .collect()
 }

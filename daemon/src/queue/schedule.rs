@@ -6,11 +6,11 @@ use std::sync::Arc;
 use reagent::gpu::{SubmitRun, join_ids};
 use reagent::protocol::{RpcError, codes};
 use reagent::run::{RunInfo, RunSpec, RunStatus};
-use reagent::time::now_ms;
 
 use super::{Decision, Job, plan};
-use crate::runs::{follow, internal, launch, logfile};
-use crate::state::{Daemon, State};
+use crate::daemon::internal;
+use crate::daemon::{Daemon, State};
+use crate::runs::{follow, launch, logfile};
 
 /// The variable that tells CUDA which GPUs a job may use.
 pub const CUDA_ENV: &str = "CUDA_VISIBLE_DEVICES";
@@ -46,19 +46,6 @@ pub fn submit(daemon: &Arc<Daemon>, submit: SubmitRun) -> Result<RunInfo, RpcErr
     enqueue(daemon, job)?;
     schedule(daemon);
     Ok(daemon.state().run(&run.id).cloned().unwrap_or(run))
-}
-
-/// Ends a queued run as stopped without starting it: its job leaves the queue. The one way
-/// a queued run is cancelled, whether by `reagent stop` or by stopping its sweep; the caller
-/// lets the queue look again once the state lock is released.
-pub fn cancel(state: &mut State, id: &str, reason: String) -> Result<RunInfo, RpcError> {
-    let (queue, store) = state.queue_mut();
-    queue.remove(store, id).map_err(internal)?;
-    state.update_run(id, |run| {
-        run.status = RunStatus::Stopped;
-        run.reason = Some(reason);
-        run.ended_at = Some(now_ms());
-    })
 }
 
 /// Adds a job for a run already recorded as queued, and keeps a copy in the run's folder
@@ -154,8 +141,8 @@ pub fn schedule(daemon: &Arc<Daemon>) {
         tracing::info!(run = %run, gpus = %join_ids(&gpus), "starting a queued run");
         let launched = set_gpus(daemon, &run, &gpus).and_then(|()| launch::launch(daemon, &run));
         if let Err(err) = launched {
+            // Settling wakes the queue, which then frees the GPUs it handed out.
             follow::settle_failed(daemon, &run, &err.message);
-            ended(daemon, &run);
         }
     }
 }
@@ -212,9 +199,34 @@ fn set_gpus(daemon: &Daemon, run: &str, gpus: &[u32]) -> Result<(), RpcError> {
     launch::write_spec(&dir, &spec).map_err(internal)
 }
 
-/// After a run ended: frees its GPUs, requeues it as a new run when it died of GPU
-/// contention and has retries left, and lets the queue look again.
-pub fn ended(daemon: &Arc<Daemon>, id: &str) {
+/// The queue's task: each time it is woken ([`Daemon::queue_wake`]: a run ended or was
+/// stopped before it started, GPUs appeared), it settles the jobs whose runs have ended and
+/// looks again. Runs wake it rather than call it, so the runs service does not depend on the
+/// queue (see `docs/architecture.md`), and a wake while it works is kept, never lost.
+pub async fn run(daemon: Arc<Daemon>) {
+    loop {
+        daemon.queue_wake.notified().await;
+        let ended: Vec<String> = {
+            let state = daemon.state();
+            (state.queue.jobs().iter())
+                .filter(|job| {
+                    state
+                        .run(&job.run)
+                        .is_none_or(|run| run.status.is_terminal())
+                })
+                .map(|job| job.run.clone())
+                .collect()
+        };
+        for id in ended {
+            ended_job(&daemon, &id);
+        }
+        schedule(&daemon);
+    }
+}
+
+/// After a run ended: frees its GPUs, and requeues it as a new run when it died of GPU
+/// contention and has retries left.
+fn ended_job(daemon: &Arc<Daemon>, id: &str) {
     let (job, run) = {
         let mut state = daemon.state();
         let run = state.run(id).cloned();
@@ -236,7 +248,6 @@ pub fn ended(daemon: &Arc<Daemon>, id: &str) {
     {
         tracing::warn!(run = %id, "cannot requeue the run: {err}");
     }
-    schedule(daemon);
 }
 
 fn died_of_contention(run: &RunInfo) -> bool {
@@ -256,7 +267,7 @@ fn retry(daemon: &Arc<Daemon>, run: &RunInfo, job: &Job) -> Result<(), RpcError>
     let again = RunSpec {
         metrics: None,
         alerts: Vec::new(),
-        ..crate::runs::rerun::past_spec(daemon, run, Some(job))?
+        ..super::rerun::past_spec(daemon, run, Some(job))?
     };
     let left = job.retries_left - 1;
     let reason = format!("queued again after GPU contention ({left} retries left)");

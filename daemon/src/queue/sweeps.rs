@@ -4,14 +4,34 @@ use std::sync::Arc;
 
 use reagent::gpu::GpuRequest;
 use reagent::names::MAX_NAME_CHARS;
-use reagent::protocol::{RpcError, codes};
-use reagent::run::{RunSpec, RunStatus};
+use reagent::protocol::{EventKind, RpcError, codes};
+use reagent::run::RunSpec;
 use reagent::sweep::{Point, SweepInfo, SweepSpec, expand, render, run_name};
 use reagent::time::now_ms;
 
 use super::{Job, schedule};
-use crate::state::{Daemon, short_id};
-use crate::supervisor::wire::ControlMsg;
+use crate::daemon::{Daemon, State, short_id};
+
+impl State {
+    /// Every sweep, oldest first.
+    pub fn sweeps(&self) -> &[SweepInfo] {
+        self.sweeps.all()
+    }
+
+    /// Finds a sweep by id, name or unique id prefix.
+    pub fn resolve_sweep(&self, query: &str) -> Result<&SweepInfo, RpcError> {
+        self.sweeps.resolve(query)
+    }
+
+    /// Commits a new or changed sweep, then broadcasts it.
+    pub fn save_sweep(&mut self, sweep: SweepInfo) -> Result<SweepInfo, RpcError> {
+        self.bus.emit(EventKind::Sweep {
+            sweep: sweep.clone(),
+        })?;
+        self.sweeps.upsert(sweep.clone());
+        Ok(sweep)
+    }
+}
 
 /// Expands a sweep into queued runs (each a job with the sweep's GPU needs), then schedules.
 pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcError> {
@@ -108,25 +128,22 @@ fn run_names(sweep: &str, points: &[Point]) -> Result<Vec<String>, RpcError> {
     Ok(names)
 }
 
-/// Stops a sweep: its queued runs end as stopped without starting, its running ones get
-/// the usual stop (SIGTERM, then SIGKILL after the grace period).
+/// Stops a sweep: each of its runs that has not ended gets the runs service's stop (a
+/// queued one ends without starting, a running one gets SIGTERM, then SIGKILL after the
+/// grace period).
 pub fn stop(daemon: &Arc<Daemon>, query: &str) -> Result<SweepInfo, RpcError> {
-    let mut state = daemon.state();
-    let mut info = state.resolve_sweep(query)?.clone();
-    info.stopped = true;
-    let info = state.save_sweep(info)?;
-    let grace_ms = (daemon.config.runs.stop_grace_secs.clamp(0.0, 86_400.0) * 1000.0) as u64;
+    let info = {
+        let mut state = daemon.state();
+        let mut info = state.resolve_sweep(query)?.clone();
+        info.stopped = true;
+        state.save_sweep(info)?
+    };
+    let why = format!("its sweep {} was stopped", info.name);
     for id in &info.runs {
-        let Some(run) = state.run(id).cloned() else {
-            continue;
-        };
-        if run.status == RunStatus::Queued {
-            let reason = format!("its sweep {} was stopped", info.name);
-            super::schedule::cancel(&mut state, id, reason)?;
-        } else if !run.status.is_terminal()
-            && let Some(live) = state.live(id)
-        {
-            let _ = live.control.send(ControlMsg::Stop { grace_ms });
+        let live = (daemon.state().run(id)).is_some_and(|run| !run.status.is_terminal());
+        // A run that ends meanwhile has nothing left to stop.
+        if live && let Err(err) = crate::runs::control::stop(daemon, id, None, &why) {
+            tracing::debug!(run = %id, "not stopped with its sweep: {}", err.message);
         }
     }
     tracing::info!(sweep = %info.id, "sweep stopped");

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use reagent::connection::{Frame, encode_line, read_frame};
+use reagent::protocol::codes;
 use reagent::run::{OutputLoss, RunStatus};
 use reagent::time::now_ms;
 use tokio::io::{AsyncWriteExt as _, BufReader};
@@ -16,8 +17,9 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 
+use super::lifecycle::RunEvent;
 use super::{lock, logfile, pane::Pane};
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 use crate::supervisor::wire::{ControlMsg, ExitRecord, SupervisorMsg, files};
 
 /// Largest piece of log fed to a pane (and sent to clients) at once.
@@ -48,7 +50,8 @@ pub async fn follow(
         // Only now may a supervisor that could not write `exit.json` exit.
         let _ = writer.write_all(&encode_line(&ControlMsg::Settled)).await;
     }
-    crate::queue::ended(&daemon, &id);
+    // The queue frees the GPUs it gave the run, and looks again.
+    daemon.queue_wake.notify_one();
 }
 
 /// Listens to the supervisor until its connection ends, or until it says how the job ended:
@@ -80,7 +83,7 @@ async fn listen(
     let mut buf = Vec::new();
     let mut exited = None;
     while let Ok(Frame::Line(line)) = read_frame(&mut reader, &mut buf, 1 << 20).await {
-        let written = match serde_json::from_slice(&line) {
+        let written = match serde_json::from_slice(line) {
             Ok(SupervisorMsg::Hello { pid, written }) => {
                 mark_running(daemon, id, pid);
                 written
@@ -152,11 +155,13 @@ pub fn mark_running(daemon: &Daemon, id: &str, pid: u32) {
     if run.status == RunStatus::Running && run.pid == Some(pid) {
         return;
     }
-    let result = state.update_run(id, |run| {
-        run.status = RunStatus::Running;
-        run.pid = Some(pid);
-        run.started_at.get_or_insert_with(now_ms);
-    });
+    let result = state.advance_run(
+        id,
+        RunEvent::Started {
+            pid,
+            at_ms: now_ms(),
+        },
+    );
     if let Err(err) = result {
         tracing::error!(run = %id, "cannot record that the run started: {err}");
     }
@@ -191,25 +196,24 @@ async fn settle(daemon: &Daemon, id: &str, dir: &Path, sent: Option<ExitRecord>)
     daemon.state().remove_live(id);
     let mut complained = false;
     let run = loop {
-        let result = daemon.state().update_run(id, |run| match record.clone() {
-            Some(record) => {
-                run.pid = None;
-                apply_exit(run, record);
-            }
-            None => {
+        let event = match record.clone() {
+            Some(record) => RunEvent::Exited(record),
+            None => RunEvent::SupervisorLost {
                 // The job may live on under PID 1; keep its process group so it can be stopped.
-                run.pid = run.pid.filter(|&pgid| super::orphan::alive(id, pgid));
-                run.status = RunStatus::Lost;
-                run.ended_at = Some(now_ms());
-                run.reason = Some(format!(
+                pid: (daemon.state().run(id).and_then(|run| run.pid))
+                    .filter(|&pgid| super::orphan::alive(id, pgid)),
+                at_ms: now_ms(),
+                reason: format!(
                     "its supervisor ended without recording how the job ended (see {})",
                     dir.join(files::SUPERVISOR_LOG).display()
-                ));
-            }
-        });
+                ),
+            },
+        };
+        let result = daemon.state().advance_run(id, event);
         match result {
             Ok(run) => break run,
-            Err(err) if err.code == reagent::protocol::codes::NOT_FOUND => return,
+            // Gone (removed), or already settled (by an earlier report): nothing to record.
+            Err(err) if [codes::NOT_FOUND, codes::INVALID_STATE].contains(&err.code) => return,
             Err(err) => {
                 if !complained {
                     tracing::error!(run = %id, "cannot record how the run ended, retrying: {err}");
@@ -224,50 +228,17 @@ async fn settle(daemon: &Daemon, id: &str, dir: &Path, sent: Option<ExitRecord>)
     crate::alerts::run_ended(daemon, &run);
 }
 
-fn apply_exit(run: &mut reagent::run::RunInfo, record: ExitRecord) {
-    run.exit_code = record.exit_code;
-    run.signal = record.signal;
-    run.ended_at = Some(record.ended_at_ms);
-    if record.lost.is_some() {
-        run.lost_output = record.lost;
-    }
-    (run.status, run.reason) = match (&record.error, record.stopped, record.exit_code) {
-        (Some(error), _, _) => (RunStatus::Failed, Some(error.clone())),
-        (None, true, _) => (RunStatus::Stopped, Some("stopped by the user".into())),
-        (None, false, Some(0)) => (RunStatus::Finished, None),
-        (None, false, Some(code)) => (RunStatus::Failed, Some(format!("exited with code {code}"))),
-        (None, false, None) => {
-            let signal = record.signal.map_or("a signal".into(), signal_name);
-            (RunStatus::Failed, Some(format!("killed by {signal}")))
-        }
-    };
-}
-
-/// `SIGKILL (9)` for 9, and so on.
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        6 => "SIGABRT",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => "signal",
-    };
-    format!("{name} ({signal})")
-}
-
 /// Records a launch that failed before any supervisor ran.
 pub fn settle_failed(daemon: &Daemon, id: &str, reason: &str) {
     let mut state = daemon.state();
     state.remove_live(id);
-    let result = state.update_run(id, |run| {
-        run.status = RunStatus::Failed;
-        run.reason = Some(reason.to_string());
-        run.ended_at = Some(now_ms());
-    });
+    let result = state.advance_run(
+        id,
+        RunEvent::LaunchFailed {
+            reason: reason.to_string(),
+            at_ms: now_ms(),
+        },
+    );
     drop(state);
     match result {
         Ok(run) => {
@@ -276,50 +247,5 @@ pub fn settle_failed(daemon: &Daemon, id: &str, reason: &str) {
         }
         Err(err) => tracing::error!(run = %id, "cannot record the failed launch: {err}"),
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run() -> reagent::run::RunInfo {
-        serde_json::from_value(serde_json::json!({
-            "id": "r", "name": null, "command": ["x"], "cwd": "/", "env_keys": [],
-            "status": "running", "exit_code": null, "signal": null, "reason": null, "pid": 1,
-            "cols": 80, "rows": 24, "created_at": 0, "started_at": 0, "ended_at": null,
-            "log_path": "/x"
-        }))
-        .unwrap()
-    }
-
-    fn record(exit_code: Option<i32>, signal: Option<i32>, stopped: bool) -> ExitRecord {
-        ExitRecord {
-            exit_code,
-            signal,
-            stopped,
-            error: None,
-            ended_at_ms: 5,
-            lost: None,
-        }
-    }
-
-    #[test]
-    fn exit_records_map_to_statuses() {
-        let settle = |record| {
-            let mut run = run();
-            apply_exit(&mut run, record);
-            (run.status, run.reason)
-        };
-        assert_eq!(settle(record(Some(0), None, false)).0, RunStatus::Finished);
-        assert_eq!(
-            settle(record(Some(3), None, false)),
-            (RunStatus::Failed, Some("exited with code 3".into()))
-        );
-        assert_eq!(settle(record(None, Some(9), true)).0, RunStatus::Stopped);
-        let killed = settle(record(None, Some(9), false));
-        assert_eq!(
-            killed,
-            (RunStatus::Failed, Some("killed by SIGKILL (9)".into()))
-        );
-    }
+    daemon.queue_wake.notify_one();
 }

@@ -9,12 +9,14 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use reagent::protocol::RpcError;
-use reagent::run::{RunInfo, RunStatus};
+use reagent::run::RunInfo;
 use rustix::fs::Mode;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use super::{follow, internal, make_live};
-use crate::state::Daemon;
+use super::lifecycle::RunEvent;
+use super::{follow, make_live};
+use crate::daemon::Daemon;
+use crate::daemon::internal;
 use crate::supervisor::wire::{LaunchSpec, files};
 
 /// The file mask jobs start with: the user's, as it was when the daemon started, before the
@@ -69,7 +71,7 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
         if let Some(ended) = state.run(id).filter(|run| run.status.is_terminal()) {
             return Ok(ended.clone());
         }
-        let run = state.update_run(id, |run| run.status = RunStatus::Launching)?;
+        let run = state.advance_run(id, RunEvent::Launching)?;
         let (live, control) = make_live(&run);
         state.set_live(id, live.clone());
         (run, live.pane, control)
@@ -89,10 +91,7 @@ pub fn launch(daemon: &Arc<Daemon>, id: &str) -> Result<RunInfo, RpcError> {
                 // Reap it; by now the supervisor has exited or is about to.
                 let _ = child.wait().await;
             }
-            Err(err) => {
-                follow::settle_failed(&daemon, &id, &err.message);
-                crate::queue::ended(&daemon, &id);
-            }
+            Err(err) => follow::settle_failed(&daemon, &id, &err.message),
         }
     });
     Ok(info)

@@ -217,7 +217,10 @@ mod tests {
         assert_eq!(launching.status, Launching);
         let started = RunEvent::Started { pid: 7, at_ms: 5 };
         let running = advance(&launching, started).unwrap();
-        assert_eq!((running.status, running.pid, running.started_at), (Running, Some(7), Some(5)));
+        assert_eq!(
+            (running.status, running.pid, running.started_at),
+            (Running, Some(7), Some(5))
+        );
     }
 
     #[test]
@@ -231,13 +234,19 @@ mod tests {
     fn an_exit_reads_as_finished_failed_stopped_or_killed() {
         assert_eq!(status_after(Running, exit(Some(0), None, false)), Finished);
         let failed = advance(&run(Running), exit(Some(3), None, false)).unwrap();
-        assert_eq!((failed.status, failed.reason.as_deref()), (Failed, Some("exited with code 3")));
+        assert_eq!(
+            (failed.status, failed.reason.as_deref()),
+            (Failed, Some("exited with code 3"))
+        );
         assert_eq!(failed.pid, None);
         assert_eq!(status_after(Running, exit(None, Some(15), true)), Stopped);
         let killed = advance(&run(Running), exit(None, Some(9), false)).unwrap();
         assert_eq!(killed.reason.as_deref(), Some("killed by SIGKILL (9)"));
         // A job that died before its pid was reported still ends.
-        assert_eq!(status_after(Launching, exit(Some(0), None, false)), Finished);
+        assert_eq!(
+            status_after(Launching, exit(Some(0), None, false)),
+            Finished
+        );
     }
 
     #[test]
@@ -263,7 +272,10 @@ mod tests {
             reason: "its supervisor ended".into(),
         };
         let run = advance(&run(Running), lost).unwrap();
-        assert_eq!((run.status, run.pid, run.ended_at), (Lost, Some(42), Some(8)));
+        assert_eq!(
+            (run.status, run.pid, run.ended_at),
+            (Lost, Some(42), Some(8))
+        );
     }
 
     #[test]

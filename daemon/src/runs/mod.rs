@@ -6,14 +6,16 @@
 //! listens to the supervisor's socket. When the daemon starts, it re-adopts every run that had
 //! not ended ([`adopt_all`]).
 
+pub mod control;
 pub mod env;
 pub mod follow;
 pub mod launch;
+pub mod lifecycle;
 pub mod logfile;
 pub mod orphan;
 pub mod pane;
 pub mod program;
-pub mod rerun;
+pub mod table;
 pub mod tidy;
 
 use std::path::PathBuf;
@@ -24,9 +26,10 @@ use reagent::run::{RunInfo, RunSpec, RunStatus};
 use reagent::time::now_ms;
 use tokio::sync::mpsc;
 
-use crate::state::{Daemon, LiveRun};
+use crate::daemon::{Daemon, internal};
 use crate::supervisor::wire::{ControlMsg, LaunchSpec, files};
 use pane::Pane;
+use table::LiveRun;
 
 /// How many bytes at the end of a log rebuild a screen (after a restart, or for an ended run).
 const SCREEN_TAIL: u64 = 256 * 1024;
@@ -155,9 +158,9 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
     })
 }
 
-fn new_id(state: &crate::state::State) -> Result<String, RpcError> {
+fn new_id(state: &crate::daemon::State) -> Result<String, RpcError> {
     for _ in 0..16 {
-        let id = crate::state::short_id();
+        let id = crate::daemon::short_id();
         if state.id_is_free(&id).map_err(internal)? {
             return Ok(id);
         }
@@ -213,7 +216,6 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
             live.pane,
         ));
     }
-    crate::queue::adopt(daemon);
 }
 
 /// The screen of an ended run, rebuilt from the end of its log.
@@ -235,10 +237,4 @@ pub fn lock(pane: &Mutex<Pane>) -> std::sync::MutexGuard<'_, Pane> {
 
 fn invalid(message: impl Into<String>) -> RpcError {
     RpcError::new(codes::INVALID_PARAMS, message)
-}
-
-/// An internal failure (disk, database) as a reply.
-pub fn internal(err: impl std::fmt::Display) -> RpcError {
-    tracing::error!("{err}");
-    RpcError::new(codes::INTERNAL_ERROR, err.to_string())
 }

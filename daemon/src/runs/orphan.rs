@@ -10,7 +10,7 @@ use std::time::Duration;
 use reagent::run::RunInfo;
 use rustix::process::Signal;
 
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 /// The variable every job gets with its run's id (also useful to the job itself).
 pub const RUN_ID_ENV: &str = "REAGENT_RUN_ID";

@@ -13,7 +13,7 @@ use reagent::protocol::{CleanRuns, RpcError, codes};
 use reagent::run::RunInfo;
 use reagent::time::now_ms;
 
-use crate::state::{Daemon, State};
+use crate::daemon::{Daemon, State};
 
 /// `runs.remove`: every query must name an ended run, or nothing is removed.
 pub fn remove(daemon: &Arc<Daemon>, queries: &[String]) -> Result<Vec<RunInfo>, RpcError> {

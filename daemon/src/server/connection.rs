@@ -23,9 +23,9 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::daemon::Daemon;
 use crate::handlers::{self, Conn, Reply};
 use crate::outbox::Outbox;
-use crate::state::Daemon;
 
 /// Socket buffers per connection. Lines longer than these pass through in pieces, so they
 /// bound only what an idle connection costs: hundreds of them, a few megabytes.
@@ -42,7 +42,7 @@ pub async fn serve(daemon: Arc<Daemon>, id: u64, stream: UnixStream, _slot: Owne
     let (reader, writer) = stream.into_split();
     let outbox = Outbox::new(daemon.config.daemon.client_queue_bytes);
     let writing = tokio::spawn(write_loop(outbox.clone(), writer));
-    daemon.state().connect(id, outbox.clone());
+    daemon.state().bus.connect(id, outbox.clone());
     let conn = Conn {
         id,
         daemon,
@@ -64,7 +64,7 @@ pub async fn serve(daemon: Arc<Daemon>, id: u64, stream: UnixStream, _slot: Owne
         }
         match read_message(&mut reader, &mut buf).await {
             Ok(Frame::Line(line)) if line.iter().all(u8::is_ascii_whitespace) => {}
-            Ok(Frame::Line(line)) => handle_line(&conn, &line),
+            Ok(Frame::Line(line)) => handle_line(&conn, line),
             Ok(Frame::TooLong) => {
                 tracing::warn!("closing a connection that sent a line over 16 MiB");
                 let message = "message longer than 16 MiB: closing the connection";

@@ -12,9 +12,9 @@ use reagent::protocol::{Request, parse_request};
 use serde_json::Value;
 
 use super::connection::handle_line;
+use crate::daemon::Daemon;
 use crate::handlers::{self, Conn};
 use crate::outbox::Outbox;
-use crate::state::Daemon;
 
 /// Methods that start processes or reach the network; the test parses them but does not run
 /// them.

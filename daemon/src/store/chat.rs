@@ -1,10 +1,12 @@
 //! Chat sessions and messages in the store. Messages are rows with their parts as JSON:
 //! they are read and written whole, and a streaming answer is rewritten as it grows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 use reagent::chat::{MessageInfo, MessageStatus, Role, SessionInfo, UsageReport, UsageTotals};
-use rusqlite::{Row, params};
+use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::Store;
 
@@ -102,39 +104,6 @@ impl Store {
         upsert_message(&self.conn, message)
     }
 
-    /// Token and cost totals of answers, per session and per UTC day.
-    pub fn usage_report(&self) -> anyhow::Result<UsageReport> {
-        let totals = |group: &str| -> anyhow::Result<Vec<UsageTotals>> {
-            let sql = format!(
-                "SELECT {group} AS key, COUNT(*),
-                        COALESCE(SUM(json_extract(usage, '$.input')), 0),
-                        COALESCE(SUM(json_extract(usage, '$.output')), 0),
-                        COALESCE(SUM(json_extract(usage, '$.cached')), 0),
-                        COALESCE(SUM(json_extract(usage, '$.cost_usd')), 0.0)
-                 FROM messages
-                 WHERE role = 'assistant' AND COALESCE(json_extract(usage, '$.copied'), 0) = 0
-                 GROUP BY key ORDER BY MIN(created_at)"
-            );
-            let mut stmt = self.conn.prepare(&sql)?;
-            let rows = stmt.query_map([], |row| {
-                let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0).cast_unsigned());
-                Ok(UsageTotals {
-                    key: row.get(0)?,
-                    answers: count(1)?,
-                    input: count(2)?,
-                    output: count(3)?,
-                    cached: count(4)?,
-                    cost_usd: row.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        };
-        Ok(UsageReport {
-            sessions: totals("session")?,
-            days: totals("date(created_at / 1000, 'unixepoch')")?,
-        })
-    }
-
     /// Marks answers that were streaming or waiting when the daemon last stopped.
     pub fn interrupt_unfinished(&self) -> anyhow::Result<usize> {
         Ok(self.conn.execute(
@@ -155,6 +124,44 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageInfo> {
         error: row.get(5)?,
         usage: serde_json::from_str(&text(6)?).unwrap_or_default(),
         created_at: row.get(7)?,
+    })
+}
+
+/// Token and cost totals of answers, per session and per UTC day, read on a connection of
+/// its own: the scan runs outside the daemon's state lock, and WAL lets it read while the
+/// daemon writes.
+pub fn usage_report(db: &Path) -> anyhow::Result<UsageReport> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open the database {}", db.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let totals = |group: &str| -> anyhow::Result<Vec<UsageTotals>> {
+        let sql = format!(
+            "SELECT {group} AS key, COUNT(*),
+                    COALESCE(SUM(json_extract(usage, '$.input')), 0),
+                    COALESCE(SUM(json_extract(usage, '$.output')), 0),
+                    COALESCE(SUM(json_extract(usage, '$.cached')), 0),
+                    COALESCE(SUM(json_extract(usage, '$.cost_usd')), 0.0)
+             FROM messages
+             WHERE role = 'assistant' AND COALESCE(json_extract(usage, '$.copied'), 0) = 0
+             GROUP BY key ORDER BY MIN(created_at)"
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |row| {
+            let count = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0).cast_unsigned());
+            Ok(UsageTotals {
+                key: row.get(0)?,
+                answers: count(1)?,
+                input: count(2)?,
+                output: count(3)?,
+                cached: count(4)?,
+                cost_usd: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    Ok(UsageReport {
+        sessions: totals("session")?,
+        days: totals("date(created_at / 1000, 'unixepoch')")?,
     })
 }
 

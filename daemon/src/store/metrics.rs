@@ -1,6 +1,6 @@
 //! Metrics files and alerts in the store.
 //!
-//! The points themselves live in per-run binary series files (see `crate::metrics::storage`):
+//! The points themselves live in per-run binary series files (see `crate::metrics::series`):
 //! SQLite keeps only where each run's metrics file is, its per-run alert rules, and how far
 //! the daemon has read it (inode, byte offset, line and malformed counts), so a restart
 //! resumes where the last daemon stopped. Alerts are rows with the alert as JSON.

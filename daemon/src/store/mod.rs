@@ -16,6 +16,7 @@ mod chat;
 mod metrics;
 mod queue;
 
+pub use chat::usage_report;
 pub use metrics::IngestRecord;
 
 /// Schema changes, in order; entry N brings the schema to `user_version` N + 1.

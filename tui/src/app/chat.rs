@@ -2,10 +2,9 @@
 //! typed. Deltas carry their offset in the part, so they apply exactly once whether they
 //! arrive before or after the history they continue.
 
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use reagent::chat::{MessageInfo, Part, PartKind, SessionInfo, UsageReport, retry_note};
 use reagent::protocol::EventKind;
-
-use crate::ui::messages::LayoutCache;
 
 /// Where a scrolled-back conversation view starts: a message and a line within it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,8 +27,6 @@ pub struct OpenSession {
     early: Vec<EventKind>,
     /// The top of the view when scrolled back; `None` follows the newest message.
     pub scroll: Option<Anchor>,
-    /// Messages already laid out, so a frame redoes only what changed.
-    pub layout: LayoutCache,
     /// The session's system prompt (for a chat opened from an alert, the alert and the run's
     /// context the model was given), shown above the first message.
     pub system: Option<String>,
@@ -60,7 +57,6 @@ impl OpenSession {
             loaded: false,
             early: Vec::new(),
             scroll: None,
-            layout: LayoutCache::default(),
             system: None,
             system_unfolded: false,
             retrying: None,
@@ -83,7 +79,7 @@ impl OpenSession {
     pub fn last_code_block(&self) -> Option<String> {
         self.messages.iter().rev().find_map(|message| {
             let text = message.text();
-            crate::ui::markdown::code_blocks(&text).pop()
+            code_blocks(&text).pop()
         })
     }
 
@@ -95,7 +91,7 @@ impl OpenSession {
             message
                 .parts
                 .iter()
-                .any(|part| crate::ui::messages::find(&part.text, query).is_some())
+                .any(|part| find(&part.text, query).is_some())
         };
         let len = self.messages.len();
         if older {
@@ -106,6 +102,44 @@ impl OpenSession {
             (start..len).find(hit)
         }
     }
+}
+
+/// How the cockpit reads markdown, when it draws it and when it copies from it.
+pub const MARKDOWN: pulldown_cmark::Options = pulldown_cmark::Options::ENABLE_TABLES
+    .union(pulldown_cmark::Options::ENABLE_STRIKETHROUGH)
+    .union(pulldown_cmark::Options::ENABLE_TASKLISTS);
+
+/// The bodies of the fenced and indented code blocks in `text`, in order: what "copy the
+/// last code block" copies.
+pub fn code_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for event in Parser::new_ext(text, MARKDOWN) {
+        match event {
+            Event::Start(Tag::CodeBlock(_)) => current = Some(String::new()),
+            Event::Text(text) => {
+                if let Some(body) = current.as_mut() {
+                    body.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => blocks.extend(current.take()),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// Where `needle` first occurs in `haystack`, ignoring ASCII case: what a search matches.
+pub fn find(haystack: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    let (hay, pin) = (haystack.as_bytes(), needle.as_bytes());
+    (0..=hay.len() - pin.len()).find(|&i| {
+        haystack.is_char_boundary(i)
+            && haystack.is_char_boundary(i + pin.len())
+            && hay[i..i + pin.len()].eq_ignore_ascii_case(pin)
+    })
 }
 
 /// A search in the open session.
@@ -309,6 +343,7 @@ mod tests {
     use reagent::chat::{MessageStatus, MessageUsage, Role};
 
     use super::*;
+    use crate::app::fixtures::delta;
 
     fn answer(text: &str) -> MessageInfo {
         MessageInfo {
@@ -324,17 +359,6 @@ mod tests {
             error: None,
             usage: MessageUsage::default(),
             created_at: 0,
-        }
-    }
-
-    fn delta(offset: usize, text: &str) -> EventKind {
-        EventKind::Delta {
-            session: "s".into(),
-            message: "m".into(),
-            part: 0,
-            kind: PartKind::Text,
-            offset,
-            text: text.into(),
         }
     }
 

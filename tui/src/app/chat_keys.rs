@@ -2,13 +2,15 @@
 //! searching the session, and the model picker.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use reagent::protocol::{CancelChat, ListProviders, SendChat, SetSessionModel, UsageQuery};
 
 use super::App;
+use super::chat::Search;
+use super::conversation::Conversation;
+use super::geometry::chat_viewport;
 use super::keys::{self, Binding};
 use super::state::{Focus, Mode, ModelPicker};
-use super::update::{Effect, act};
-use crate::app::chat::Search;
-use crate::ui;
+use super::update::{Effect, act, history, new_session};
 
 /// What a chat-view key does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +180,7 @@ pub fn normal(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
 fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
     let in_list = app.focus == Focus::Runs;
     let last = app.chat.sessions.len().saturating_sub(1);
-    let (_, page) = ui::chat::viewport(app);
+    let (_, page) = chat_viewport(app);
     let page = isize::try_from(page).unwrap_or(10).max(1);
     match action {
         ChatAction::Down if in_list => app.chat.selected = (app.chat.selected + 1).min(last),
@@ -204,7 +206,7 @@ fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
         ChatAction::Copy => copy(app),
         ChatAction::Models => {
             app.mode = Mode::Models(ModelPicker::default());
-            return vec![Effect::Providers];
+            return vec![Effect::ask(ListProviders { check: false })];
         }
         ChatAction::Rename => {
             let id = app.chat.open.as_ref().map(|open| open.id.as_str());
@@ -224,11 +226,13 @@ fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
         ChatAction::System => unfold_system(app),
         ChatAction::Usage => {
             app.mode = Mode::Usage;
-            return vec![Effect::Usage];
+            return vec![Effect::ask(UsageQuery {})];
         }
         ChatAction::Stop => {
             if let Some(open) = &app.chat.open {
-                return vec![Effect::CancelChat(open.id.clone())];
+                return vec![Effect::ask(CancelChat {
+                    session: open.id.clone(),
+                })];
             }
         }
         ChatAction::Back if app.chat.search.is_some() => app.chat.search = None,
@@ -258,10 +262,10 @@ fn unfold_system(app: &mut App) {
 
 /// Moves the conversation view by `lines` (negative: back).
 fn scroll(app: &mut App, lines: isize) {
-    let (width, height) = ui::chat::viewport(app);
+    let (width, height) = chat_viewport(app);
     let thinking = app.chat.thinking;
     if let Some(open) = app.chat.open.as_mut() {
-        let layout = ui::messages::Layout::new(open, width, thinking);
+        let layout = Conversation::new(open, &*app.typesetter, width, thinking);
         open.scroll = layout.scroll(open.scroll, lines, height);
     }
 }
@@ -280,16 +284,12 @@ fn open(app: &mut App) -> Vec<Effect> {
     app.chat.open(&id);
     app.focus = Focus::Pane;
     app.mode = Mode::Compose;
-    if fresh {
-        vec![Effect::History(id)]
-    } else {
-        Vec::new()
-    }
+    if fresh { vec![history(id)] } else { Vec::new() }
 }
 
 /// Shows the next match of the search, older (`n`) or newer (`N`).
 fn jump(app: &mut App, older: bool) {
-    let (width, height) = ui::chat::viewport(app);
+    let (width, height) = chat_viewport(app);
     let thinking = app.chat.thinking;
     let (Some(open), Some(search)) = (app.chat.open.as_mut(), app.chat.search.as_mut()) else {
         return;
@@ -303,7 +303,7 @@ fn jump(app: &mut App, older: bool) {
         return;
     };
     search.hit = Some(hit);
-    let layout = ui::messages::Layout::new(open, width, thinking);
+    let layout = Conversation::new(open, &*app.typesetter, width, thinking);
     open.scroll = layout.reveal(hit, height);
     let count = open.messages.len();
     app.say(format!("match in message {}/{count}", hit + 1), false);
@@ -342,11 +342,11 @@ pub fn compose(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
                 if let Some(open) = app.chat.open.as_mut() {
                     open.scroll = None;
                 }
-                return vec![Effect::SendChat(session, text)];
+                return vec![Effect::ask(SendChat { session, text })];
             }
         }
         KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => {
-            return vec![Effect::CancelChat(session)];
+            return vec![Effect::ask(CancelChat { session })];
         }
         KeyCode::Backspace => {
             app.chat.input.pop();
@@ -405,12 +405,11 @@ pub fn models(app: &mut App, mut picker: ModelPicker, key: &KeyEvent) -> Vec<Eff
                 return Vec::new();
             };
             return match &app.chat.open {
-                Some(open) => vec![Effect::SetModel(open.id.clone(), model.clone())],
-                None => vec![Effect::CreateSession {
-                    model: Some(model.clone()),
-                    system: None,
-                    title: None,
-                }],
+                Some(open) => vec![Effect::ask(SetSessionModel {
+                    session: open.id.clone(),
+                    model: model.clone(),
+                })],
+                None => vec![new_session(Some(model.clone()), None, None)],
             };
         }
         KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use reagent::client::{Client, Notifications};
 use reagent::protocol::{
-    AlertResponse, Attach, Attached, CancelChat, CreateSession, Detach, HelloReply,
-    IgnoreAlertsLike, ListAlerts, ListProviders, ListSessions, LogChunk, Notification,
-    QueryMetrics, ReadLog, RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun, RespondAlert,
-    SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, Sync, UsageQuery,
+    AlertResponse, Attach, Attached, HelloReply, LogChunk, Notification, ReadLog, Sync,
 };
 use reagent::run::RunInfo;
 use reagent::transport::{Transport, last_remote_error};
@@ -64,6 +61,16 @@ pub enum Replied {
     Done(String),
     /// Something failed; why.
     Failed(String),
+}
+
+impl Replied {
+    /// What a reply becomes: `on_ok` of its value, or why the request failed.
+    pub fn or_failed<T>(reply: reagent::Result<T>, on_ok: impl FnOnce(T) -> Self) -> Self {
+        match reply {
+            Ok(value) => on_ok(value),
+            Err(err) => Self::Failed(err.to_string()),
+        }
+    }
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -202,51 +209,7 @@ async fn perform(
     incoming: &mpsc::Sender<Incoming>,
 ) -> reagent::Result<()> {
     match effect {
-        Effect::Start(mut spec) => {
-            if local {
-                // Like `reagent run`, a run started here works in the cockpit's folder, with
-                // its environment.
-                spec.cwd = spec.cwd.or_else(|| std::env::current_dir().ok());
-                spec.client_env = spec
-                    .client_env
-                    .or_else(|| Some(reagent::transport::process_env()));
-            }
-            let reply = client.request(&spec).await?;
-            relay(incoming, reply, |run| Replied::Started(Box::new(run)));
-        }
-        Effect::Stop(run) => {
-            let reply = client
-                .request(&StopRun {
-                    run,
-                    grace_secs: None,
-                })
-                .await?;
-            relay(incoming, reply, |run| {
-                Replied::Done(format!("stopping {}", run.label()))
-            });
-        }
-        Effect::Remove(run) => {
-            let reply = client.request(&RemoveRuns { runs: vec![run] }).await?;
-            relay(incoming, reply, |removed| {
-                let labels: Vec<&str> = removed.iter().map(RunInfo::label).collect();
-                Replied::Done(format!("removed {}", labels.join(", ")))
-            });
-        }
-        Effect::Rerun(run) => {
-            let reply = client.request(&RerunRun { run, command: None }).await?;
-            relay(incoming, reply, |run| Replied::Started(Box::new(run)));
-        }
-        Effect::Rename(run, name) => {
-            let reply = client.request(&RenameRun { run, name }).await?;
-            relay(incoming, reply, |run| {
-                Replied::Done(format!("{} is now {}", run.id, run.label()))
-            });
-        }
-        Effect::Input(run, data) => {
-            let data = reagent::protocol::Blob(data);
-            let reply = client.request(&SendInput { run, data }).await?;
-            relay(incoming, reply, |_| Replied::Done(String::new()));
-        }
+        Effect::Request(request) => relay(incoming, request.send(client, local).await?),
         Effect::Attach(run) => {
             let attach = client
                 .request(&Attach {
@@ -268,117 +231,12 @@ async fn perform(
                 let history = history.await.ok();
                 Ok((attached, history))
             };
-            relay(incoming, both, |(attached, history)| {
-                let history = history_before(&attached, history);
-                Replied::Attached(Box::new(attached), history)
-            });
-        }
-        Effect::Detach(run) => {
-            let reply = client.request(&Detach { run }).await?;
-            relay(incoming, reply, |_| Replied::Done(String::new()));
-        }
-        Effect::Resize(run, cols, rows) => {
-            let reply = client.request(&ResizeRun { run, cols, rows }).await?;
-            relay(incoming, reply, |_| Replied::Done(String::new()));
-        }
-        Effect::Sessions => {
-            let reply = client.request(&ListSessions {}).await?;
-            relay(incoming, reply, Replied::Sessions);
-        }
-        Effect::CreateSession {
-            model,
-            system,
-            title,
-        } => {
-            let cwd = if local {
-                std::env::current_dir().ok()
-            } else {
-                None
-            };
-            let create = CreateSession {
-                model,
-                system,
-                cwd,
-                title,
-            };
-            let reply = client.request(&create).await?;
-            relay(incoming, reply, Replied::SessionCreated);
-        }
-        Effect::History(session) => {
-            let reply = client
-                .request(&SessionHistory {
-                    session: session.clone(),
+            relay(incoming, async move {
+                Replied::or_failed(both.await, |(attached, history)| {
+                    let history = history_before(&attached, history);
+                    Replied::Attached(Box::new(attached), history)
                 })
-                .await?;
-            relay(incoming, reply, move |messages| {
-                Replied::History(session, messages)
             });
-        }
-        Effect::SendChat(session, text) => {
-            let reply = client.request(&SendChat { session, text }).await?;
-            relay(incoming, reply, |_| Replied::Done(String::new()));
-        }
-        Effect::CancelChat(session) => {
-            let reply = client.request(&CancelChat { session }).await?;
-            relay(incoming, reply, |_| Replied::Done("cancelled".into()));
-        }
-        Effect::RenameSession(session, title) => {
-            let reply = client.request(&RenameSession { session, title }).await?;
-            relay(incoming, reply, |session| {
-                Replied::Done(format!("{} is now {}", session.id, session.label()))
-            });
-        }
-        Effect::SetModel(session, model) => {
-            let reply = client.request(&SetSessionModel { session, model }).await?;
-            relay(incoming, reply, |session| {
-                Replied::Done(format!(
-                    "{} now talks to {}",
-                    session.label(),
-                    session.model
-                ))
-            });
-        }
-        Effect::Providers => {
-            let reply = client.request(&ListProviders { check: false }).await?;
-            relay(incoming, reply, |providers| {
-                let models = providers.iter().flat_map(|p| {
-                    p.models
-                        .iter()
-                        .map(move |model| format!("{}/{model}", p.name))
-                });
-                Replied::Models(models.collect())
-            });
-        }
-        Effect::Usage => {
-            let reply = client.request(&UsageQuery {}).await?;
-            relay(incoming, reply, Replied::Usage);
-        }
-        Effect::QueryMetrics {
-            run,
-            window,
-            columns,
-        } => {
-            let query = QueryMetrics {
-                run,
-                names: Vec::new(),
-                window,
-                columns,
-            };
-            let reply = client.request(&query).await?;
-            relay(incoming, reply, |reply| Replied::Metrics(Box::new(reply)));
-        }
-        Effect::ListAlerts => {
-            let reply = client.request(&ListAlerts::default()).await?;
-            relay(incoming, reply, Replied::Alerts);
-        }
-        Effect::RespondAlert(id, choice) => {
-            let reply = client.request(&RespondAlert { id, choice }).await?;
-            relay(incoming, reply, |reply| Replied::Answered(Box::new(reply)));
-        }
-        Effect::IgnoreAlertsLike(id) => {
-            // The alerts come back as `alert` events; the reply says how many.
-            let reply = client.request(&IgnoreAlertsLike { id }).await?;
-            relay(incoming, reply, |reply| Replied::Done(reply.summary()));
         }
     }
     Ok(())
@@ -400,17 +258,13 @@ fn history_before(attached: &Attached, chunk: Option<LogChunk>) -> Vec<u8> {
     bytes
 }
 
-fn relay<T: Send + 'static>(
+/// Hands the reply to the cockpit when it comes, without holding up the requests after it.
+fn relay(
     incoming: &mpsc::Sender<Incoming>,
-    reply: impl Future<Output = reagent::Result<T>> + Send + 'static,
-    on_ok: impl FnOnce(T) -> Replied + Send + 'static,
+    replied: impl Future<Output = Replied> + Send + 'static,
 ) {
     let incoming = incoming.clone();
     tokio::spawn(async move {
-        let replied = match reply.await {
-            Ok(value) => on_ok(value),
-            Err(err) => Replied::Failed(err.to_string()),
-        };
-        let _ = incoming.send(Incoming::Replied(replied)).await;
+        let _ = incoming.send(Incoming::Replied(replied.await)).await;
     });
 }

@@ -1,9 +1,10 @@
 //! The `:` command palette: what it understands and what it does.
 
+use reagent::protocol::{RenameRun, RenameSession};
 use reagent::run::RunSpec;
 
 use super::state::App;
-use super::update::Effect;
+use super::update::{Effect, input, new_session, stop};
 
 /// Every palette command with its usage, in the order the palette suggests them.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -78,20 +79,23 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
                 size: None,
                 ..RunSpec::default()
             };
-            vec![Effect::Start(spec)]
+            vec![Effect::ask(spec)]
         }
         "stop" => match (rest, selected) {
-            ("", Some(id)) => vec![Effect::Stop(id)],
+            ("", Some(id)) => vec![stop(id)],
             ("", None) => {
                 app.say(need("a run"), true);
                 Vec::new()
             }
-            (run, _) => vec![Effect::Stop(run.into())],
+            (run, _) => vec![stop(run.into())],
         },
         "rename" if app.view == super::state::View::Chat => {
             let session = app.chat.open.as_ref().map(|open| open.id.clone());
             match session.or_else(|| app.chat.selected_session().map(|s| s.id.clone())) {
-                Some(id) => vec![Effect::RenameSession(id, rest.into())],
+                Some(id) => vec![Effect::ask(RenameSession {
+                    session: id,
+                    title: rest.into(),
+                })],
                 None => {
                     app.say(need("a session"), true);
                     Vec::new()
@@ -99,14 +103,17 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             }
         }
         "rename" => match selected {
-            Some(id) => vec![Effect::Rename(id, rest.into())],
+            Some(id) => vec![Effect::ask(RenameRun {
+                run: id,
+                name: rest.into(),
+            })],
             None => {
                 app.say(need("a selected run"), true);
                 Vec::new()
             }
         },
         "input" => match selected {
-            Some(id) => vec![Effect::Input(id, format!("{rest}\r").into_bytes())],
+            Some(id) => vec![input(id, format!("{rest}\r").into_bytes())],
             None => {
                 app.say(need("a selected run"), true);
                 Vec::new()
@@ -130,11 +137,11 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
         }
         "chat" => {
             app.view = super::state::View::Chat;
-            vec![Effect::CreateSession {
-                model: (!rest.is_empty()).then(|| rest.to_string()),
-                system: None,
-                title: None,
-            }]
+            vec![new_session(
+                (!rest.is_empty()).then(|| rest.to_string()),
+                None,
+                None,
+            )]
         }
         "sweep" => super::watch_keys::overlay_sweep(app, rest),
         "help" => super::update::act(app, super::keys::Action::Help),

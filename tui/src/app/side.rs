@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::state::{App, Focus, View};
-use super::update::{Effect, act};
+use super::update::{Effect, act, new_session};
 
 /// Narrowest screen that has room for the runs list, a usable pane and a side panel.
 pub const MIN_SCREEN: u16 = 120;
@@ -137,11 +137,7 @@ fn as_view(
 /// status and, when the pane shows it, its screen.
 fn chat_about_selected_run(app: &mut App) -> Vec<Effect> {
     let Some(run) = app.selected_run() else {
-        return vec![Effect::CreateSession {
-            model: None,
-            system: None,
-            title: None,
-        }];
+        return vec![new_session(None, None, None)];
     };
     let mut system = format!(
         "You help a person who watches a machine-learning run.\n\n\
@@ -164,9 +160,5 @@ fn chat_about_selected_run(app: &mut App) -> Vec<Effect> {
     }
     let title = format!("about {}", run.label());
     app.say(format!("new session about {}", run.label()), false);
-    vec![Effect::CreateSession {
-        model: None,
-        system: Some(system),
-        title: Some(title),
-    }]
+    vec![new_session(None, Some(system), Some(title))]
 }

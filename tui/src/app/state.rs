@@ -9,6 +9,8 @@ use reagent::protocol::{Attached, Event, EventKind, HelloReply, Output, Snapshot
 use reagent::run::{RunInfo, RunStatus};
 use reagent::sweep::SweepInfo;
 
+use super::conversation::Typesetter;
+
 /// Which panel has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -229,14 +231,23 @@ pub struct App {
     pub charts: super::watch::Charts,
     /// Every alert, for the alerts view and the status bar's badge.
     pub alerts: super::watch::Alerts,
+    /// How chat messages are laid out as lines: given by the renderer, kept here so key
+    /// handling scrolls through the lines that are drawn.
+    pub typesetter: Box<dyn Typesetter>,
 }
 
 /// Utilisation samples kept per GPU for sparklines.
 const GPU_HISTORY: usize = 120;
 
 impl App {
-    /// An empty cockpit.
-    pub fn new(place: &str, prefix: PrefixKey, size: (u16, u16), now: i64) -> Self {
+    /// An empty cockpit whose chat messages `typesetter` lays out.
+    pub fn new(
+        place: &str,
+        prefix: PrefixKey,
+        size: (u16, u16),
+        now: i64,
+        typesetter: Box<dyn Typesetter>,
+    ) -> Self {
         Self {
             runs: Vec::new(),
             selected: 0,
@@ -262,6 +273,7 @@ impl App {
             sweeps: Vec::new(),
             charts: super::watch::Charts::default(),
             alerts: super::watch::Alerts::default(),
+            typesetter,
         }
     }
 

@@ -2,75 +2,39 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 use reagent::alert::Choice;
-use reagent::metrics::QueryWindow;
-use reagent::run::RunSpec;
+use reagent::protocol::{
+    CreateSession, Detach, ListAlerts, RemoveRuns, RerunRun, ResizeRun, RespondAlert, SendInput,
+    SessionHistory, StopRun, UsageQuery,
+};
 
 use super::chat_keys;
+use super::geometry;
 use super::keys::{self, Action};
+use super::request::{ErasedRequest, Request};
 use super::state::{App, Confirm, Focus, Mode, View};
-use crate::ui;
 
-/// Requests for the daemon that a key caused.
-#[derive(Debug, Clone, PartialEq)]
+/// What a key or a message asks the run loop to do besides changing the state.
+#[derive(Debug, PartialEq)]
 pub enum Effect {
-    /// Start a run.
-    Start(RunSpec),
-    /// Stop a run.
-    Stop(String),
-    /// Remove an ended run.
-    Remove(String),
-    /// Start a run again as a new run.
-    Rerun(String),
-    /// Rename a run.
-    Rename(String, String),
-    /// Type into a run.
-    Input(String, Vec<u8>),
-    /// Attach the pane to a run's output.
+    /// Send the daemon a request; its reply comes back as a [`Replied`](super::link::Replied).
+    Request(Box<dyn ErasedRequest>),
+    /// Attach the pane to a run's output: the attach and the log before it, as one reply.
     Attach(String),
-    /// Stop receiving a run's output (the pane shows another).
-    Detach(String),
-    /// Resize a run's terminal to the pane.
-    Resize(String, u16, u16),
-    /// Read the list of chat sessions.
-    Sessions,
-    /// Start a chat session.
-    CreateSession {
-        /// `PROVIDER/MODEL`; the daemon's default when `None`.
-        model: Option<String>,
-        /// Its system prompt (what it is about).
-        system: Option<String>,
-        /// Its title.
-        title: Option<String>,
-    },
-    /// Read a session's messages.
-    History(String),
-    /// Send a chat message.
-    SendChat(String, String),
-    /// Stop the answer streaming in a session.
-    CancelChat(String),
-    /// Give a session a title (empty clears it).
-    RenameSession(String, String),
-    /// Switch a session to another model.
-    SetModel(String, String),
-    /// Read the providers' models, for the model picker.
-    Providers,
-    /// Read the usage report.
-    Usage,
-    /// Ask for a chart's worth of a run's series.
-    QueryMetrics {
-        /// The run's id.
-        run: String,
-        /// Which steps.
-        window: QueryWindow,
-        /// Points wanted per series: min and max for each of this many columns.
-        columns: usize,
-    },
-    /// Read every alert.
-    ListAlerts,
-    /// Answer an alert (its id).
-    RespondAlert(String, Choice),
-    /// Ignore every open alert like this one (its id) across its sweep, or every run.
-    IgnoreAlertsLike(String),
+}
+
+impl Effect {
+    /// The effect that sends `request`.
+    pub fn ask(request: impl Request) -> Self {
+        Self::Request(Box::new(request))
+    }
+
+    /// The request this effect sends, if it is one of type `R`.
+    pub fn request<R: Request>(&self) -> Option<&R> {
+        match self {
+            Self::Request(request) => request.as_any().downcast_ref(),
+            Self::Attach(_) => None,
+        }
+    }
 }
 
 /// Handles one key in the current mode.
@@ -100,15 +64,18 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             match (key.code, confirm) {
                 (KeyCode::Char('y' | 'Y'), Confirm::Stop(id, label)) => {
                     app.say(format!("stopping {label}"), false);
-                    vec![Effect::Stop(id)]
+                    vec![stop(id)]
                 }
                 (KeyCode::Char('y' | 'Y'), Confirm::Remove(id, label)) => {
                     app.say(format!("removing {label}"), false);
-                    vec![Effect::Remove(id)]
+                    vec![Effect::ask(RemoveRuns { runs: vec![id] })]
                 }
                 (KeyCode::Char('y' | 'Y'), Confirm::StopForAlert(id, label)) => {
                     app.say(format!("stopping {label}"), false);
-                    vec![Effect::RespondAlert(id, Choice::Stop)]
+                    vec![Effect::ask(RespondAlert {
+                        id,
+                        choice: Choice::Stop,
+                    })]
                 }
                 _ => {
                     app.say("cancelled", false);
@@ -147,7 +114,7 @@ pub fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
             if bracketed {
                 bytes.extend_from_slice(b"\x1b[201~");
             }
-            vec![Effect::Input(pane.run.clone(), bytes)]
+            vec![input(pane.run.clone(), bytes)]
         }
         _ => Vec::new(),
     }
@@ -179,7 +146,7 @@ fn input_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     }
     let app_cursor = pane.parser.screen().application_cursor();
     match keys::key_bytes(key, app_cursor) {
-        Some(bytes) => vec![Effect::Input(pane.run.clone(), bytes)],
+        Some(bytes) => vec![input(pane.run.clone(), bytes)],
         None => Vec::new(),
     }
 }
@@ -193,7 +160,7 @@ fn normal_key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     {
         let run = pane.run.clone();
         app.mode = Mode::Input;
-        return vec![Effect::Input(run, vec![app.prefix.byte()])];
+        return vec![input(run, vec![app.prefix.byte()])];
     }
     app.flash = None;
     match keys::action_for(key) {
@@ -225,7 +192,7 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             if app.side.shown.is_none() && app.focus == Focus::Side {
                 app.focus = Focus::Pane;
             }
-            if app.side.shown.is_some() && ui::areas_of(app).side.is_none() {
+            if app.side.shown.is_some() && geometry::areas_of(app).side.is_none() {
                 app.say(
                     "the side panel needs a wider window; c, m and a show the views full size",
                     false,
@@ -301,13 +268,16 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
                 let text = format!("starting {} again", run.label());
                 let id = run.id.clone();
                 app.say(text, false);
-                return vec![Effect::Rerun(id)];
+                return vec![Effect::ask(RerunRun {
+                    run: id,
+                    command: None,
+                })];
             }
         }
         Action::ToggleChat => {
             switch_view(app, View::Chat);
             if app.view == View::Chat {
-                return vec![Effect::Usage];
+                return vec![Effect::ask(UsageQuery {})];
             }
         }
         Action::ToggleCharts => {
@@ -319,7 +289,7 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleAlerts => {
             switch_view(app, View::Alerts);
             if app.view == View::Alerts {
-                return vec![Effect::ListAlerts];
+                return vec![Effect::ask(ListAlerts::default())];
             }
         }
         Action::InView => {}
@@ -342,7 +312,7 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
 /// The panel `step` places after (or before) the focused one, among those on screen: the
 /// runs list (or a view's list), the pane (or a view's main panel), the side panel.
 fn cycle_focus(app: &App, step: isize) -> Focus {
-    let areas = ui::areas_of(app);
+    let areas = geometry::areas_of(app);
     let mut shown = Vec::new();
     if areas.runs.is_some() {
         shown.push(Focus::Runs);
@@ -368,19 +338,21 @@ fn switch_view(app: &mut App, view: View) {
 }
 
 fn page(app: &App) -> isize {
-    isize::try_from(ui::pane_size(app).1).unwrap_or(10).max(1)
+    isize::try_from(geometry::pane_size(app).1)
+        .unwrap_or(10)
+        .max(1)
 }
 
 /// Scrolls the pane's own view by `lines` (positive: back in time): through the rows above
 /// the anchored view when the pane is shorter than the job's screen, then the scrollback.
 fn scroll(app: &mut App, lines: isize) {
-    let height = ui::pane_size(app).1;
+    let height = geometry::pane_size(app).1;
     if let Some(pane) = app.pane.as_mut() {
         let screen = pane.parser.screen_mut();
         // vt100 caps the offset at the scrollback it holds: this reads how much that is.
         screen.set_scrollback(usize::MAX);
         let held = screen.scrollback();
-        let above = usize::from(ui::pane::anchor_top(screen, height));
+        let above = usize::from(geometry::anchor_top(screen, height));
         pane.scroll = pane.scroll.saturating_add_signed(lines).min(held + above);
         screen.set_scrollback(pane.scroll);
     }
@@ -394,7 +366,10 @@ fn show(app: &mut App, run: &reagent::run::RunInfo) -> Vec<Effect> {
         return Vec::new();
     }
     app.open_pane(run);
-    let mut effects: Vec<Effect> = shown.into_iter().map(Effect::Detach).collect();
+    let mut effects: Vec<Effect> = shown
+        .into_iter()
+        .map(|run| Effect::ask(Detach { run }))
+        .collect();
     effects.push(Effect::Attach(run.id.clone()));
     effects
 }
@@ -437,7 +412,7 @@ pub fn fit_typed_run(app: &mut App) -> Option<Effect> {
     if app.mode != Mode::Input || app.focus != Focus::Pane || app.view != View::Runs {
         return None;
     }
-    let (cols, rows) = ui::pane_size(app);
+    let (cols, rows) = geometry::pane_size(app);
     let run = app.pane_run().filter(|run| !run.status.is_terminal())?;
     let (id, size) = (run.id.clone(), (run.cols, run.rows));
     let pane = app.pane.as_mut()?;
@@ -446,7 +421,43 @@ pub fn fit_typed_run(app: &mut App) -> Option<Effect> {
         return None;
     }
     pane.asked = Some(wanted);
-    Some(Effect::Resize(id, cols, rows))
+    Some(Effect::ask(ResizeRun {
+        run: id,
+        cols,
+        rows,
+    }))
+}
+
+/// Stopping a run, with the daemon's default grace period.
+pub fn stop(run: String) -> Effect {
+    Effect::ask(StopRun {
+        run,
+        grace_secs: None,
+    })
+}
+
+/// Typing `bytes` into a run.
+pub fn input(run: String, bytes: Vec<u8>) -> Effect {
+    Effect::ask(SendInput {
+        run,
+        data: reagent::protocol::Blob(bytes),
+    })
+}
+
+/// Starting a chat session on `model` (the daemon's default when `None`), with a system
+/// prompt and a title when given.
+pub fn new_session(model: Option<String>, system: Option<String>, title: Option<String>) -> Effect {
+    Effect::ask(CreateSession {
+        model,
+        system,
+        cwd: None,
+        title,
+    })
+}
+
+/// Reading a session's messages.
+pub fn history(session: String) -> Effect {
+    Effect::ask(SessionHistory { session })
 }
 
 fn palette_key(app: &mut App, mut text: String, key: &KeyEvent) -> Vec<Effect> {

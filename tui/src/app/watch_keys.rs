@@ -3,6 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::alert::{AlertStatus, Choice};
+use reagent::protocol::{IgnoreAlertsLike, QueryMetrics, RespondAlert};
 
 use super::keys::{self, Action};
 use super::state::{App, Confirm, Focus, Mode, View};
@@ -93,10 +94,13 @@ pub fn chart_queries(app: &mut App) -> Vec<Effect> {
     // Two braille dots per cell; the daemon serves at most 4096 columns.
     let columns = (usize::from(app.size.0.max(20)) * 2).min(4096);
     runs.into_iter()
-        .map(|run| Effect::QueryMetrics {
-            run,
-            window,
-            columns,
+        .map(|run| {
+            Effect::ask(QueryMetrics {
+                run,
+                names: Vec::new(),
+                window,
+                columns,
+            })
         })
         .collect()
 }
@@ -179,7 +183,7 @@ fn ignore_like(app: &mut App) -> Vec<Effect> {
     };
     let id = alert.id.clone();
     app.focus = Focus::Runs;
-    vec![Effect::IgnoreAlertsLike(id)]
+    vec![Effect::ask(IgnoreAlertsLike { id })]
 }
 
 /// Answers the highlighted alert; stopping a run asks first.
@@ -206,19 +210,23 @@ fn answer(app: &mut App, choice: Choice) -> Vec<Effect> {
         return Vec::new();
     }
     app.focus = Focus::Runs;
-    vec![Effect::RespondAlert(id, choice)]
+    vec![Effect::ask(RespondAlert { id, choice })]
 }
 
 #[cfg(test)]
 mod tests {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
+    use reagent::alert::{AlertStatus, Choice};
     use reagent::config::PrefixKey;
     use reagent::metrics::QueryWindow;
-    use reagent::protocol::{Event, EventKind};
+    use reagent::protocol::{
+        Event, EventKind, IgnoreAlertsLike, ListAlerts, QueryMetrics, RespondAlert,
+    };
     use reagent::run::RunInfo;
 
     use crate::app::App;
+    use crate::app::conversation::Plain;
+    use crate::app::fixtures::alert;
     use crate::app::state::{Mode, View};
     use crate::app::update::{Effect, on_key};
 
@@ -233,7 +241,7 @@ mod tests {
     }
 
     fn app() -> App {
-        let mut app = App::new("local", PrefixKey('b'), (100, 30), 0);
+        let mut app = App::new("local", PrefixKey('b'), (100, 30), 0, Box::new(Plain));
         app.runs = vec![run("aaaa"), run("bbbb")];
         app
     }
@@ -245,10 +253,8 @@ mod tests {
     fn queried(effects: &[Effect]) -> Vec<(String, QueryWindow)> {
         effects
             .iter()
-            .filter_map(|e| match e {
-                Effect::QueryMetrics { run, window, .. } => Some((run.clone(), *window)),
-                _ => None,
-            })
+            .filter_map(|e| e.request::<QueryMetrics>())
+            .map(|query| (query.run.clone(), query.window))
             .collect()
     }
 
@@ -302,24 +308,6 @@ mod tests {
         assert!(app.charts.stale);
     }
 
-    fn alert(id: &str, status: AlertStatus) -> AlertInfo {
-        AlertInfo {
-            id: id.into(),
-            run: "aaaa".into(),
-            rule: AlertRule::Nan,
-            subject: None,
-            severity: Severity::Critical,
-            message: "loss is NaN".into(),
-            step: None,
-            choices: Choice::ALL.to_vec(),
-            status,
-            response: None,
-            session: None,
-            created_at: 0,
-            answered_at: None,
-        }
-    }
-
     #[test]
     fn alerts_are_answered_from_the_keyboard_and_stopping_asks_first() {
         let mut app = app();
@@ -338,17 +326,26 @@ mod tests {
             });
         }
         assert_eq!(app.alerts.open(), 1, "the badge counts open alerts");
-        assert_eq!(press(&mut app, 'a'), [Effect::ListAlerts]);
+        assert_eq!(press(&mut app, 'a'), [Effect::ask(ListAlerts::default())]);
         assert!(press(&mut app, 'i').is_empty(), "a1 is answered already");
         assert!(app.flash.as_ref().is_some_and(|f| f.error));
         press(&mut app, 'j');
         assert!(press(&mut app, 'x').is_empty());
         assert!(matches!(app.mode, Mode::Confirm(_)));
         let effects = press(&mut app, 'y');
-        assert_eq!(effects, [Effect::RespondAlert("a2".into(), Choice::Stop)]);
+        assert_eq!(
+            effects,
+            [Effect::ask(RespondAlert {
+                id: "a2".into(),
+                choice: Choice::Stop
+            })]
+        );
         assert_eq!(
             press(&mut app, 'c'),
-            [Effect::RespondAlert("a2".into(), Choice::Chat)]
+            [Effect::ask(RespondAlert {
+                id: "a2".into(),
+                choice: Choice::Chat
+            })]
         );
         assert_eq!(
             app.view,
@@ -374,7 +371,7 @@ mod tests {
         press(&mut app, 'j');
         assert_eq!(
             press(&mut app, 'I'),
-            [Effect::IgnoreAlertsLike("a2".into())]
+            [Effect::ask(IgnoreAlertsLike { id: "a2".into() })]
         );
         assert_eq!(app.view, View::Alerts);
         assert_eq!(

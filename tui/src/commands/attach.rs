@@ -10,10 +10,12 @@
 use std::process::ExitCode;
 
 use crossterm::terminal;
+use reagent::client::Update;
 use reagent::config::Config;
 use reagent::lookup::resolve;
 use reagent::paths::Paths;
-use reagent::protocol::{Attach, Blob, EventKind, ListRuns, Notification, ResizeRun, SendInput};
+use reagent::protocol::{Attach, Blob, EventKind, ListRuns, ResizeRun, SendInput};
+use reagent::run::RunInfo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -23,8 +25,8 @@ use crate::sanitize;
 /// Attaches until the user detaches, the run ends or the daemon goes away.
 pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(&Paths::from_env()?.config_file)?;
-    let (client, mut notes) = ctx.connect().await?;
-    client.hello("reagent attach", None).await?;
+    let (client, notes) = ctx.connect().await?;
+    let (_, mut updates) = client.subscribe(notes, "reagent attach").await?;
     let size = terminal::size()
         .ok()
         .filter(|&(cols, rows)| cols > 1 && rows > 1);
@@ -72,33 +74,31 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
                     break format!("[detached from {}]", attached.run.label());
                 }
             }
-            note = notes.recv() => match note {
-                Some(Notification::Output(output)) if output.run == id => {
+            update = updates.next() => match update? {
+                Some(Update::Output(output)) if output.run == id => {
                     show(&mut out, mirror.as_mut(), &output.data.0, false).await?;
                 }
-                Some(Notification::Event(event)) => {
+                Some(Update::Event(event)) => {
                     if let EventKind::Run { run } = event.kind
                         && run.id == id
                         && run.status.is_terminal()
                     {
-                        let how = run.reason.clone().unwrap_or_else(|| run.status.to_string());
-                        let line = format!("[{} ended: {how}]", run.label());
-                        ended = Some(run);
-                        break line;
+                        break ended_with(&mut ended, run);
                     }
                 }
-                Some(Notification::Resync(_)) => {
-                    client.hello("reagent attach", None).await?;
+                // We fell behind and were detached: attach again and repaint.
+                Some(Update::Resynced(_)) => {
                     let again = client.call(&Attach { run: id.clone(), size: None }).await?;
+                    if again.run.status.is_terminal() {
+                        break ended_with(&mut ended, again.run);
+                    }
                     if let Some(mirror) = mirror.as_mut() {
                         *mirror = Mirror::new(again.run.rows, again.run.cols);
                     }
                     show(&mut out, mirror.as_mut(), &again.screen.0, true).await?;
                 }
-                Some(Notification::Output(_)) => {}
-                Some(Notification::Shutdown(_)) | None => {
-                    break "[the daemon went away; the run goes on]".to_string();
-                }
+                Some(Update::Output(_)) => {}
+                None => break "[the daemon went away; the run goes on]".to_string(),
             },
             _ = winch.recv() => {
                 match (terminal::size(), mirror.as_mut()) {
@@ -135,6 +135,14 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
     drop(guard);
     println!("{}", sanitize::line(&farewell));
     Ok(ended.map_or(ExitCode::SUCCESS, |run| crate::exit::of_run(&run)))
+}
+
+/// Keeps the run that ended while attached (its code is the command's) and says how it ended.
+fn ended_with(ended: &mut Option<RunInfo>, run: RunInfo) -> String {
+    let how = run.reason.clone().unwrap_or_else(|| run.status.to_string());
+    let line = format!("[{} ended: {how}]", run.label());
+    *ended = Some(run);
+    line
 }
 
 /// Writes the run's bytes to this terminal: as they are, or through the watch mirror.

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use reagent::chat::{
     MessageInfo, MessageStatus, PartKind, ProviderInfo, Role, SessionInfo, retry_note,
 };
+use reagent::client::Update;
 use reagent::lookup::resolve;
 use reagent::protocol::{
     CancelChat, CreateSession, DeleteSession, EventKind, ForkSession, ListProviders, ListSessions,
-    Notification, RenameSession, SendChat, SessionHistory, SetSessionModel, UsageQuery,
+    RenameSession, SendChat, SessionHistory, SetSessionModel, UsageQuery,
 };
 use reagent::time::format_duration_ms;
 use tokio::io::AsyncWriteExt as _;
@@ -33,8 +34,8 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.prompt.join(" ")
     };
-    let (client, mut notes) = ctx.connect().await?;
-    client.hello("reagent chat", None).await?;
+    let (client, notes) = ctx.connect().await?;
+    let (_, mut updates) = client.subscribe(notes, "reagent chat").await?;
     let session = match args.session {
         Some(session) => session,
         None => {
@@ -57,38 +58,45 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
             text: prompt,
         })
         .await?;
-    let mut out = tokio::io::stdout();
-    let mut printed = 0usize;
+    let mut shown = Shown::new(args.json);
     loop {
-        let note = tokio::select! {
-            note = notes.recv() => note,
+        let update = tokio::select! {
+            update = updates.next() => update?,
             _ = tokio::signal::ctrl_c() => {
                 client.call(&CancelChat { session: session.clone() }).await?;
                 continue;
             }
         };
-        let Some(note) = note else {
-            return Err(Unreachable("the daemon went away mid-answer".into()).into());
-        };
-        let Notification::Event(event) = note else {
-            continue;
+        let event = match update {
+            Some(Update::Event(event)) => event,
+            Some(Update::Output(_)) => continue,
+            // Deltas were lost with the rest of the queue: the answer as the daemon has it
+            // now tells what they said.
+            Some(Update::Resynced(_)) => {
+                let history = SessionHistory {
+                    session: session.clone(),
+                };
+                let messages = client.call(&history).await?;
+                let Some(message) = messages.into_iter().find(|m| m.id == answer.id) else {
+                    anyhow::bail!("the answer {} is gone from its session", answer.id);
+                };
+                if message.status.is_terminal() {
+                    return shown.finish(&message).await;
+                }
+                shown.catch_up(&message).await?;
+                continue;
+            }
+            None => return Err(Unreachable("the daemon went away mid-answer".into()).into()),
         };
         match event.kind {
             EventKind::Delta {
                 message,
+                part,
                 kind,
+                offset,
                 text,
                 ..
-            } if message == answer.id => {
-                if args.json {
-                    print_json(&serde_json::json!({"type": "delta", "kind": kind, "text": text}))?;
-                } else if kind == PartKind::Text {
-                    out.write_all(sanitize::text(&text).as_bytes()).await?;
-                    out.flush().await?;
-                    // Counted in the answer's own bytes, which `finish` compares with.
-                    printed += text.len();
-                }
-            }
+            } if message == answer.id => shown.delta(part, kind, offset, &text).await?,
             // On stderr, like the session's id: stdout stays the answer alone.
             EventKind::ChatRetrying {
                 message,
@@ -104,41 +112,108 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
             EventKind::Message { message }
                 if message.id == answer.id && message.status.is_terminal() =>
             {
-                return finish(&message, args.json, printed, &mut out).await;
+                return shown.finish(&message).await;
             }
             _ => {}
         }
     }
 }
 
-/// Prints what the deltas did not (a resync may have skipped some) and the outcome.
-async fn finish(
-    message: &MessageInfo,
+/// What of the answer is on stdout: as JSON, every delta as it came; as text, how many bytes
+/// of each text part, so text that arrives twice (a delta the history already had) or not at
+/// all (deltas dropped with a resync) is printed exactly once, in order.
+struct Shown {
     json: bool,
-    printed: usize,
-    out: &mut tokio::io::Stdout,
-) -> anyhow::Result<ExitCode> {
-    if json {
-        print_json(&serde_json::json!({"type": "message", "message": message}))?;
-    } else {
-        let text = message.text();
-        if let Some(rest) = text.get(printed..) {
-            out.write_all(sanitize::text(rest).as_bytes()).await?;
+    out: tokio::io::Stdout,
+    /// Bytes printed of each part, by index (text parts only).
+    printed: Vec<usize>,
+}
+
+impl Shown {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            out: tokio::io::stdout(),
+            printed: Vec::new(),
         }
-        if !text.ends_with('\n') {
-            out.write_all(b"\n").await?;
-        }
-        out.flush().await?;
     }
-    match message.status {
-        MessageStatus::Complete => Ok(ExitCode::SUCCESS),
-        status => {
-            let why = message
-                .error
-                .clone()
-                .unwrap_or_else(|| format!("{status:?}").to_lowercase());
-            eprintln!("reagent: the answer ended early: {}", sanitize::text(&why));
-            Ok(ExitCode::FAILURE)
+
+    /// Shows a delta: `text` goes at byte `offset` of part `part`.
+    async fn delta(
+        &mut self,
+        part: usize,
+        kind: PartKind,
+        offset: usize,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            print_json(&serde_json::json!({"type": "delta", "kind": kind, "text": text}))?;
+        } else if kind == PartKind::Text {
+            let printed = self.printed.get(part).copied().unwrap_or(0);
+            // A delta past what was printed cannot come without a resync before it, and the
+            // resync brought the part up to date; what it repeats is skipped.
+            if let Some(new) = printed
+                .checked_sub(offset)
+                .and_then(|seen| text.get(seen..))
+            {
+                self.print(part, new).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints what `message` has beyond what was printed (not in JSON, where the final
+    /// message carries it all).
+    async fn catch_up(&mut self, message: &MessageInfo) -> anyhow::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        for (index, part) in message.parts.iter().enumerate() {
+            let printed = self.printed.get(index).copied().unwrap_or(0);
+            if part.kind == PartKind::Text
+                && let Some(new) = part.text.get(printed..)
+            {
+                self.print(index, new).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn print(&mut self, part: usize, text: &str) -> anyhow::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.out.write_all(sanitize::text(text).as_bytes()).await?;
+        self.out.flush().await?;
+        if self.printed.len() <= part {
+            self.printed.resize(part + 1, 0);
+        }
+        // Counted in the answer's own bytes, which the offsets of deltas are in.
+        self.printed[part] += text.len();
+        Ok(())
+    }
+
+    /// Prints what the deltas did not and the outcome; the exit code is the answer's.
+    async fn finish(mut self, message: &MessageInfo) -> anyhow::Result<ExitCode> {
+        if self.json {
+            print_json(&serde_json::json!({"type": "message", "message": message}))?;
+        } else {
+            self.catch_up(message).await?;
+            if !message.text().ends_with('\n') {
+                self.out.write_all(b"\n").await?;
+            }
+            self.out.flush().await?;
+        }
+        match message.status {
+            MessageStatus::Complete => Ok(ExitCode::SUCCESS),
+            status => {
+                let why = message
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| format!("{status:?}").to_lowercase());
+                eprintln!("reagent: the answer ended early: {}", sanitize::text(&why));
+                Ok(ExitCode::FAILURE)
+            }
         }
     }
 }

@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
-use reagent::client::Client;
-use reagent::protocol::{Attach, EventKind, Notification, ReadLog};
+use reagent::client::{Client, Update};
+use reagent::protocol::{Attach, EventKind, ReadLog};
+use reagent::run::RunInfo;
 use tokio::io::{AsyncWriteExt as _, Stdout};
 
 use super::Ctx;
@@ -20,7 +21,7 @@ pub async fn logs(
     tail: Option<usize>,
     plain: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (client, mut notes) = ctx.connect().await?;
+    let (client, notes) = ctx.connect().await?;
     let mut out = Sink {
         out: tokio::io::stdout(),
         plain: plain.then(Plain::default),
@@ -42,7 +43,7 @@ pub async fn logs(
         out.finish().await?;
         return Ok(ExitCode::SUCCESS);
     }
-    client.hello("reagent logs -f", None).await?;
+    let (_, mut updates) = client.subscribe(notes, "reagent logs -f").await?;
     // Attach first, so nothing printed between reading the log and following it is missed.
     let attached = client
         .call(&Attach {
@@ -53,13 +54,11 @@ pub async fn logs(
     let id = attached.run.id.clone();
     let mut offset = copy_log(&client, &id, start, Some(attached.offset), &mut out).await?;
     if attached.run.status.is_terminal() {
-        copy_log(&client, &id, offset, None, &mut out).await?;
-        out.finish().await?;
-        return Ok(crate::exit::of_run(&attached.run));
+        return finish(&client, &attached.run, offset, &mut out).await;
     }
-    while let Some(note) = notes.recv().await {
-        match note {
-            Notification::Output(output) if output.run == id => {
+    while let Some(update) = updates.next().await? {
+        match update {
+            Update::Output(output) if output.run == id => {
                 let end = output.offset + output.data.0.len() as u64;
                 if end > offset {
                     let skip = usize::try_from(offset.saturating_sub(output.offset)).unwrap_or(0);
@@ -67,19 +66,16 @@ pub async fn logs(
                     offset = end;
                 }
             }
-            Notification::Event(event) => {
+            Update::Event(event) => {
                 if let EventKind::Run { run } = event.kind
                     && run.id == id
                     && run.status.is_terminal()
                 {
-                    copy_log(&client, &id, offset, None, &mut out).await?;
-                    out.finish().await?;
-                    return Ok(crate::exit::of_run(&run));
+                    return finish(&client, &run, offset, &mut out).await;
                 }
             }
-            Notification::Resync(_) => {
-                // We fell behind and output was dropped: the log has it all.
-                client.hello("reagent logs -f", None).await?;
+            Update::Resynced(_) => {
+                // We fell behind and were detached, output dropped: the log has it all.
                 let attached = client
                     .call(&Attach {
                         run: id.clone(),
@@ -87,15 +83,29 @@ pub async fn logs(
                     })
                     .await?;
                 offset = copy_log(&client, &id, offset, Some(attached.offset), &mut out).await?;
+                if attached.run.status.is_terminal() {
+                    return finish(&client, &attached.run, offset, &mut out).await;
+                }
             }
-            Notification::Output(_) => {}
-            Notification::Shutdown(_) => break,
+            Update::Output(_) => {}
         }
     }
     Err(Unreachable(format!(
         "the daemon went away while following {id}; its log is complete, run `reagent logs {id}` later"
     ))
     .into())
+}
+
+/// The run ended: prints the rest of its log; exits with the run's own code.
+async fn finish(
+    client: &Client,
+    run: &RunInfo,
+    offset: u64,
+    out: &mut Sink,
+) -> anyhow::Result<ExitCode> {
+    copy_log(client, &run.id, offset, None, out).await?;
+    out.finish().await?;
+    Ok(crate::exit::of_run(run))
 }
 
 /// Copies the log from `offset` up to `until` (or its current end) to stdout; returns where

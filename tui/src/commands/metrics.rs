@@ -3,9 +3,11 @@
 
 use std::process::ExitCode;
 
+use reagent::client::Update;
 use reagent::metrics::{Latest, MetricsList};
 use reagent::number::{Short, short};
-use reagent::protocol::{EventKind, ListMetrics, ListRuns, Notification};
+use reagent::protocol::{EventKind, ListMetrics, ListRuns};
+use reagent::run::RunInfo;
 
 use super::{Ctx, aligned, print_json};
 use crate::exit::Unreachable;
@@ -13,28 +15,37 @@ use crate::sanitize;
 
 /// Prints the run's series; with `follow`, one line per update until the run ends.
 pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::Result<ExitCode> {
-    let (client, mut notes) = ctx.connect().await?;
-    if follow {
-        // Subscribe before listing, so no update between the two is missed.
-        client.hello("reagent metrics -f", None).await?;
-    }
+    let (client, notes) = ctx.connect().await?;
+    // Subscribe before listing, so no update between the two is missed.
+    let mut updates = if follow {
+        Some(client.subscribe(notes, "reagent metrics -f").await?.1)
+    } else {
+        None
+    };
     let list = client.call(&ListMetrics { run: run.into() }).await?;
     if json {
         print_json(&list)?;
     } else {
         print!("{}", summary(&list));
     }
-    if !follow {
+    let Some(updates) = updates.as_mut() else {
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let id = list.run;
     let runs = client.call(&ListRuns::default()).await?;
-    if runs.iter().any(|r| r.id == id && r.status.is_terminal()) {
+    if ended(&runs, &id) {
         return Ok(ExitCode::SUCCESS);
     }
-    while let Some(note) = notes.recv().await {
-        let Notification::Event(event) = note else {
-            continue;
+    while let Some(update) = updates.next().await? {
+        let event = match update {
+            Update::Event(event) => event,
+            Update::Output(_) => continue,
+            // The events missed come next; a snapshot instead says whether the run ended.
+            Update::Resynced(None) => continue,
+            Update::Resynced(Some(snapshot)) if ended(&snapshot.runs, &id) => {
+                return Ok(ExitCode::SUCCESS);
+            }
+            Update::Resynced(Some(_)) => continue,
         };
         match event.kind {
             EventKind::Metrics {
@@ -58,6 +69,11 @@ pub async fn metrics(ctx: &Ctx, run: &str, json: bool, follow: bool) -> anyhow::
     }
     let why = format!("the daemon went away while following the metrics of {id}");
     Err(Unreachable(why).into())
+}
+
+/// Whether the run `id` is among `runs` and has ended.
+fn ended(runs: &[RunInfo], id: &str) -> bool {
+    runs.iter().any(|r| r.id == id && r.status.is_terminal())
 }
 
 /// The file, its counts, W&B, then one row per series.

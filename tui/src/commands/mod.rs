@@ -28,7 +28,7 @@ pub use table::aligned;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let transport = Transport::new(cli.remote)?;
     let Some(command) = cli.command else {
-        return crate::app::run(transport).await;
+        return crate::cockpit::run(transport).await;
     };
     let ctx = Ctx { transport };
     match command {

@@ -2,15 +2,17 @@
 //! Messages are laid out by [`super::messages`].
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 
 use super::border;
-use super::messages::{self, Layout as Messages};
+use super::messages;
 use super::wrap;
 use crate::app::App;
+use crate::app::conversation::Conversation;
+use crate::app::geometry::{chat_split, inner};
 use crate::app::state::{Focus, Mode};
 
 /// The sessions list.
@@ -44,7 +46,7 @@ pub fn sessions(app: &App, frame: &mut Frame<'_>, area: Rect) {
 
 /// The open conversation and the input box.
 pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
-    let [messages_area, input_area] = split(area);
+    let [messages_area, input_area] = chat_split(area);
     let style = border(app, panel);
     let Some(open) = &app.chat.open else {
         let hint = "No session open.\n\nSelect a session and press Enter, or press n (or :chat \
@@ -66,7 +68,7 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) 
             |s| format!(" {} — {} ", s.label(), s.model),
         );
     let (width, height) = inner(messages_area);
-    let layout = Messages::new(open, width, app.chat.thinking);
+    let layout = Conversation::new(open, &*app.typesetter, width, app.chat.thinking);
     let mut shown = layout.visible(open.scroll, height);
     if !open.loaded {
         shown.insert(0, Line::styled("loading…", Color::DarkGray));
@@ -111,23 +113,4 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) 
     let input =
         Paragraph::new(lines).block(Block::bordered().title(hint).border_style(input_style));
     frame.render_widget(input, input_area);
-}
-
-/// The conversation's inner size (width, height) on a screen laid out by [`super::areas`]:
-/// what key handling scrolls by.
-pub fn viewport(app: &App) -> (usize, usize) {
-    let pane = super::areas(app, Rect::new(0, 0, app.size.0, app.size.1)).pane;
-    let [messages_area, _] = split(pane);
-    inner(messages_area)
-}
-
-fn split(area: Rect) -> [Rect; 2] {
-    Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(area)
-}
-
-fn inner(area: Rect) -> (usize, usize) {
-    (
-        usize::from(area.width.saturating_sub(2)).max(1),
-        usize::from(area.height.saturating_sub(2)),
-    )
 }

@@ -20,19 +20,6 @@ const FIXED: usize = 3 + 19 + GAUGE + 6 + GAUGE + 30;
 const USERS: usize = 24;
 const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// Rows the panel wants on a screen with `room` rows to spare.
-pub fn height(report: &GpuReport, room: u16) -> u16 {
-    // Without GPUs, two lines for the reason (it names the library that failed to load);
-    // with them, the header, a row per GPU and one per process.
-    let lines = if report.gpus.is_empty() {
-        2
-    } else {
-        1 + report.gpus.len() + report.gpus.iter().map(|g| g.processes.len()).sum::<usize>()
-    };
-    let rows = u16::try_from(lines).unwrap_or(u16::MAX);
-    (rows + 2).min(room / 2).max(3)
-}
-
 /// Draws the panel.
 /// `panel` is the focus the panel takes as a side panel; the strip under the panes has none.
 pub fn render(

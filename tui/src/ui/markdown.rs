@@ -5,12 +5,13 @@
 //! The output is the exact lines drawn, so the chat view knows each message's height.
 //! Streaming text is rendered as it stands: an unclosed code fence is code to the end.
 
-use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Parser, Tag, TagEnd};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
 use super::{highlight, wrap};
+use crate::app::chat::MARKDOWN;
 
 /// Inline code and unhighlighted code blocks.
 const CODE: Style = Style::new().fg(Color::Yellow);
@@ -20,34 +21,10 @@ const DIM: Style = Style::new().fg(Color::DarkGray);
 /// `text` as lines at most `width` cells wide.
 pub fn render(text: &str, width: usize) -> Vec<Line<'static>> {
     let mut writer = Writer::new(width.max(8));
-    for event in Parser::new_ext(text, options()) {
+    for event in Parser::new_ext(text, MARKDOWN) {
         writer.event(event);
     }
     writer.finish()
-}
-
-/// The bodies of the fenced and indented code blocks in `text`, in order: what "copy the
-/// last code block" copies.
-pub fn code_blocks(text: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for event in Parser::new_ext(text, options()) {
-        match event {
-            Event::Start(Tag::CodeBlock(_)) => current = Some(String::new()),
-            Event::Text(text) => {
-                if let Some(body) = current.as_mut() {
-                    body.push_str(&text);
-                }
-            }
-            Event::End(TagEnd::CodeBlock) => blocks.extend(current.take()),
-            _ => {}
-        }
-    }
-    blocks
-}
-
-fn options() -> Options {
-    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
 }
 
 /// A block that prefixes the lines inside it.
@@ -499,6 +476,7 @@ fn fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::chat::code_blocks;
 
     fn plain(text: &str, width: usize) -> Vec<String> {
         render(text, width)

@@ -1,36 +1,29 @@
-//! Messages laid out as lines, and scrolling through them.
+//! Messages typeset as lines: markdown, highlighting, wrapping.
 //!
-//! A message is laid out (markdown, highlighting, wrapping) once per width and content, and
-//! kept in the open session's cache: a frame looks up only the messages that reach the
-//! screen, and a streaming answer is the only message laid out again as it grows. Scrolling
-//! is anchored at a message and a line within it, so moving through a session of 10,000
-//! messages costs the messages crossed, never the whole session.
-//!
-//! The session's system prompt (for a chat opened from an alert, what the model was told about
-//! the run) is drawn as the first lines of the first message, so anchors stay message indices;
-//! a session with no messages yet shows it alone.
+//! A message is laid out once per width and content and kept in [`Typeset`]'s memory: a frame
+//! looks up only the messages that reach the screen, and a streaming answer is the only
+//! message laid out again as it grows. Scrolling through the lines is the state's
+//! ([`crate::app::conversation`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use reagent::chat::{MessageInfo, MessageStatus, Part, PartKind, Role};
 
 use super::{markdown, wrap};
-use crate::app::chat::{Anchor, OpenSession};
+use crate::app::chat::{OpenSession, find};
+use crate::app::conversation::{Lines, Typesetter};
 
-/// A message's lines, shared between the cache and the frames that draw them.
-type Lines = Rc<[Line<'static>]>;
-
-/// Laid-out messages by id, each with the stamp it was laid out for.
+/// The cockpit's typesetter: laid-out messages by id, each with the stamp it was laid out
+/// for, so a message is laid out again only when what it looks like changed.
 #[derive(Default)]
-pub struct LayoutCache(RefCell<HashMap<String, (Stamp, Lines)>>);
+pub struct Typeset(RefCell<HashMap<String, (Stamp, Lines)>>);
 
 /// What a message's layout depends on; a different stamp means laying it out again.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+struct Stamp {
     width: usize,
     bytes: usize,
     parts: usize,
@@ -43,197 +36,43 @@ pub struct Stamp {
     retry: Option<u32>,
 }
 
-/// Cached messages beyond this many are forgotten (all at once; they are cheap to redo).
+/// Laid-out messages beyond this many are forgotten (all at once; they are cheap to redo).
 const MAX_CACHED: usize = 4096;
 
-/// One session's messages as seen through a viewport `width` cells wide.
-pub struct Layout<'a> {
-    open: &'a OpenSession,
-    width: usize,
-    thinking: bool,
-}
-
-impl<'a> Layout<'a> {
-    /// A layout of `open` at `width`, with thinking unfolded when `thinking`.
-    pub fn new(open: &'a OpenSession, width: usize, thinking: bool) -> Self {
-        Self {
-            open,
-            width: width.max(8),
-            thinking,
-        }
-    }
-
-    /// The system prompt, shown before message `index` (the first).
-    fn system(&self, index: usize) -> Option<&'a str> {
-        self.open.system.as_deref().filter(|_| index == 0)
-    }
-
-    /// Message `index`'s lines (the first's preceded by the system prompt).
-    pub fn lines(&self, index: usize) -> Lines {
-        let system = self.system(index);
-        let unfolded = self.open.system_unfolded;
-        let Some(message) = self.open.messages.get(index) else {
-            let lines = system.map(|text| system_lines(text, self.width, unfolded));
-            return Rc::from(lines.unwrap_or_default());
+impl Typesetter for Typeset {
+    fn lines(&self, open: &OpenSession, index: usize, width: usize, thinking: bool) -> Lines {
+        let system = open.system.as_deref().filter(|_| index == 0);
+        let unfolded = open.system_unfolded;
+        let Some(message) = open.messages.get(index) else {
+            let lines = system.map(|text| system_lines(text, width, unfolded));
+            return Lines::from(lines.unwrap_or_default());
         };
-        let retry = self.open.retry_of(&message.id);
+        let retry = open.retry_of(&message.id);
         let stamp = Stamp {
-            width: self.width,
+            width,
             bytes: message.parts.iter().map(|p| p.text.len()).sum(),
             parts: message.parts.len(),
             status: message.status,
             error: message.error.is_some(),
-            thinking: self.thinking,
+            thinking,
             system: system.map(|text| (text.len(), unfolded)),
             retry: retry.map(|r| r.attempt),
         };
-        let mut cache = self.open.layout.0.borrow_mut();
+        let mut cache = self.0.borrow_mut();
         if let Some((cached, lines)) = cache.get(&message.id)
             && *cached == stamp
         {
             return lines.clone();
         }
-        let mut all = system.map_or_else(Vec::new, |text| system_lines(text, self.width, unfolded));
+        let mut all = system.map_or_else(Vec::new, |text| system_lines(text, width, unfolded));
         let note = retry.map(|r| r.note.as_str());
-        all.extend(message_lines(message, self.width, self.thinking, note));
+        all.extend(message_lines(message, width, thinking, note));
         let lines: Lines = all.into();
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }
         cache.insert(message.id.clone(), (stamp, lines.clone()));
         lines
-    }
-
-    fn height(&self, index: usize) -> usize {
-        self.lines(index).len()
-    }
-
-    /// Messages shown; a session with only a system prompt shows that as one.
-    fn len(&self) -> usize {
-        let len = self.open.messages.len();
-        len.max(usize::from(self.open.system.is_some()))
-    }
-
-    /// The `height` lines a viewport shows: from `anchor` down, or the end of the session.
-    pub fn visible(&self, anchor: Option<Anchor>, height: usize) -> Vec<Line<'static>> {
-        match anchor.filter(|a| self.fills(*a, height)) {
-            Some(anchor) => {
-                let mut shown = Vec::with_capacity(height);
-                let mut skip = anchor.line;
-                for index in anchor.message..self.len() {
-                    let lines = self.lines(index);
-                    shown.extend(lines.iter().skip(skip).take(height - shown.len()).cloned());
-                    skip = 0;
-                    if shown.len() >= height {
-                        break;
-                    }
-                }
-                shown
-            }
-            None => {
-                // Walk back from the newest message until the screen is full.
-                let mut blocks = Vec::new();
-                let mut total = 0;
-                for index in (0..self.len()).rev() {
-                    let lines = self.lines(index);
-                    total += lines.len();
-                    blocks.push(lines);
-                    if total >= height {
-                        break;
-                    }
-                }
-                let skip = total.saturating_sub(height);
-                blocks
-                    .iter()
-                    .rev()
-                    .flat_map(|lines| lines.iter().cloned())
-                    .skip(skip)
-                    .collect()
-            }
-        }
-    }
-
-    /// Whether a screen of `height` lines starting at `anchor` is full: if not, the anchor is
-    /// past the last screenful and the view follows the end instead.
-    fn fills(&self, anchor: Anchor, height: usize) -> bool {
-        let mut lines = 0;
-        for index in anchor.message..self.len() {
-            lines += self.height(index);
-            if index == anchor.message {
-                lines = lines.saturating_sub(anchor.line);
-            }
-            if lines > height {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// The anchor of the top line when the view follows the end.
-    fn bottom_anchor(&self, height: usize) -> Anchor {
-        let mut above = height;
-        for index in (0..self.len()).rev() {
-            let lines = self.height(index);
-            if lines >= above {
-                return Anchor {
-                    message: index,
-                    line: lines - above,
-                };
-            }
-            above -= lines;
-        }
-        Anchor::default()
-    }
-
-    /// Where the top of the view goes after scrolling `delta` lines (negative: back towards
-    /// the first message); `None` follows the end.
-    pub fn scroll(&self, from: Option<Anchor>, delta: isize, height: usize) -> Option<Anchor> {
-        if self.len() == 0 {
-            return None;
-        }
-        let mut at = from.unwrap_or_else(|| self.bottom_anchor(height));
-        let mut n = delta.unsigned_abs();
-        if delta < 0 {
-            while n > 0 {
-                if at.line >= n {
-                    at.line -= n;
-                    n = 0;
-                } else if at.message == 0 {
-                    at.line = 0;
-                    n = 0;
-                } else {
-                    n -= at.line + 1;
-                    at.message -= 1;
-                    at.line = self.height(at.message).saturating_sub(1);
-                }
-            }
-        } else {
-            while n > 0 {
-                let rest = self.height(at.message).saturating_sub(at.line + 1);
-                if rest >= n {
-                    at.line += n;
-                    n = 0;
-                } else if at.message + 1 >= self.len() {
-                    at.line += rest;
-                    n = 0;
-                } else {
-                    n -= rest + 1;
-                    at.message += 1;
-                    at.line = 0;
-                }
-            }
-        }
-        self.fills(at, height).then_some(at)
-    }
-
-    /// The anchor that shows message `index` at the top (or the end, if it is on the last
-    /// screen).
-    pub fn reveal(&self, index: usize, height: usize) -> Option<Anchor> {
-        let at = Anchor {
-            message: index,
-            line: 0,
-        };
-        self.fills(at, height).then_some(at)
     }
 }
 
@@ -431,24 +270,13 @@ pub fn highlight(line: Line<'static>, query: &str) -> Line<'static> {
     Line::from(spans).style(line.style)
 }
 
-/// Where `needle` first occurs in `haystack`, ignoring ASCII case.
-pub fn find(haystack: &str, needle: &str) -> Option<usize> {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return None;
-    }
-    let (hay, pin) = (haystack.as_bytes(), needle.as_bytes());
-    (0..=hay.len() - pin.len()).find(|&i| {
-        haystack.is_char_boundary(i)
-            && haystack.is_char_boundary(i + pin.len())
-            && hay[i..i + pin.len()].eq_ignore_ascii_case(pin)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use reagent::chat::MessageUsage;
 
     use super::*;
+    use crate::app::chat::Anchor;
+    use crate::app::conversation::Conversation;
 
     fn session(count: usize) -> OpenSession {
         let mut open = OpenSession::new("s");
@@ -475,7 +303,8 @@ mod tests {
     #[test]
     fn the_end_is_shown_until_the_user_scrolls() {
         let open = session(10);
-        let layout = Layout::new(&open, 40, false);
+        let typeset = Typeset::default();
+        let layout = Conversation::new(&open, &typeset, 40, false);
         // Each message: header, text, blank.
         let shown = texts(&layout.visible(None, 4));
         assert_eq!(shown, ["", "you", "message 9", ""]);
@@ -499,7 +328,8 @@ mod tests {
     #[test]
     fn scrolling_stops_at_the_first_line() {
         let open = session(10);
-        let layout = Layout::new(&open, 40, false);
+        let typeset = Typeset::default();
+        let layout = Conversation::new(&open, &typeset, 40, false);
         let top = layout.scroll(None, -1000, 4);
         assert_eq!(top, Some(Anchor::default()));
         assert_eq!(texts(&layout.visible(top, 2)), ["you", "message 0"]);
@@ -520,10 +350,11 @@ mod tests {
     #[test]
     fn a_long_session_lays_out_only_what_is_seen() {
         let open = session(10_000);
-        let layout = Layout::new(&open, 40, false);
+        let typeset = Typeset::default();
+        let layout = Conversation::new(&open, &typeset, 40, false);
         let top = layout.scroll(None, -60, 20);
         let _ = layout.visible(top, 20);
-        let laid = open.layout.0.borrow().len();
+        let laid = typeset.0.borrow().len();
         assert!(laid < 50, "laid out {laid} messages");
     }
 

@@ -2,7 +2,7 @@
 //! draws the same frame, which is what the snapshot tests rely on.
 //!
 //! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
-//! slot in [`areas`].
+//! slot in [`areas`](crate::app::geometry::areas).
 
 mod alerts;
 mod charts;
@@ -19,81 +19,19 @@ mod status_bar;
 mod wrap;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 
 use crate::app::App;
-use crate::app::side::{self, Side};
+use crate::app::conversation::Typesetter;
+use crate::app::geometry::areas;
+use crate::app::side::Side;
 use crate::app::state::{Focus, Mode, View};
 
-/// Where each panel goes on a screen of `size`.
-pub struct Areas {
-    /// The runs list, when shown.
-    pub runs: Option<Rect>,
-    /// The run pane (or its placeholder).
-    pub pane: Rect,
-    /// The one-line status bar.
-    pub status: Rect,
-    /// The GPU panel, when shown.
-    pub gpus: Option<Rect>,
-    /// The side panel beside the pane, when chosen and the window is wide enough.
-    pub side: Option<Rect>,
-}
-
-/// Splits the screen: the runs list on the left (when shown), the pane, the GPU panel below
-/// them (when shown), the status bar.
-pub fn areas(app: &App, area: Rect) -> Areas {
-    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
-    let (main, gpus) = if app.show_gpus {
-        let height = gpus::height(&app.gpus, main.height);
-        let [main, panel] =
-            Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(main);
-        (main, Some(panel))
-    } else {
-        (main, None)
-    };
-    // The side panel, in the runs view of a wide enough window, takes the right of it.
-    let (main, side) = match app.side.shown {
-        Some(_) if app.view == View::Runs && main.width >= side::MIN_SCREEN => {
-            let room = main.width.saturating_sub(side::PANE_KEEPS + app.runs_width);
-            let width = app.side.width.min(room).max(side::MIN_WIDTH);
-            let [main, panel] =
-                Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(main);
-            (main, Some(panel))
-        }
-        _ => (main, None),
-    };
-    if !app.show_runs {
-        return Areas {
-            runs: None,
-            pane: main,
-            status,
-            gpus,
-            side,
-        };
-    }
-    let width = app.runs_width.min(main.width.saturating_sub(12));
-    let [runs, pane] =
-        Layout::horizontal([Constraint::Length(width), Constraint::Min(0)]).areas(main);
-    Areas {
-        runs: Some(runs),
-        pane,
-        status,
-        gpus,
-        side,
-    }
-}
-
-/// The areas on the current screen.
-pub fn areas_of(app: &App) -> Areas {
-    areas(app, Rect::new(0, 0, app.size.0, app.size.1))
-}
-
-/// The pane's inner size (cols, rows) on the current screen: what a run is resized to when
-/// this client types into it.
-pub fn pane_size(app: &App) -> (u16, u16) {
-    let pane = areas_of(app).pane;
-    (pane.width.saturating_sub(2), pane.height.saturating_sub(2))
+/// The typesetter an [`App`] is built with: how this renderer lays chat messages out as
+/// lines, remembering each until it changes.
+pub fn typesetter() -> Box<dyn Typesetter> {
+    Box::new(messages::Typeset::default())
 }
 
 /// Draws the whole cockpit.

@@ -60,17 +60,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     frame.render_widget(terminal, area);
 }
 
-/// The first row of the job's screen a pane of `height` rows shows: when the pane is shorter
-/// than the job's terminal, the rows at the cursor (the newest output) stay in view and the
-/// rows above it are reached by scrolling back, as when a terminal shrinks (tmux anchors a
-/// larger window at its cursor the same way).
-pub fn anchor_top(screen: &vt100::Screen, height: u16) -> u16 {
-    let (rows, _) = screen.size();
-    let (cursor_row, _) = screen.cursor_position();
-    (cursor_row + 1)
-        .saturating_sub(height)
-        .min(rows.saturating_sub(height))
-}
+/// Where a pane's view starts when it follows the job; key handling scrolls from the same
+/// place, and `reagent attach` anchors its own screen there too.
+pub use crate::app::geometry::anchor_top;
 
 /// The row, in the screen's visible coordinates (after its own scrollback offset), that the
 /// pane's top shows when scrolled `scroll` lines back from the anchored view: first the rows

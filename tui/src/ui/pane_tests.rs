@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::config::PrefixKey;
-use reagent::protocol::{Attached, Blob};
+use reagent::protocol::{Attached, Blob, Detach, ResizeRun};
 use reagent::run::RunStatus;
 
 use super::tests::{NOW, draw, run};
@@ -13,7 +13,7 @@ use crate::app::update::on_key;
 
 /// An 80x24 cockpit showing a finished 200x50 run that printed `lines` numbered lines.
 fn small_cockpit_on_a_big_run(lines: usize) -> App {
-    let mut app = App::new("local", PrefixKey('b'), (80, 24), NOW);
+    let mut app = App::new("local", PrefixKey('b'), (80, 24), NOW, super::typesetter());
     app.link = Link::Connected { clients: 1 };
     let mut big = run("a1b2c3d4", Some("count"), RunStatus::Finished, Some(0), 5);
     (big.cols, big.rows) = (200, 50);
@@ -156,7 +156,7 @@ fn a_scrolled_back_view_stays_on_its_lines_while_output_arrives() {
 
 #[test]
 fn the_runs_history_before_the_screen_fills_the_scrollback() {
-    let mut app = App::new("local", PrefixKey('b'), (80, 24), NOW);
+    let mut app = App::new("local", PrefixKey('b'), (80, 24), NOW, super::typesetter());
     app.link = Link::Connected { clients: 1 };
     let mut big = run("a1b2c3d4", Some("count"), RunStatus::Finished, Some(0), 5);
     (big.cols, big.rows) = (200, 50);
@@ -199,7 +199,9 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
     assert_eq!(
         effects,
         vec![
-            Effect::Detach("e5f6a7b8".into()),
+            Effect::ask(Detach {
+                run: "e5f6a7b8".into()
+            }),
             Effect::Attach("a1b2c3d4".into())
         ],
         "the run shown before stops streaming here"
@@ -207,7 +209,7 @@ fn browsing_previews_the_selected_run_without_typing_or_resizing() {
     assert!(
         !effects
             .iter()
-            .any(|effect| matches!(effect, Effect::Resize(..))),
+            .any(|effect| effect.request::<ResizeRun>().is_some()),
         "a preview never resizes the job"
     );
 }
@@ -221,15 +223,23 @@ fn the_typing_client_sizes_the_run_through_layout_changes_and_watchers_never_do(
     let _ = press(&mut app, KeyCode::Char('k'));
     assert_eq!(fit_typed_run(&mut app), None, "watching never resizes");
     let effects = press(&mut app, KeyCode::Enter);
-    let (cols, rows) = super::pane_size(&app);
-    assert!(effects.contains(&Effect::Resize("a1b2c3d4".into(), cols, rows)));
+    let (cols, rows) = crate::app::geometry::pane_size(&app);
+    assert!(effects.contains(&Effect::ask(ResizeRun {
+        run: "a1b2c3d4".into(),
+        cols,
+        rows
+    })));
     assert_eq!(fit_typed_run(&mut app), None, "asked once");
     // A window resize while typing: the run follows the pane.
     app.size = (140, 30);
-    let (cols, rows) = super::pane_size(&app);
+    let (cols, rows) = crate::app::geometry::pane_size(&app);
     assert_eq!(
         fit_typed_run(&mut app),
-        Some(Effect::Resize("a1b2c3d4".into(), cols, rows))
+        Some(Effect::ask(ResizeRun {
+            run: "a1b2c3d4".into(),
+            cols,
+            rows
+        }))
     );
 }
 
@@ -239,7 +249,7 @@ fn the_latest_client_to_type_takes_the_size_back() {
     let mut app = super::tests::app_with_runs();
     app.focus = Focus::Runs;
     let _ = press(&mut app, KeyCode::Enter);
-    let (cols, rows) = super::pane_size(&app);
+    let (cols, rows) = crate::app::geometry::pane_size(&app);
     // The daemon applied our size, then another client typed and took its own.
     let mut run = app.runs[0].clone();
     let event = |seq, run| reagent::protocol::Event {
@@ -253,7 +263,11 @@ fn the_latest_client_to_type_takes_the_size_back() {
     app.apply_event(event(2, run));
     assert_eq!(
         fit_typed_run(&mut app),
-        Some(Effect::Resize("a1b2c3d4".into(), cols, rows))
+        Some(Effect::ask(ResizeRun {
+            run: "a1b2c3d4".into(),
+            cols,
+            rows
+        }))
     );
 }
 

@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::chat::{MessageStatus, Part, PartKind, Role};
-use reagent::protocol::{Attached, Blob, EventKind, Output};
+use reagent::protocol::{Attached, Blob, CreateSession, EventKind, Output};
 
 use super::tests::draw;
 use super::tests_chat::{SESSION, chat_app, message};
@@ -96,7 +96,10 @@ fn a_new_chat_in_the_panel_is_about_the_selected_run() {
     let _ = press(&mut app, KeyCode::Char('v'));
     app.focus = Focus::Side;
     let effects = press(&mut app, KeyCode::Char('n'));
-    let [Effect::CreateSession { system, title, .. }] = &effects[..] else {
+    let [effect] = &effects[..] else {
+        panic!("one effect: {effects:?}");
+    };
+    let Some(CreateSession { system, title, .. }) = effect.request() else {
         panic!("a session is created: {effects:?}");
     };
     let system = system.as_deref().unwrap_or_default();
@@ -127,7 +130,10 @@ fn the_panel_cycles_through_every_view_and_hides_on_small_screens() {
 
     let _ = press(&mut app, KeyCode::Char('v'));
     app.size = (80, 24);
-    assert!(super::areas_of(&app).side.is_none(), "no room at 80x24");
+    assert!(
+        crate::app::geometry::areas_of(&app).side.is_none(),
+        "no room at 80x24"
+    );
     assert!(
         draw(&app).contains("step 1 ok"),
         "the pane keeps the screen"

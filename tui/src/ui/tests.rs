@@ -41,7 +41,7 @@ pub(super) fn run(
 }
 
 pub(super) fn app_with_runs() -> App {
-    let mut app = App::new("local", PrefixKey('b'), (100, 20), NOW);
+    let mut app = App::new("local", PrefixKey('b'), (100, 20), NOW, super::typesetter());
     app.link = Link::Connected { clients: 2 };
     app.runs = vec![
         run(
@@ -77,7 +77,7 @@ fn show_in_pane(app: &mut App, index: usize, screen: &[u8]) {
 
 #[test]
 fn empty_while_connecting() {
-    let app = App::new("local", PrefixKey('b'), (80, 12), NOW);
+    let app = App::new("local", PrefixKey('b'), (80, 12), NOW, super::typesetter());
     insta::assert_snapshot!(draw(&app));
 }
 

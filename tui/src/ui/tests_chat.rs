@@ -6,7 +6,9 @@ use reagent::chat::{
     MessageInfo, MessageStatus, MessageUsage, Part, PartKind, Role, SessionInfo, UsageReport,
     UsageTotals,
 };
-use reagent::protocol::EventKind;
+use reagent::protocol::{
+    EventKind, ListProviders, RenameSession, SendChat, SetSessionModel, UsageQuery,
+};
 
 use super::tests::{NOW, app_with_runs, draw};
 use crate::app::App;
@@ -194,7 +196,13 @@ fn sending_a_message_returns_to_the_end() {
     assert_eq!(app.mode, Mode::Compose);
     type_text(&mut app, "hi");
     let effects = press(&mut app, KeyCode::Enter);
-    assert!(matches!(&effects[..], [Effect::SendChat(s, t)] if s == SESSION && t == "hi"));
+    assert_eq!(
+        effects,
+        [Effect::ask(SendChat {
+            session: SESSION.into(),
+            text: "hi".into()
+        })]
+    );
     assert_eq!(app.chat.open.as_ref().and_then(|o| o.scroll), None);
 }
 
@@ -262,7 +270,7 @@ fn t_unfolds_thinking() {
 fn the_model_picker_filters_and_switches_the_session() {
     let mut app = chat_app(Vec::new());
     let effects = press(&mut app, KeyCode::Char('M'));
-    assert!(matches!(&effects[..], [Effect::Providers]));
+    assert_eq!(effects, [Effect::ask(ListProviders { check: false })]);
     app.chat.models = vec![
         "anthropic/claude".into(),
         "openai/gpt-4o".into(),
@@ -274,7 +282,11 @@ fn the_model_picker_filters_and_switches_the_session() {
     insta::assert_snapshot!(draw(&app));
     let effects = press(&mut app, KeyCode::Enter);
     assert!(
-        matches!(&effects[..], [Effect::SetModel(s, m)] if s == SESSION && m == "openai/gpt-4o-mini"),
+        effects
+            == [Effect::ask(SetSessionModel {
+                session: SESSION.into(),
+                model: "openai/gpt-4o-mini".into()
+            })],
         "{effects:?}"
     );
 }
@@ -283,7 +295,7 @@ fn the_model_picker_filters_and_switches_the_session() {
 fn the_usage_panel_totals_days_and_sessions() {
     let mut app = chat_app(Vec::new());
     let effects = press(&mut app, KeyCode::Char('u'));
-    assert!(matches!(&effects[..], [Effect::Usage]));
+    assert_eq!(effects, [Effect::ask(UsageQuery {})]);
     let totals = |key: &str, answers, input, output, cost_usd| UsageTotals {
         key: key.into(),
         answers,
@@ -333,7 +345,11 @@ fn r_renames_the_open_session() {
     type_text(&mut app, "lr sweep");
     let effects = press(&mut app, KeyCode::Enter);
     assert!(
-        matches!(&effects[..], [Effect::RenameSession(s, t)] if s == SESSION && t == "lr sweep"),
+        effects
+            == [Effect::ask(RenameSession {
+                session: SESSION.into(),
+                title: "lr sweep".into()
+            })],
         "{effects:?}"
     );
 }

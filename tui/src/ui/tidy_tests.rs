@@ -2,7 +2,7 @@
 //! selected run, and a `run_removed` event takes a run off every view.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use reagent::protocol::{Event, EventKind};
+use reagent::protocol::{Event, EventKind, RemoveRuns, RerunRun};
 
 use super::tests::{NOW, app_with_runs, draw};
 use crate::app::App;
@@ -31,7 +31,9 @@ fn removing_an_ended_run_asks_first() {
     assert!(draw(&app).contains("Remove eval with its log, series and alerts?  y / n"));
     assert_eq!(
         press(&mut app, KeyCode::Char('y')),
-        [Effect::Remove("e5f6a7b8".into())]
+        [Effect::ask(RemoveRuns {
+            runs: vec!["e5f6a7b8".into()]
+        })]
     );
     assert_eq!(app.mode, Mode::Normal);
 
@@ -68,7 +70,10 @@ fn rerun_starts_the_selected_run_again() {
     app.selected = 2;
     assert_eq!(
         press(&mut app, KeyCode::Char('R')),
-        [Effect::Rerun("c9d0e1f2".into())]
+        [Effect::ask(RerunRun {
+            run: "c9d0e1f2".into(),
+            command: None
+        })]
     );
     assert_eq!(
         app.mode,

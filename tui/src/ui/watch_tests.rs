@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::alert::{AlertInfo, AlertRule, AlertStatus, Choice, Severity};
 use reagent::metrics::{MetricsQueryReply, Sample, SeriesPoints, Trend};
-use reagent::protocol::{Event, EventKind};
+use reagent::protocol::{Event, EventKind, QueryMetrics};
 use reagent::run::RunStatus;
 use reagent::sweep::SweepInfo;
 
@@ -11,7 +11,7 @@ use super::tests::{NOW, app_with_runs, draw};
 use crate::app::App;
 use crate::app::palette::execute;
 use crate::app::state::View;
-use crate::app::update::{Effect, on_key};
+use crate::app::update::on_key;
 
 /// A reply with a decaying `loss` (with a bump) and a constant `lr`.
 fn reply(run: &str, scale: f64) -> MetricsQueryReply {
@@ -97,10 +97,8 @@ fn charts_overlay_a_sweep_ranked() {
     let effects = execute(&mut app, "sweep lr");
     let queried: Vec<&str> = effects
         .iter()
-        .filter_map(|e| match e {
-            Effect::QueryMetrics { run, .. } => Some(run.as_str()),
-            _ => None,
-        })
+        .filter_map(|e| e.request::<QueryMetrics>())
+        .map(|query| query.run.as_str())
         .collect();
     assert_eq!(queried, ids, "every run of the sweep, the first selected");
     assert_eq!(app.view, View::Charts);

@@ -1,13 +1,14 @@
-//! `alerts.list` and `alert.respond`: reading alerts and answering them.
+//! Reading alerts and answering them: the one `respond` that the protocol, the cockpit and
+//! (through them) every client use. `stop` stops the run through the runs service, `chat`
+//! opens a session through the chat service.
+
+use std::sync::Arc;
 
 use reagent::alert::{AlertInfo, AlertStatus, Choice};
-use reagent::protocol::{
-    AlertResponse, CreateSession, IgnoreAlertsLike, IgnoredAlerts, ListAlerts, RespondAlert,
-    RpcError, StopRun, codes,
-};
+use reagent::protocol::{AlertResponse, CreateSession, RpcError, codes};
 use reagent::run::RunInfo;
 
-use super::Conn;
+use crate::daemon::Daemon;
 use crate::runs::logfile;
 
 /// Log bytes a chat about an alert is shown (as the terminal would show them).
@@ -17,29 +18,12 @@ const LOG_ROWS: u16 = 40;
 /// Recent metric lines a chat about an alert is shown.
 const METRIC_LINES: usize = 20;
 
-/// Alerts, oldest first, filtered by status and run.
-pub fn list(conn: &Conn, list: ListAlerts) -> Result<Vec<AlertInfo>, RpcError> {
-    let state = conn.daemon.state();
-    let run = match &list.run {
-        Some(query) => Some(state.resolve(query)?.id.clone()),
-        None => None,
-    };
-    Ok(state
-        .alerts()
-        .iter()
-        .filter(|a| list.status.is_none_or(|status| a.status == status))
-        .filter(|a| run.as_ref().is_none_or(|run| &a.run == run))
-        .cloned()
-        .collect())
-}
-
 /// Answers an open alert: `stop` stops its run, `chat` opens a session about it, and every
 /// answer closes it and re-arms its rule.
-pub fn respond(conn: &Conn, respond: RespondAlert) -> Result<AlertResponse, RpcError> {
-    let daemon = &conn.daemon;
+pub fn respond(daemon: &Arc<Daemon>, id: &str, choice: Choice) -> Result<AlertResponse, RpcError> {
     let (alert, run) = {
         let state = daemon.state();
-        let alert = state.resolve_alert(&respond.id)?.clone();
+        let alert = state.resolve_alert(id)?.clone();
         let run = state.run(&alert.run).cloned();
         (alert, run)
     };
@@ -47,13 +31,13 @@ pub fn respond(conn: &Conn, respond: RespondAlert) -> Result<AlertResponse, RpcE
         let message = format!("alert {} was already answered", alert.id);
         return Err(RpcError::new(codes::INVALID_STATE, message));
     }
-    if !alert.choices.contains(&respond.choice) {
+    if !alert.choices.contains(&choice) {
         let offered: Vec<&str> = alert.choices.iter().map(|c| c.as_str()).collect();
         let message = format!(
             "`choice`: alert {} takes {}, not {}",
             alert.id,
             offered.join(", "),
-            respond.choice
+            choice
         );
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
     }
@@ -63,31 +47,22 @@ pub fn respond(conn: &Conn, respond: RespondAlert) -> Result<AlertResponse, RpcE
             format!("no run `{}`", alert.run),
         ));
     };
-    let session = match respond.choice {
+    let session = match choice {
         Choice::Ignore => None,
         Choice::Stop => {
-            let stop = StopRun {
-                run: run.id.clone(),
-                grace_secs: None,
-            };
-            super::runs::stop(conn, stop)?;
+            let why = format!("stopped from alert {} before it started", alert.id);
+            crate::runs::control::stop(daemon, &run.id, None, &why)?;
             None
         }
-        Choice::Chat => Some(open_chat(conn, &alert, &run)?),
+        Choice::Chat => Some(open_chat(daemon, &alert, &run)?),
     };
-    let alert = crate::alerts::answer(daemon, alert, respond.choice, session.clone())?;
+    let alert = super::answer(daemon, alert, choice, session.clone())?;
     Ok(AlertResponse { alert, session })
-}
-
-/// Ignores every open alert like the one named, across its sweep (or every run).
-pub fn ignore_like(conn: &Conn, like: IgnoreAlertsLike) -> Result<IgnoredAlerts, RpcError> {
-    crate::alerts::ignore_like(&conn.daemon, &like.id)
 }
 
 /// A chat session whose system prompt holds the alert, the run's command, what its terminal
 /// shows last and its recent metrics.
-fn open_chat(conn: &Conn, alert: &AlertInfo, run: &RunInfo) -> Result<String, RpcError> {
-    let daemon = &conn.daemon;
+fn open_chat(daemon: &Daemon, alert: &AlertInfo, run: &RunInfo) -> Result<String, RpcError> {
     // The metrics around the alert's step when it has one: the newest lines may be long past.
     let (which, metrics) = match daemon.metrics.get(daemon, &run.id) {
         Ok(Some(metrics)) => {
@@ -127,7 +102,7 @@ fn open_chat(conn: &Conn, alert: &AlertInfo, run: &RunInfo) -> Result<String, Rp
         cwd: Some(run.cwd.clone()),
         title: Some(format!("alert {} on {}", alert.id, run.label())),
     };
-    Ok(super::chat::create(daemon, create)?.id)
+    Ok(crate::chat::sessions::create(daemon, create)?.id)
 }
 
 /// The last screenful of the run's output as plain text.

@@ -7,17 +7,18 @@
 //! It looks only when new lines arrived since its last look, and while its alert is open it
 //! keeps looking but raises nothing new.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reagent::alert::{AlertRule, Severity};
 use reagent::chat::{MessageInfo, PartKind};
 use reagent::protocol::{CreateSession, SendChat};
 
-use super::rules::Draft;
-use crate::handlers::chat;
+use crate::alerts::rules::Draft;
+use crate::chat::sessions as chat;
+use crate::daemon::Daemon;
 use crate::metrics::lock;
-use crate::state::Daemon;
 
 /// What the judge is told to do.
 const SYSTEM: &str = "You watch the metrics of a machine-learning training run. Each message \
@@ -27,19 +28,41 @@ const SYSTEM: &str = "You watch the metrics of a machine-learning training run. 
     Otherwise answer `OK`.";
 /// How long one answer may take.
 const ANSWER_LIMIT: Duration = Duration::from_secs(120);
-/// How often an answer's end is checked for.
-const ANSWER_POLL: Duration = Duration::from_millis(200);
 
-/// Starts judging a live run, when the config names a judge model.
-pub fn start(daemon: &Arc<Daemon>, run: &str) {
-    if let Some(model) = daemon.config.alerts.judge.model.clone() {
-        tokio::spawn(judge(daemon.clone(), run.to_string(), model));
+/// Judges every live run, each in a task of its own, when the config names a judge model.
+/// It looks for runs that went live once per judging interval (a judge's first look comes
+/// one interval after its start anyway), so nothing that starts runs needs to know of it.
+pub async fn watch(daemon: Arc<Daemon>) {
+    let Some(model) = daemon.config.alerts.judge.model.clone() else {
+        return;
+    };
+    let every = interval(&daemon);
+    let mut judged: HashSet<String> = HashSet::new();
+    loop {
+        let live: Vec<String> = {
+            let state = daemon.state();
+            (state.runs().iter())
+                .filter(|run| state.live(&run.id).is_some())
+                .map(|run| run.id.clone())
+                .collect()
+        };
+        judged.retain(|run| live.contains(run));
+        for run in live {
+            if judged.insert(run.clone()) {
+                tokio::spawn(judge(daemon.clone(), run, model.clone()));
+            }
+        }
+        tokio::time::sleep(every).await;
     }
+}
+
+fn interval(daemon: &Daemon) -> Duration {
+    Duration::from_secs_f64(daemon.config.alerts.judge.interval_secs.max(1.0))
 }
 
 async fn judge(daemon: Arc<Daemon>, run: String, model: String) {
     let config = &daemon.config.alerts.judge;
-    let every = Duration::from_secs_f64(config.interval_secs.max(1.0));
+    let every = interval(&daemon);
     let mut session = None;
     let mut seen = 0;
     loop {
@@ -68,7 +91,7 @@ async fn judge(daemon: Arc<Daemon>, run: String, model: String) {
                         message: format!("the judge ({model}) says: {reason}"),
                         step: None,
                     };
-                    super::raise(&daemon, &run, draft);
+                    crate::alerts::raise(&daemon, &run, draft);
                 }
             }
             Ok(None) => {}
@@ -105,27 +128,10 @@ async fn look(
         session: id.clone(),
         text: recent.join("\n"),
     };
-    let answer = chat::send(daemon, send).map_err(|e| e.message)?;
-    let started = Instant::now();
-    loop {
-        tokio::time::sleep(ANSWER_POLL).await;
-        let ended = {
-            let state = daemon.state();
-            if state.streaming(&answer.id).is_some() {
-                None
-            } else {
-                let messages = state.messages(&id).map_err(|e| format!("{e:#}"))?;
-                messages.into_iter().find(|m| m.id == answer.id)
-            }
-        };
-        if let Some(message) = ended {
-            return Ok(verdict(&message));
-        }
-        if started.elapsed() > ANSWER_LIMIT {
-            daemon.chat.cancel(&id);
-            return Ok(None);
-        }
-    }
+    let answer = chat::ask(daemon, send, ANSWER_LIMIT)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(answer.as_ref().and_then(verdict))
 }
 
 /// The reason after `ALERT:` on any line of the answer's text, if there is one.

@@ -6,7 +6,8 @@
 //! secrets were removed already; those left were passed on purpose), terminal size, metrics
 //! file and alert rules, and the same GPU request, priority and retries when the old run
 //! went through the queue. Only the command may change. It starts through the one start
-//! path there is: [`super::start`], or [`crate::queue::submit`] for a queued run.
+//! path there is: [`crate::runs::start`], or [`super::submit`] for a queued run. It is the
+//! queue's, not the runs service's, because a rerun may need the queue (its GPUs).
 
 use std::sync::Arc;
 
@@ -14,15 +15,16 @@ use reagent::gpu::SubmitRun;
 use reagent::protocol::{RerunRun, RpcError};
 use reagent::run::{RunInfo, RunSpec};
 
-use super::{internal, launch, orphan};
-use crate::queue::{CUDA_ENV, Job};
-use crate::state::Daemon;
+use super::{CUDA_ENV, Job};
+use crate::daemon::Daemon;
+use crate::daemon::internal;
+use crate::runs::{launch, orphan};
 
 /// `run.rerun`: starts `rerun.run` again as a new run, with `rerun.command` if given.
 pub fn rerun(daemon: &Arc<Daemon>, rerun: RerunRun) -> Result<RunInfo, RpcError> {
     let old = daemon.state().resolve(&rerun.run)?.clone();
     let old_dir = daemon.paths.run_dir(&old.id);
-    let job = crate::queue::queued_job(&old_dir);
+    let job = super::queued_job(&old_dir);
     let mut spec = past_spec(daemon, &old, job.as_ref())?;
     if let Some(command) = rerun.command {
         spec.command = command;
@@ -36,7 +38,7 @@ pub fn rerun(daemon: &Arc<Daemon>, rerun: RerunRun) -> Result<RunInfo, RpcError>
     }
     tracing::info!(run = %old.id, "rerun requested");
     match job {
-        Some(job) => crate::queue::submit(
+        Some(job) => super::submit(
             daemon,
             SubmitRun {
                 spec,
@@ -45,7 +47,7 @@ pub fn rerun(daemon: &Arc<Daemon>, rerun: RerunRun) -> Result<RunInfo, RpcError>
                 retry_gpu: job.retries_left,
             },
         ),
-        None => super::start(daemon, spec),
+        None => crate::runs::start(daemon, spec),
     }
 }
 

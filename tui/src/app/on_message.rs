@@ -1,0 +1,182 @@
+//! What the daemon tells the cockpit changes the state and asks for effects, as keys do
+//! ([`super::update::on_key`]): a pure function of the [`App`] and one [`Incoming`] message,
+//! so every reaction (a resync re-reading the open session, a gap re-attaching the pane, an
+//! answer refreshing the usage) is tested without a daemon.
+
+use reagent::chat::{MessageStatus, Role};
+use reagent::protocol::{EventKind, ListAlerts, ListSessions, Notification, UsageQuery};
+
+use super::link::{Incoming, Replied};
+use super::state::{App, Focus, Link, Mode, View};
+use super::update::{Effect, history};
+use super::watch::REQUERY_MS;
+
+/// Applies one message from the link; returns what it asks the daemon for.
+pub fn on_message(app: &mut App, message: Incoming) -> Vec<Effect> {
+    match message {
+        Incoming::Synced(reply) => {
+            app.synced(reply);
+            let mut effects = vec![
+                Effect::ask(ListSessions {}),
+                Effect::ask(ListAlerts::default()),
+            ];
+            effects.extend(refresh_chat(app));
+            effects.extend(reattach_pane(app));
+            effects
+        }
+        Incoming::Note(note) => on_note(app, note),
+        Incoming::Down {
+            reason,
+            retry_in_ms,
+        } => {
+            app.link = Link::Disconnected {
+                reason,
+                retry_in_ms,
+            };
+            Vec::new()
+        }
+        Incoming::Replied(replied) => on_reply(app, replied),
+    }
+}
+
+/// A notification: an event, a run's output, a resync, a shutdown.
+fn on_note(app: &mut App, note: Notification) -> Vec<Effect> {
+    match note {
+        Notification::Event(event) => {
+            let answered = matches!(&event.kind, EventKind::Message { message }
+                if message.role == Role::Assistant && message.status != MessageStatus::Streaming);
+            let mut effects = Vec::new();
+            if !app.apply_event(event) {
+                effects.extend(refresh_chat(app));
+            }
+            if answered && app.view == View::Chat {
+                effects.push(Effect::ask(UsageQuery {}));
+            }
+            effects.extend(requery_charts(app));
+            effects
+        }
+        Notification::Output(output) => {
+            if app.output(output) {
+                return Vec::new();
+            }
+            reattach_pane(app).into_iter().collect()
+        }
+        Notification::Resync(_) => {
+            let mut effects: Vec<Effect> = refresh_chat(app).into_iter().collect();
+            effects.extend(reattach_pane(app));
+            effects
+        }
+        Notification::Shutdown(_) => Vec::new(),
+    }
+}
+
+/// A reply to one of this client's requests.
+fn on_reply(app: &mut App, replied: Replied) -> Vec<Effect> {
+    match replied {
+        Replied::Attached(attached, history) => {
+            if app.attached(*attached, &history) {
+                return Vec::new();
+            }
+            return reattach_pane(app).into_iter().collect();
+        }
+        Replied::Started(run) => {
+            app.say(
+                format!("started {} ({})", run.label(), run.command_line()),
+                false,
+            );
+            app.started(*run);
+        }
+        Replied::Models(models) => app.chat.models = models,
+        Replied::Usage(report) => app.chat.usage = Some(report),
+        Replied::Sessions(sessions) => app.chat.set_sessions(sessions),
+        Replied::SessionCreated(session) => {
+            let id = session.id.clone();
+            app.say(
+                format!("new session {} on {}", session.label(), session.model),
+                false,
+            );
+            let _ = app.chat.apply(&EventKind::Session { session });
+            app.chat.selected = app
+                .chat
+                .sessions
+                .iter()
+                .position(|s| s.id == id)
+                .unwrap_or(0);
+            app.chat.open(&id);
+            // Write in the side panel when the session was started there.
+            if app.focus != Focus::Side {
+                app.focus = Focus::Pane;
+            }
+            app.mode = Mode::Compose;
+            return vec![history(id)];
+        }
+        Replied::History(session, messages) => {
+            if !app.chat.history(&session, messages) {
+                return refresh_chat(app).into_iter().collect();
+            }
+        }
+        Replied::Metrics(reply) => {
+            app.charts.data.insert(reply.run.clone(), *reply);
+        }
+        Replied::Alerts(alerts) => {
+            for alert in alerts {
+                app.alerts.upsert(alert);
+            }
+        }
+        Replied::Answered(reply) => {
+            let choice = reply.alert.response.map_or("answered", |c| c.as_str());
+            app.say(format!("alert {}: {choice}", reply.alert.id), false);
+            app.alerts.upsert(reply.alert);
+            if let Some(session) = reply.session {
+                // `chat` opened a session about the alert: show it, ready to write.
+                app.view = View::Chat;
+                app.chat.open(&session);
+                app.focus = Focus::Pane;
+                return vec![Effect::ask(ListSessions {}), history(session)];
+            }
+        }
+        Replied::Done(message) => {
+            if !message.is_empty() {
+                app.say(message, false);
+            }
+        }
+        Replied::Failed(error) => app.say(error, true),
+    }
+    Vec::new()
+}
+
+/// Asks for the open chat session's history again (after a gap or a resync), keeping the
+/// place the user scrolled to and whether the system prompt was unfolded.
+fn refresh_chat(app: &mut App) -> Option<Effect> {
+    let open = app.chat.open.take()?;
+    app.chat.open(&open.id);
+    if let Some(fresh) = app.chat.open.as_mut() {
+        fresh.scroll = open.scroll;
+        fresh.system_unfolded = open.system_unfolded;
+    }
+    Some(history(open.id))
+}
+
+/// Attaches the pane afresh when its screen missed bytes (or the link resynced).
+fn reattach_pane(app: &mut App) -> Option<Effect> {
+    let run = app.pane.as_ref()?.run.clone();
+    app.reset_pane();
+    Some(Effect::Attach(run))
+}
+
+/// Re-asks for the charts when a charted run has new points, at most every [`REQUERY_MS`]
+/// of `app.now` (the run loop's clock tick catches what the limit held back).
+pub fn requery_charts(app: &mut App) -> Vec<Effect> {
+    if super::side::charts_shown(app)
+        && app.charts.stale
+        && app.now - app.charts.queried_at >= REQUERY_MS
+    {
+        super::watch_keys::chart_queries(app)
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+#[path = "on_message_tests.rs"]
+mod tests;

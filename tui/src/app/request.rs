@@ -1,0 +1,237 @@
+//! Requests the cockpit sends the daemon, as data. Each is a protocol params type (which names
+//! its method and its reply type) with what its reply becomes for the cockpit; an
+//! [`Effect::Request`](super::update::Effect::Request) carries one with its type erased, so the
+//! link sends every request through one path and a new request is one impl here.
+
+use std::any::Any;
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+use reagent::client::Client;
+use reagent::protocol::{
+    CancelChat, CreateSession, Detach, IgnoreAlertsLike, ListAlerts, ListProviders, ListSessions,
+    Method, QueryMetrics, RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun, RespondAlert,
+    SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, UsageQuery,
+};
+use reagent::run::{RunInfo, RunSpec};
+
+use super::link::Replied;
+
+/// A request the cockpit makes, with the reply it gets typed by its method.
+pub trait Request: Method<Reply: Send> + fmt::Debug + PartialEq + Send + Sync + 'static {
+    /// The reply as the message the cockpit acts on ([`super::on_message`]).
+    fn replied(self, reply: Self::Reply) -> Replied;
+
+    /// Fills in what only a client on the daemon's machine can give (its folder, its
+    /// environment), as `reagent run` does; most requests have nothing to add.
+    fn localize(&mut self) {}
+}
+
+/// A [`Request`] whose type is erased, so one effect type carries any of them.
+pub trait ErasedRequest: fmt::Debug + Send + Sync {
+    /// Sends the request now (so requests keep their order) and returns its reply, turned
+    /// into what the cockpit acts on, to await later. `local`: the daemon runs on this machine.
+    fn send<'a>(
+        self: Box<Self>,
+        client: &'a Client,
+        local: bool,
+    ) -> BoxFuture<'a, reagent::Result<BoxFuture<'static, Replied>>>;
+
+    /// The request as [`Any`], to read it back as its own type.
+    fn as_any(&self) -> &dyn Any;
+
+    /// Whether `other` is the same request with the same params.
+    fn same(&self, other: &dyn ErasedRequest) -> bool;
+}
+
+impl<R: Request> ErasedRequest for R {
+    fn send<'a>(
+        self: Box<Self>,
+        client: &'a Client,
+        local: bool,
+    ) -> BoxFuture<'a, reagent::Result<BoxFuture<'static, Replied>>> {
+        let mut params = *self;
+        if local {
+            params.localize();
+        }
+        Box::pin(async move {
+            let reply = client.request(&params).await?;
+            let replied: BoxFuture<'static, Replied> =
+                Box::pin(
+                    async move { Replied::or_failed(reply.await, |reply| params.replied(reply)) },
+                );
+            Ok(replied)
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn same(&self, other: &dyn ErasedRequest) -> bool {
+        other.as_any().downcast_ref::<Self>() == Some(self)
+    }
+}
+
+impl PartialEq for dyn ErasedRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.same(other)
+    }
+}
+
+/// A reply that only says it worked: nothing for the status line.
+fn quiet() -> Replied {
+    Replied::Done(String::new())
+}
+
+impl Request for RunSpec {
+    fn replied(self, run: RunInfo) -> Replied {
+        Replied::Started(Box::new(run))
+    }
+
+    fn localize(&mut self) {
+        // Like `reagent run`, a run started here works in the cockpit's folder, with its
+        // environment.
+        self.cwd = self.cwd.take().or_else(|| std::env::current_dir().ok());
+        self.client_env = self
+            .client_env
+            .take()
+            .or_else(|| Some(reagent::transport::process_env()));
+    }
+}
+
+impl Request for StopRun {
+    fn replied(self, run: RunInfo) -> Replied {
+        Replied::Done(format!("stopping {}", run.label()))
+    }
+}
+
+impl Request for RemoveRuns {
+    fn replied(self, removed: Vec<RunInfo>) -> Replied {
+        let labels: Vec<&str> = removed.iter().map(RunInfo::label).collect();
+        Replied::Done(format!("removed {}", labels.join(", ")))
+    }
+}
+
+impl Request for RerunRun {
+    fn replied(self, run: RunInfo) -> Replied {
+        Replied::Started(Box::new(run))
+    }
+}
+
+impl Request for RenameRun {
+    fn replied(self, run: RunInfo) -> Replied {
+        Replied::Done(format!("{} is now {}", run.id, run.label()))
+    }
+}
+
+impl Request for SendInput {
+    fn replied(self, _: reagent::protocol::Ack) -> Replied {
+        quiet()
+    }
+}
+
+impl Request for Detach {
+    fn replied(self, _: reagent::protocol::Ack) -> Replied {
+        quiet()
+    }
+}
+
+impl Request for ResizeRun {
+    fn replied(self, _: reagent::protocol::Ack) -> Replied {
+        quiet()
+    }
+}
+
+impl Request for ListSessions {
+    fn replied(self, sessions: Vec<reagent::chat::SessionInfo>) -> Replied {
+        Replied::Sessions(sessions)
+    }
+}
+
+impl Request for CreateSession {
+    fn replied(self, session: reagent::chat::SessionInfo) -> Replied {
+        Replied::SessionCreated(session)
+    }
+
+    fn localize(&mut self) {
+        // The session's tools work in the cockpit's folder, as `reagent chat` started here.
+        self.cwd = self.cwd.take().or_else(|| std::env::current_dir().ok());
+    }
+}
+
+impl Request for SessionHistory {
+    fn replied(self, messages: Vec<reagent::chat::MessageInfo>) -> Replied {
+        Replied::History(self.session, messages)
+    }
+}
+
+impl Request for SendChat {
+    fn replied(self, _: reagent::chat::MessageInfo) -> Replied {
+        quiet()
+    }
+}
+
+impl Request for CancelChat {
+    fn replied(self, _: reagent::protocol::Ack) -> Replied {
+        Replied::Done("cancelled".into())
+    }
+}
+
+impl Request for RenameSession {
+    fn replied(self, session: reagent::chat::SessionInfo) -> Replied {
+        Replied::Done(format!("{} is now {}", session.id, session.label()))
+    }
+}
+
+impl Request for SetSessionModel {
+    fn replied(self, session: reagent::chat::SessionInfo) -> Replied {
+        Replied::Done(format!(
+            "{} now talks to {}",
+            session.label(),
+            session.model
+        ))
+    }
+}
+
+impl Request for ListProviders {
+    fn replied(self, providers: Vec<reagent::chat::ProviderInfo>) -> Replied {
+        let models = providers.iter().flat_map(|p| {
+            p.models
+                .iter()
+                .map(move |model| format!("{}/{model}", p.name))
+        });
+        Replied::Models(models.collect())
+    }
+}
+
+impl Request for UsageQuery {
+    fn replied(self, report: reagent::chat::UsageReport) -> Replied {
+        Replied::Usage(report)
+    }
+}
+
+impl Request for QueryMetrics {
+    fn replied(self, reply: reagent::metrics::MetricsQueryReply) -> Replied {
+        Replied::Metrics(Box::new(reply))
+    }
+}
+
+impl Request for ListAlerts {
+    fn replied(self, alerts: Vec<reagent::alert::AlertInfo>) -> Replied {
+        Replied::Alerts(alerts)
+    }
+}
+
+impl Request for RespondAlert {
+    fn replied(self, reply: reagent::protocol::AlertResponse) -> Replied {
+        Replied::Answered(Box::new(reply))
+    }
+}
+
+impl Request for IgnoreAlertsLike {
+    fn replied(self, reply: <Self as Method>::Reply) -> Replied {
+        // The alerts come back as `alert` events; the reply says how many.
+        Replied::Done(reply.summary())
+    }
+}
