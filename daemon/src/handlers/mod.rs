@@ -1,4 +1,6 @@
-//! Request handlers: one exhaustive `match` over [`Request`], one file per method family.
+//! Request handlers: one exhaustive `match` over [`Request`], each arm an adapter from params
+//! to the one service function for the request; the few files beside this one hold what is
+//! tied to a connection (subscribing, attaching, answering later).
 //! Adding a method to the protocol fails to compile until it is handled here.
 
 mod chat;
