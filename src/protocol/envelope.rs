@@ -55,6 +55,36 @@ impl Visitor<'_> for Base64 {
     }
 }
 
+/// Bytes as the base64 text they came in, checked but kept as text. Keystrokes pass through
+/// the daemon to a run's supervisor this way: the client encodes them once, the supervisor
+/// decodes them once, and the daemon, which only checks them, never encodes them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Base64Text(String);
+
+impl Base64Text {
+    /// The text for `bytes`.
+    pub fn encode(bytes: &[u8]) -> Self {
+        Self(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// The base64 text itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        // Checked where it arrives, so a bad one is the sender's error, not the supervisor's.
+        match base64::engine::general_purpose::STANDARD.decode(&text) {
+            Ok(_) => Ok(Self(text)),
+            Err(err) => Err(de::Error::custom(format!("invalid base64: {err}"))),
+        }
+    }
+}
+
 /// JSON-RPC error codes: the standard ones and reagent's own.
 pub mod codes {
     /// The line is not JSON.

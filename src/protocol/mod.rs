@@ -47,7 +47,9 @@ pub use chat::{
 pub use daemon::{
     DaemonInfo, DaemonStatus, Hello, HelloReply, Shutdown, Snapshot, StatusReply, Sync,
 };
-pub use envelope::{Ack, Blob, OutgoingNotification, OutgoingRequest, Response, RpcError, codes};
+pub use envelope::{
+    Ack, Base64Text, Blob, OutgoingNotification, OutgoingRequest, Response, RpcError, codes,
+};
 pub use events::{Event, EventKind, Notification, Output, Resync};
 pub use incoming::{Incoming, RequestId, parse_request};
 pub use metrics::{ListMetrics, QueryMetrics};
@@ -263,6 +265,22 @@ mod tests {
         let blob = Blob(vec![0, 0xff, b'\n', 0x1b]);
         let json = serde_json::to_string(&blob).unwrap();
         assert_eq!(serde_json::from_str::<Blob>(&json).unwrap(), blob);
+    }
+
+    #[test]
+    fn keystrokes_keep_their_text_and_bad_base64_names_the_field() {
+        let input = Base64Text::encode(b"\x1b[A\r");
+        let json = serde_json::json!({"run": "r", "data": input.as_str()});
+        let parsed = Request::parse("run.input", json).unwrap();
+        let Request::SendInput(parsed) = parsed else {
+            panic!("not run.input: {parsed:?}");
+        };
+        assert_eq!(parsed.data, input, "passed on as it came");
+        let bad = serde_json::json!({"run": "r", "data": "not base64!"});
+        let err = Request::parse("run.input", bad).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert!(err.message.contains("`data`"), "{}", err.message);
+        assert!(err.message.contains("invalid base64"), "{}", err.message);
     }
 
     #[test]

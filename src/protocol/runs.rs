@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Blob;
+use super::{Base64Text, Blob};
 use crate::run::{RunInfo, RunStatus};
 
 /// `runs.list` params: every run by default; each filter given narrows the list, which stays
@@ -111,8 +111,8 @@ pub struct StopRun {
 pub struct SendInput {
     /// Id, name or unique id prefix.
     pub run: String,
-    /// The bytes to type.
-    pub data: Blob,
+    /// The bytes to type, passed on to the run's supervisor as they came.
+    pub data: Base64Text,
 }
 
 /// `run.resize` params.

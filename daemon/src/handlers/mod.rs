@@ -143,7 +143,7 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
         Request::StopRun(p) => answer(p, |p| {
             control::stop(daemon, &p.run, p.grace_secs, control::STOPPED_BEFORE_START)
         }),
-        Request::SendInput(p) => answer(p, |p| control::input(daemon, &p.run, &p.data.0).map(ack)),
+        Request::SendInput(p) => answer(p, |p| control::input(daemon, &p.run, p.data).map(ack)),
         Request::ResizeRun(p) => answer(p, |p| {
             control::resize(daemon, &p.run, p.cols, p.rows).map(ack)
         }),

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use reagent::protocol::{Blob, LogChunk, ReadLog, RpcError, codes};
+use reagent::protocol::{Base64Text, Blob, LogChunk, ReadLog, RpcError, codes};
 use reagent::run::{RunInfo, RunStatus};
 use reagent::time::now_ms;
 
@@ -85,10 +84,12 @@ pub fn stop(
 pub const STOPPED_BEFORE_START: &str = "stopped before it started";
 
 /// Types bytes into the job's terminal.
-pub fn input(daemon: &Daemon, query: &str, bytes: &[u8]) -> Result<(), RpcError> {
+/// The text goes to the supervisor as it came: keystrokes are not decoded and encoded
+/// again on the way.
+pub fn input(daemon: &Daemon, query: &str, data: Base64Text) -> Result<(), RpcError> {
     let state = daemon.state();
     let (run, live) = live_run(&state, query)?;
-    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let data = data.as_str().to_owned();
     send(&live, &run, ControlMsg::Input { data })
 }
 

@@ -440,7 +440,7 @@ pub fn stop(run: String) -> Effect {
 pub fn input(run: String, bytes: Vec<u8>) -> Effect {
     Effect::ask(SendInput {
         run,
-        data: reagent::protocol::Blob(bytes),
+        data: reagent::protocol::Base64Text::encode(&bytes),
     })
 }
 

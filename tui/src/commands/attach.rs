@@ -14,7 +14,7 @@ use reagent::client::Update;
 use reagent::config::Config;
 use reagent::lookup::resolve;
 use reagent::paths::Paths;
-use reagent::protocol::{Attach, Blob, EventKind, ListRuns, ResizeRun, SendInput};
+use reagent::protocol::{Attach, Base64Text, EventKind, ListRuns, ResizeRun, SendInput};
 use reagent::run::RunInfo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
@@ -68,7 +68,7 @@ pub async fn attach(ctx: &Ctx, run: &str, watch: bool) -> anyhow::Result<ExitCod
                 }
                 let (input, detach) = keys.feed(&buf[..n]);
                 if !input.is_empty() && !watch {
-                    client.call(&SendInput { run: id.clone(), data: Blob(input) }).await?;
+                    client.call(&SendInput { run: id.clone(), data: Base64Text::encode(&input) }).await?;
                 }
                 if detach {
                     break format!("[detached from {}]", attached.run.label());

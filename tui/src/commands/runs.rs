@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use reagent::gpu::{GpuRequest, SubmitRun};
-use reagent::protocol::{Blob, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
+use reagent::protocol::{Base64Text, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
 use reagent::run::{RunInfo, RunSpec, RunStatus};
 use reagent::time::{format_duration_ms, now_ms};
 
@@ -151,7 +151,7 @@ pub async fn input(ctx: &Ctx, run: &str, text: &str, enter: bool) -> anyhow::Res
     client
         .call(&SendInput {
             run: run.into(),
-            data: Blob(data),
+            data: Base64Text::encode(&data),
         })
         .await?;
     Ok(ExitCode::SUCCESS)
