@@ -1,6 +1,6 @@
 //! The `:` command palette: what it understands and what it does.
 
-use reagent::protocol::{RenameRun, RenameSession};
+use reagent::protocol::{CleanRuns, CleanScope, RemoveRuns, RenameRun, RenameSession, RerunRun};
 use reagent::run::RunSpec;
 
 use super::state::App;
@@ -25,6 +25,18 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "input TEXT                type TEXT and Enter into the selected run",
     ),
     ("open", "open RUN                  show RUN in the pane"),
+    (
+        "rerun",
+        "rerun [RUN]               start the selected run (or RUN) again as a new run",
+    ),
+    (
+        "rm",
+        "rm RUN…                   remove ended runs with their logs and series",
+    ),
+    (
+        "clean",
+        "clean [failed|ended] [7d] remove finished (failed, or all ended) runs; 7d: ended 7d ago",
+    ),
     (
         "chat",
         "chat [PROVIDER/MODEL]     start a chat session (the default model without one)",
@@ -143,6 +155,34 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
                 None,
             )]
         }
+        "rerun" => match (rest, selected) {
+            ("", None) => {
+                app.say(need("a run: select one or name it"), true);
+                Vec::new()
+            }
+            ("", Some(id)) => vec![Effect::ask(RerunRun {
+                run: id,
+                command: None,
+            })],
+            (run, _) => vec![Effect::ask(RerunRun {
+                run: run.into(),
+                command: None,
+            })],
+        },
+        "rm" if rest.is_empty() => {
+            app.say(need("the runs to remove"), true);
+            Vec::new()
+        }
+        "rm" => vec![Effect::ask(RemoveRuns {
+            runs: rest.split_whitespace().map(String::from).collect(),
+        })],
+        "clean" => match clean(rest) {
+            Ok(clean) => vec![Effect::ask(clean)],
+            Err(why) => {
+                app.say(format!("`clean`: {why}"), true);
+                Vec::new()
+            }
+        },
         "sweep" => super::watch_keys::overlay_sweep(app, rest),
         "help" => super::update::act(app, super::keys::Action::Help),
         "quit" | "q" => {
@@ -152,13 +192,29 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
         other => {
             app.say(
                 format!(
-                    "unknown command `{other}`: try run, stop, rename, input, open, chat, sweep, quit"
+                    "unknown command `{other}`: try run, stop, rename, input, open, rerun, rm, \
+                     clean, chat, sweep, quit"
                 ),
                 true,
             );
             Vec::new()
         }
     }
+}
+
+/// `clean`'s words: which ended runs (`failed`, `ended`; finished ones by default) and how
+/// long ago they must have ended (`7d`).
+fn clean(words: &str) -> Result<CleanRuns, String> {
+    let mut clean = CleanRuns::default();
+    for word in words.split_whitespace() {
+        match word {
+            "failed" => clean.which = CleanScope::Failed,
+            "ended" => clean.which = CleanScope::Ended,
+            "finished" => clean.which = CleanScope::Finished,
+            age => clean.older_than_ms = Some(reagent::time::parse_duration_ms(age)?),
+        }
+    }
+    Ok(clean)
 }
 
 fn enter() -> crossterm::event::KeyEvent {

@@ -9,9 +9,9 @@ use std::fmt;
 use futures_util::future::BoxFuture;
 use reagent::client::Client;
 use reagent::protocol::{
-    CancelChat, CreateSession, Detach, IgnoreAlertsLike, ListAlerts, ListProviders, ListSessions,
-    Method, QueryMetrics, RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun, RespondAlert,
-    SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, UsageQuery,
+    CancelChat, CleanRuns, CreateSession, Detach, IgnoreAlertsLike, ListAlerts, ListProviders,
+    ListSessions, Method, QueryMetrics, RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun,
+    RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, UsageQuery,
 };
 use reagent::run::{RunInfo, RunSpec};
 
@@ -110,6 +110,16 @@ impl Request for RemoveRuns {
     fn replied(self, removed: Vec<RunInfo>) -> Replied {
         let labels: Vec<&str> = removed.iter().map(RunInfo::label).collect();
         Replied::Done(format!("removed {}", labels.join(", ")))
+    }
+}
+
+impl Request for CleanRuns {
+    fn replied(self, removed: Vec<RunInfo>) -> Replied {
+        Replied::Done(match removed.len() {
+            0 => "nothing to clean".to_string(),
+            1 => "removed 1 run".to_string(),
+            n => format!("removed {n} runs"),
+        })
     }
 }
 

@@ -104,3 +104,47 @@ fn a_removed_run_leaves_the_list_and_the_pane() {
     removed(&mut app, "e5f6a7b8");
     assert!(app.runs.is_empty() && app.selected_run().is_none());
 }
+
+#[test]
+fn the_palette_reruns_removes_and_cleans() {
+    use crate::app::palette::execute;
+    use reagent::protocol::{CleanRuns, CleanScope};
+
+    let mut app = app_with_runs();
+    app.selected = 1;
+    assert_eq!(
+        execute(&mut app, "rerun"),
+        [Effect::ask(RerunRun {
+            run: "e5f6a7b8".into(),
+            command: None,
+        })],
+        "the selected run"
+    );
+    assert_eq!(
+        execute(&mut app, "rm eval old-run"),
+        [Effect::ask(RemoveRuns {
+            runs: vec!["eval".into(), "old-run".into()]
+        })]
+    );
+    assert_eq!(execute(&mut app, "rm"), [], "nothing named");
+    assert!(app.flash.as_ref().is_some_and(|f| f.error));
+    assert_eq!(
+        execute(&mut app, "clean failed 7d"),
+        [Effect::ask(CleanRuns {
+            which: CleanScope::Failed,
+            older_than_ms: Some(7 * 24 * 3_600_000),
+        })]
+    );
+    assert_eq!(
+        execute(&mut app, "clean"),
+        [Effect::ask(CleanRuns::default())],
+        "finished runs of any age"
+    );
+    assert_eq!(execute(&mut app, "clean yesterday"), []);
+    let flash = app.flash.clone().expect("a message");
+    assert!(
+        flash.error && flash.text.contains("`yesterday` is not a duration"),
+        "{}",
+        flash.text
+    );
+}
