@@ -157,10 +157,8 @@ fn thresholds_triggers_and_failures_raise_alerts() {
 fn mock_env(mock: &MockLlm, more: &str) -> Env {
     let env = Env::new();
     let config = format!(
-        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
-         prices = {{ input = 1.0, output = 2.0 }}\n\n\
-         [chat]\ndefault_model = \"mock/ok\"\n\n{more}",
-        mock.url
+        "{}[chat]\ndefault_model = \"mock/ok\"\n\n{more}",
+        mock.provider("prices = { input = 1.0, output = 2.0 }")
     );
     env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", "sk-test")]);

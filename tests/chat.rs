@@ -20,12 +20,11 @@ fn chat_env(mock: &MockLlm) -> Env {
 /// [`chat_env`] with more config after the providers.
 fn chat_env_with(mock: &MockLlm, more: &str) -> Env {
     let env = Env::new();
-    let mut config = format!(
-        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
-         models = [\"ok\"]\nprices = {{ input = 1.0, output = 2.0 }}\n\n\
-         [providers.claude]\nkind = \"anthropic\"\nbase_url = \"{url}\"\napi_key_env = \"MOCK_KEY\"\n",
-        url = mock.url
-    );
+    let mut config = mock.provider("models = [\"ok\"]\nprices = { input = 1.0, output = 2.0 }\n");
+    config.push_str(&format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"MOCK_KEY\"\n",
+        mock.url
+    ));
     config.push_str(more);
     env.write_config(config);
     // The daemon is started by the first command and inherits this variable; clients never
@@ -486,11 +485,7 @@ fn the_cockpit_starts_a_session_and_shows_the_answer_as_it_streams() {
 fn providers_check_sends_the_configured_headers_a_chat_would() {
     let mock = MockLlm::start();
     let env = Env::new();
-    let config = format!(
-        "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"MOCK_KEY\"\n\
-         headers = {{ X-Org = \"acme\" }}\n",
-        mock.url
-    );
+    let config = mock.provider("headers = { X-Org = \"acme\" }");
     env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", KEY)]);
     let providers = env.ok(&["providers", "--check"]);
@@ -630,11 +625,7 @@ fn a_session_is_titled_from_its_first_line_unless_it_has_a_title() {
 fn titles_come_from_a_model_when_configured_and_from_the_first_line_when_it_fails() {
     let mock = MockLlm::start();
     let env = Env::new();
-    let config = format!(
-        "[chat]\ntitles = \"model\"\n\n\
-         [providers.mock]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"MOCK_KEY\"\n",
-        url = mock.url
-    );
+    let config = format!("[chat]\ntitles = \"model\"\n\n{}", mock.provider(""));
     env.write_config(config);
     env.start_daemon(&[("MOCK_KEY", KEY)]);
 

@@ -17,6 +17,15 @@ pub struct MockLlm {
 }
 
 impl MockLlm {
+    /// The config table of an OpenAI-style provider `mock` served here, its key read from
+    /// `MOCK_KEY`; `more` adds keys to the table.
+    pub fn provider(&self, more: &str) -> String {
+        format!(
+            "[providers.mock]\nkind = \"openai\"\nbase_url = \"{}/v1\"\napi_key_env = \"MOCK_KEY\"\n{more}\n",
+            self.url
+        )
+    }
+
     /// Starts the server on a free port.
     pub fn start() -> Self {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
