@@ -72,8 +72,10 @@ impl State {
         })?;
         if message.status.is_terminal() {
             self.chat.streaming.remove(&message.id);
-            // Nobody may be waiting; that is fine.
-            let _ = self.chat.ended.send(message.clone());
+            // Copied only for someone waiting (the judge); most answers have nobody.
+            if self.chat.ended.receiver_count() > 0 {
+                let _ = self.chat.ended.send(message.clone());
+            }
         } else {
             self.chat
                 .streaming

@@ -28,7 +28,7 @@ pub async fn run(daemon: Arc<Daemon>) {
     let Some(source) = source else {
         daemon.gpus_ready.send_replace(true);
         // Runs queued for GPUs (from before a restart, say) now say why none come.
-        crate::queue::schedule(&daemon);
+        daemon.queue_wake.notify_one();
         return;
     };
     let source = Arc::new(Mutex::new(source));
@@ -100,6 +100,6 @@ pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
         waits && (appeared || daemon.config.gpus.free_below_mib.is_some())
     };
     if waiting {
-        crate::queue::schedule(daemon);
+        daemon.queue_wake.notify_one();
     }
 }
