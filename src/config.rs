@@ -31,6 +31,8 @@ pub struct Config {
     pub chat: ChatConfig,
     /// GPU sampling and the GPU queue.
     pub gpus: GpusConfig,
+    /// Model servers: how launches are watched and servers scraped.
+    pub models: ModelsConfig,
     /// LLM providers by name (`[providers.NAME]`). With none, `OPENAI_API_KEY` and
     /// `ANTHROPIC_API_KEY` in the daemon's environment enable the public endpoints.
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -104,6 +106,33 @@ impl Default for GpusConfig {
             sample_secs: 1.0,
             history: 120,
             free_below_mib: None,
+        }
+    }
+}
+
+/// `[models]`: how the daemon watches model servers come up and serve.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// A server that exits within this many seconds of starting failed at start (its log's
+    /// tail is the reason).
+    pub stability_secs: f64,
+    /// Milliseconds between health polls while a launch waits: short, so ready is seen
+    /// within a poll of the server answering healthy.
+    pub health_interval_ms: u64,
+    /// Seconds an eviction waits for the stopped servers' memory to be freed.
+    pub evict_timeout_secs: f64,
+    /// Seconds between scrapes of each ready server's `/metrics`.
+    pub scrape_secs: f64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            stability_secs: 3.0,
+            health_interval_ms: 50,
+            evict_timeout_secs: 120.0,
+            scrape_secs: 2.0,
         }
     }
 }

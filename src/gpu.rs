@@ -44,6 +44,9 @@ pub struct GpuInfo {
     /// The reagent run the queue handed this GPU to, if any.
     #[serde(default)]
     pub assigned_to: Option<String>,
+    /// The model server holding it (or launching onto it), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 impl GpuInfo {

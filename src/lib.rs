@@ -13,6 +13,7 @@ pub mod error;
 pub mod gpu;
 pub mod lookup;
 pub mod metrics;
+pub mod model;
 pub mod names;
 pub mod number;
 pub mod paths;

@@ -95,14 +95,19 @@ fn an_answer_streams_to_stdout_and_is_stored_with_its_usage() {
         (json!(12), json!(5))
     );
     let providers = env.ok(&["providers", "--check"]);
-    // NAME KIND KEY URL CHECK MODELS, under a header.
+    // NAME KIND KEY URL CHECK MODELS, under a header; the built-in `local` last, which
+    // answers once a model server is ready.
+    let (configured, local) = providers
+        .lines()
+        .skip(1)
+        .partition::<Vec<_>, _>(|line| !line.starts_with("local "));
     assert!(
-        providers
-            .lines()
-            .skip(1)
+        configured
+            .iter()
             .all(|line| line.split_whitespace().nth(4) == Some("ok")),
         "{providers}"
     );
+    assert!(local[0].contains("no model server is ready"), "{providers}");
 
     let seen = mock.seen.lock().unwrap().clone();
     let request = seen

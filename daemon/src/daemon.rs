@@ -4,7 +4,8 @@
 //! Each table lives in its service's module, with the locked methods that change it (an
 //! `impl State` block there): runs in [`crate::runs::table`], sessions and streaming answers
 //! in [`crate::chat::table`], alerts in [`crate::alerts::table`], sweeps in
-//! [`crate::queue::sweeps`], trends in [`crate::metrics`], the GPU board in [`crate::gpu`].
+//! [`crate::queue::sweeps`], trends in [`crate::metrics`], the GPU board in [`crate::gpu`],
+//! recipes and model instances in [`crate::models::table`].
 //! This file only composes them; see [`crate::bus`] for the locking rule.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -61,6 +62,8 @@ pub struct State {
     pub(crate) gpus: crate::gpu::GpuBoard,
     /// Each run's whole-run trend, as last saved.
     pub(crate) trends: crate::metrics::Trends,
+    /// Recipes and model instances.
+    pub(crate) models: crate::models::table::Models,
 }
 
 impl Daemon {
@@ -82,6 +85,7 @@ impl Daemon {
                 config.gpus.history,
             ),
             trends: store.load_trends()?,
+            models: crate::models::table::Models::new(store.load_recipes()?, store.load_models()?),
             bus: Bus::new(store, config.daemon.event_history)?,
         };
         let info = DaemonInfo {
@@ -120,6 +124,8 @@ impl State {
             gpus: self.gpus.full_report(),
             sweeps: self.sweeps.all().to_vec(),
             trends: self.trends.clone(),
+            recipes: self.models.recipes(),
+            models: self.models.all().to_vec(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod llm;
 mod lock;
 mod logging;
 pub mod metrics;
+mod models;
 mod notify;
 pub mod outbox;
 mod process;
@@ -105,7 +106,10 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
     runs::adopt_all(&daemon);
     // After the runs: the queue's started jobs are checked against what was re-adopted.
     queue::adopt(&daemon);
+    // After the runs too: a model whose server outlived the daemon is serving still.
+    models::adopt_all(&daemon);
     tokio::spawn(queue::run(daemon.clone()));
+    tokio::spawn(models::serving::run(daemon.clone()));
     tokio::spawn(triage::judge::watch(daemon.clone()));
     tracing::info!(pid = daemon.info.pid, socket = %socket.display(), "reagentd ready");
     if background {

@@ -36,6 +36,8 @@ pub struct HelloReply {
 }
 
 /// How a client catches up after `hello`.
+// Built once per handshake and moved straight into the reply: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Sync {
@@ -78,6 +80,12 @@ pub struct Snapshot {
     /// draws it for ended runs too; `metrics` events bring it up to date.
     #[serde(default)]
     pub trends: HashMap<String, Trend>,
+    /// Every recipe, by name.
+    #[serde(default)]
+    pub recipes: Vec<crate::model::Recipe>,
+    /// Every model instance, oldest first, with its latest serving figures.
+    #[serde(default)]
+    pub models: Vec<crate::model::ModelInfo>,
 }
 
 fn no_gpus() -> GpuReport {

@@ -108,6 +108,9 @@ pub mod codes {
     /// The daemon already serves as many connections as it takes (`max_clients`); sent with
     /// a null id to a connection it then closes.
     pub const TOO_MANY_CLIENTS: i64 = -32005;
+    /// A model did not come up (it failed or its launch was cancelled); the message says
+    /// why, with the end of its server's log when the server died.
+    pub const MODEL_FAILED: i64 = -32006;
 }
 
 /// A JSON-RPC error object.

@@ -9,6 +9,7 @@ use crate::alert::AlertInfo;
 use crate::chat::{MessageInfo, PartKind, SessionInfo};
 use crate::gpu::{GpuInfo, GpuSourceKind};
 use crate::metrics::{Latest, Trend};
+use crate::model::{ModelInfo, Recipe, ServingStats};
 use crate::run::RunInfo;
 use crate::sweep::SweepInfo;
 
@@ -128,6 +129,29 @@ pub enum EventKind {
     Alert {
         /// The alert.
         alert: AlertInfo,
+    },
+    /// A recipe was added or replaced.
+    Recipe {
+        /// The recipe as stored.
+        recipe: Recipe,
+    },
+    /// A recipe was removed.
+    RecipeRemoved {
+        /// Its name.
+        name: String,
+    },
+    /// A model instance changed: its launch moved on, it became ready, it ended.
+    Model {
+        /// The instance as it is now.
+        model: ModelInfo,
+    },
+    /// A ready model's latest serving figures. Ephemeral, like `gpus`: a client catching up
+    /// reads them from the snapshot.
+    Serving {
+        /// The model's name.
+        model: String,
+        /// The figures.
+        stats: ServingStats,
     },
 }
 

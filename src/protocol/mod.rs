@@ -26,6 +26,7 @@ use crate::alert::AlertInfo;
 use crate::chat::{MessageInfo, ProviderInfo, SessionInfo, UsageReport};
 use crate::gpu::{GpuReport, QueueEntry};
 use crate::metrics::{MetricsList, MetricsQueryReply};
+use crate::model::{ModelInfo, Recipe};
 use crate::run::{RunInfo, RunSpec};
 use crate::sweep::{SweepInfo, SweepSpec};
 
@@ -36,6 +37,7 @@ mod envelope;
 mod events;
 mod incoming;
 mod metrics;
+mod models;
 mod queue;
 mod runs;
 
@@ -53,6 +55,10 @@ pub use envelope::{
 pub use events::{Event, EventKind, Notification, Output, Resync};
 pub use incoming::{Incoming, RequestId, parse_request};
 pub use metrics::{ListMetrics, QueryMetrics};
+pub use models::{
+    AddRecipes, LaunchModel, ListModels, ListRecipes, RecipeView, RemoveRecipe, ShowRecipe,
+    StopModel,
+};
 pub use queue::{ListGpus, ListQueue, ListSweeps, StopSweep, SubmitRun, SweepRef};
 pub use runs::{
     Attach, Attached, CleanRuns, CleanScope, Detach, ListRuns, LogChunk, ReadLog, RemoveRuns,
@@ -195,6 +201,20 @@ methods! {
     /// Ignore every open alert like one (same rule and subject) on the runs of its sweep, or
     /// on every run when its run is in no sweep: a sweep raises the same alert on each run.
     "alerts.ignore_like" => IgnoreAlertsLike(IgnoreAlertsLike) -> IgnoredAlerts;
+    /// Stores recipes, each replacing any of the same name.
+    "recipe.add" => AddRecipes(AddRecipes) -> Vec<Recipe>;
+    /// Every recipe, by name.
+    "recipes.list" => ListRecipes(ListRecipes) -> Vec<Recipe>;
+    /// A recipe and the argv a launch of it runs.
+    "recipe.show" => ShowRecipe(ShowRecipe) -> RecipeView;
+    /// Forgets a recipe.
+    "recipe.remove" => RemoveRecipe(RemoveRecipe) -> Ack;
+    /// Launches a recipe's model server; answers once it is ready (or failed).
+    "model.launch" => LaunchModel(LaunchModel) -> ModelInfo;
+    /// Stops a model, or cancels its launch.
+    "model.stop" => StopModel(StopModel) -> ModelInfo;
+    /// Every model instance, oldest first.
+    "models.list" => ListModels(ListModels) -> Vec<ModelInfo>;
 }
 
 fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {

@@ -156,6 +156,26 @@ impl Env {
         self.ok(&args).trim().to_string()
     }
 
+    /// Adds the recipes in `toml` (written to a file in this installation's folder).
+    pub fn add_recipes(&self, toml: &str) {
+        let file = self.path().join("recipes.toml");
+        std::fs::write(&file, toml).expect("write recipes");
+        self.ok(&["recipe", "add", file.to_str().expect("utf-8 path")]);
+    }
+
+    /// Every model instance, as `reagent models --json` prints them.
+    pub fn models(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["models", "--json"])).expect("models json")
+    }
+
+    /// One model instance by name.
+    pub fn model(&self, name: &str) -> Value {
+        self.models()
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no model {name}"))
+    }
+
     /// Every run, as the daemon reports them.
     pub fn runs(&self) -> Vec<Value> {
         serde_json::from_str(&self.ok(&["runs", "--json"])).expect("runs --json")

@@ -217,6 +217,98 @@ pub enum Command {
         #[command(subcommand)]
         action: AlertAction,
     },
+    /// Add, show or remove a recipe: how to serve one model.
+    Recipe {
+        /// What to do.
+        #[command(subcommand)]
+        action: RecipeAction,
+    },
+    /// List recipes.
+    Recipes {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Launch or stop a model server, or print its log.
+    Model {
+        /// What to do.
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// List model servers: launching, serving and ended.
+    Models {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `reagent recipe …`
+#[derive(Subcommand, Debug)]
+pub enum RecipeAction {
+    /// Add the recipes of TOML files (`[[recipe]]` tables), each replacing any of its name;
+    /// nothing is added when a file has an error.
+    Add {
+        /// Recipe files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print the added recipes as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A recipe's settings and the exact command a launch of it runs.
+    Show {
+        /// The recipe's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a recipe.
+    Rm {
+        /// The recipe's name.
+        name: String,
+    },
+}
+
+/// `reagent model …`
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// Launch a recipe's model server and wait until it is ready (exits 1 with the reason
+    /// when it fails). Launching a recipe already launching joins that launch.
+    Launch {
+        /// The recipe's name.
+        recipe: String,
+        /// Cancel other launches holding the GPUs this one needs, instead of waiting.
+        #[arg(long)]
+        preempt: bool,
+        /// Print the ready model as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a model server, or cancel its launch.
+    Stop {
+        /// The model's name (its recipe's).
+        name: String,
+        /// Print the model as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a model server's log (its run's), as `reagent logs` does.
+    Logs {
+        /// The model's name (its recipe's).
+        name: String,
+        /// Keep printing new output until the server ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Start this many lines before the end.
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+        /// What a terminal would show: progress bars as their last state, escape sequences
+        /// removed.
+        #[arg(long)]
+        plain: bool,
+    },
 }
 
 /// `reagent sweep [FILE] [--grid K=V1,V2]... [--parallel N] [--gpus N] -- CMD {K}...`
@@ -551,6 +643,41 @@ mod tests {
             panic!("not a rerun")
         };
         assert_eq!((run.as_str(), command.len()), ("ab", 3));
+    }
+
+    #[test]
+    fn model_commands_parse_their_subcommands() {
+        let cli = Cli::try_parse_from(["reagent", "recipe", "add", "a.toml", "b.toml"]).unwrap();
+        let Some(Command::Recipe {
+            action: RecipeAction::Add { files, json },
+        }) = cli.command
+        else {
+            panic!("not a recipe add")
+        };
+        assert_eq!((files.len(), json), (2, false));
+        assert!(
+            Cli::try_parse_from(["reagent", "recipe", "add"]).is_err(),
+            "add needs a file"
+        );
+        let cli = Cli::try_parse_from(["reagent", "model", "launch", "qwen", "--preempt"]).unwrap();
+        let Some(Command::Model {
+            action: ModelAction::Launch {
+                recipe, preempt, ..
+            },
+        }) = cli.command
+        else {
+            panic!("not a model launch")
+        };
+        assert_eq!((recipe.as_str(), preempt), ("qwen", true));
+        let cli = Cli::try_parse_from(["reagent", "model", "logs", "qwen", "-f"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Model {
+                action: ModelAction::Logs { follow: true, .. }
+            })
+        ));
+        let cli = Cli::try_parse_from(["reagent", "models", "--json"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Models { json: true })));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use reagent::protocol::{RpcError, codes};
 use tokio::sync::{mpsc, watch};
 
 use crate::daemon::Daemon;
-use providers::Providers;
+use providers::{Provider, Providers};
+use reagent::chat::ProviderInfo;
 
 /// What the daemon keeps for chat beyond the state: providers, the HTTP client, and the
 /// per-session answering tasks.
@@ -61,12 +62,48 @@ impl Chat {
     /// or moved to it: one a configured provider answers, with a model named, white space
     /// around it removed. Refused as invalid params naming `model`, so a typo (or
     /// `openai/` with nothing after) is told at once rather than on the first answer.
-    pub fn check_model(&self, model: &str) -> Result<String, RpcError> {
+    pub fn check_model(&self, daemon: &Daemon, model: &str) -> Result<String, RpcError> {
         let model = model.trim();
-        self.providers
-            .resolve(model)
+        self.resolve(daemon, model)
             .map(|_| model.to_string())
             .map_err(|why| RpcError::new(codes::INVALID_PARAMS, format!("`model`: {why}")))
+    }
+
+    /// The provider answering `PROVIDER/MODEL`, and the model id to send it: a configured
+    /// provider, or the built-in `local` (unless the config defines its own), whose models
+    /// are the ready model servers, each spoken to with OpenAI chat completions on its port.
+    pub fn resolve(&self, daemon: &Daemon, model: &str) -> Result<(Provider, String), String> {
+        if let Some(name) = model
+            .strip_prefix(providers::LOCAL)
+            .and_then(|rest| rest.strip_prefix('/'))
+            && !self.providers.has(providers::LOCAL)
+        {
+            let (port, served_name) = crate::models::endpoint(daemon, name)?;
+            return Ok((Provider::local(port), served_name));
+        }
+        let (provider, id) = self.providers.resolve(model)?;
+        Ok((provider.clone(), id.to_string()))
+    }
+
+    /// Every provider clients may pick from: the configured ones, then `local` with the
+    /// ready model servers (when the config has no `local` of its own).
+    pub fn infos(&self, daemon: &Daemon) -> Vec<ProviderInfo> {
+        let mut infos = self.providers.infos();
+        if !self.providers.has(providers::LOCAL) {
+            let ready: Vec<String> = (crate::models::list(daemon).into_iter())
+                .filter(|m| m.state == reagent::model::ModelState::Ready)
+                .map(|m| m.name)
+                .collect();
+            infos.push(ProviderInfo {
+                name: providers::LOCAL.into(),
+                kind: "openai".into(),
+                base_url: "http://127.0.0.1".into(),
+                models: ready,
+                has_key: true,
+                answers: None,
+            });
+        }
+        infos
     }
 
     /// Queues an answer in its session, starting the session's task when needed.

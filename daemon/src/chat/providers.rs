@@ -32,6 +32,9 @@ pub struct Provider {
     pub model_max_tokens: BTreeMap<String, u32>,
 }
 
+/// The built-in provider whose models are the ready model servers (`local/NAME`).
+pub const LOCAL: &str = "local";
+
 /// Every provider the daemon knows.
 #[derive(Debug, Clone, Default)]
 pub struct Providers(Vec<Provider>);
@@ -83,6 +86,11 @@ impl Providers {
                 })
                 .collect(),
         )
+    }
+
+    /// Whether the config defines a provider of this name.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|p| p.name == name)
     }
 
     /// Every provider.
@@ -154,6 +162,22 @@ impl Providers {
 }
 
 impl Provider {
+    /// A ready model server on `port`, as the built-in `local` provider: OpenAI chat
+    /// completions on loopback, with no key.
+    pub fn local(port: u16) -> Self {
+        Self {
+            name: LOCAL.into(),
+            kind: ProviderKind::Openai,
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            key: Ok(Secret::new(String::new())),
+            models: Vec::new(),
+            prices: None,
+            headers: Vec::new(),
+            max_tokens: None,
+            model_max_tokens: BTreeMap::new(),
+        }
+    }
+
     /// Asks the provider for its model list, with the key and headers a chat sends: `ok`, or
     /// why it did not answer.
     pub async fn check(&self, http: &reqwest::Client) -> String {

@@ -26,7 +26,7 @@ pub fn create(daemon: &Daemon, create: CreateSession) -> Result<SessionInfo, Rpc
                        [chat] default_model";
         return Err(RpcError::new(codes::INVALID_PARAMS, message));
     };
-    let model = daemon.chat.check_model(&model)?;
+    let model = daemon.chat.check_model(daemon, &model)?;
     let cwd = create
         .cwd
         .or_else(|| std::env::current_dir().ok())
@@ -149,7 +149,7 @@ pub fn rename(daemon: &Daemon, rename: RenameSession) -> Result<SessionInfo, Rpc
 
 /// Moves a session to another model.
 pub fn set_model(daemon: &Daemon, set: SetSessionModel) -> Result<SessionInfo, RpcError> {
-    let model = daemon.chat.check_model(&set.model)?;
+    let model = daemon.chat.check_model(daemon, &set.model)?;
     let mut state = daemon.state();
     let mut session = state.resolve_session(&set.session)?.clone();
     session.model = model;
@@ -220,12 +220,20 @@ pub fn fork(daemon: &Daemon, fork: ForkSession) -> Result<SessionInfo, RpcError>
 /// it answers.
 pub async fn providers(daemon: &Daemon, check: bool) -> Vec<ProviderInfo> {
     let chat = &daemon.chat;
-    let infos = chat.providers.infos();
+    let infos = chat.infos(daemon);
     if !check {
         return infos;
     }
     let checks = (chat.providers.all().iter()).map(|provider| provider.check(&chat.http));
-    let answers = futures_util::future::join_all(checks).await;
+    let mut answers = futures_util::future::join_all(checks).await;
+    // The built-in `local` comes last: it answers when a model server is ready.
+    if let Some(local) = infos.get(answers.len()) {
+        answers.push(if local.models.is_empty() {
+            "no model server is ready".into()
+        } else {
+            "ok".into()
+        });
+    }
     infos
         .into_iter()
         .zip(answers)

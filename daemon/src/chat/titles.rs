@@ -136,16 +136,16 @@ fn clean(answer: &str) -> Option<String> {
 /// Asks `model` for a title for a conversation opening with `prompt`, through the same
 /// request path (key, headers, retries, cap) as an answer; only the first line is read.
 async fn ask(daemon: &Daemon, model: &str, prompt: String) -> Result<String, String> {
-    let (provider, id) = daemon.chat.providers.resolve(model)?;
+    let (provider, id) = daemon.chat.resolve(daemon, model)?;
     let key = provider.key.clone()?;
     let request = llm::ChatRequest {
-        model: id.to_string(),
+        model: id.clone(),
         system: Some(INSTRUCTION.to_string()),
         messages: vec![llm::ChatMessage {
             role: llm::Role::User,
             text: prompt,
         }],
-        max_tokens: provider.max_tokens(id, &daemon.config.chat),
+        max_tokens: provider.max_tokens(&id, &daemon.config.chat),
     };
     let mut answer = String::new();
     let mut failed = None;
@@ -175,7 +175,7 @@ async fn ask(daemon: &Daemon, model: &str, prompt: String) -> Result<String, Str
     // Nobody waits on a title, so its retries are not announced, and nothing cancels it.
     relay::stream(
         daemon,
-        provider,
+        &provider,
         &key,
         &request,
         std::future::pending(),

@@ -53,6 +53,7 @@ impl GpuSource for FakeSource {
                     mem_clock_mhz: Some(1593),
                     processes: Vec::new(),
                     assigned_to: None,
+                    model: None,
                 }
             })
             .collect())

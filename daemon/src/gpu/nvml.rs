@@ -76,6 +76,7 @@ pub fn read_device(index: u32, device: &impl DeviceApi) -> CallResult<GpuInfo> {
         mem_clock_mhz,
         processes,
         assigned_to: None,
+        model: None,
     })
 }
 

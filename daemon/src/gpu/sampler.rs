@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use reagent::gpu::{GpuInfo, GpuSourceKind};
+use reagent::gpu::{GpuInfo, GpuProcess, GpuSourceKind};
 use reagent::protocol::EventKind;
 use reagent::time::now_ms;
 
@@ -64,7 +64,7 @@ pub async fn run(daemon: Arc<Daemon>) {
 
 /// Maps processes to runs, marks assignments, records and broadcasts one sample.
 pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
-    let (pids, assigned) = {
+    let (pids, assigned, models, fake_load) = {
         let state = daemon.state();
         let pids: HashMap<u32, String> = state
             .runs()
@@ -72,8 +72,33 @@ pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
             .filter(|r| !r.status.is_terminal())
             .filter_map(|r| Some((r.pid?, r.id.clone())))
             .collect();
-        (pids, state.queue.assignments())
+        let live = |run: &Option<String>| {
+            (run.as_ref())
+                .and_then(|id| state.run(id))
+                .filter(|r| !r.status.is_terminal())
+        };
+        // Fake GPUs have no driver to see a server's memory: they show what the models
+        // service placed on them, for as long as the server's run lives.
+        let fake_load: Vec<(u32, GpuProcess)> = (state.queue.holds().values())
+            .filter_map(|hold| {
+                let run = live(&hold.run)?;
+                let process = GpuProcess {
+                    pid: run.pid.unwrap_or(0),
+                    used_mib: Some(hold.mib),
+                    run: Some(run.id.clone()),
+                };
+                Some(hold.gpus.iter().map(move |&gpu| (gpu, process.clone())))
+            })
+            .flatten()
+            .collect();
+        (
+            pids,
+            state.queue.assignments(),
+            state.queue.model_gpus(),
+            fake_load,
+        )
     };
+    add_fake_load(&mut gpus, fake_load);
     if !pids.is_empty() {
         for process in gpus.iter_mut().flat_map(|g| g.processes.iter_mut()) {
             process.run = procs::owner(process.pid, &pids, procs::parent_of).cloned();
@@ -81,6 +106,7 @@ pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
     }
     for gpu in &mut gpus {
         gpu.assigned_to = assigned.get(&gpu.index).cloned();
+        gpu.model = models.get(&gpu.index).cloned();
     }
     let waiting = {
         let mut state = daemon.state();
@@ -101,5 +127,18 @@ pub fn sampled(daemon: &Arc<Daemon>, mut gpus: Vec<GpuInfo>) {
     };
     if waiting {
         daemon.queue_wake.notify_one();
+    }
+}
+
+/// Adds the fake load (a process on each GPU a live model server holds) to fake GPUs'
+/// memory, so eviction on a machine without GPUs waits for memory to free as it would on a
+/// real one.
+fn add_fake_load(gpus: &mut [GpuInfo], load: Vec<(u32, GpuProcess)>) {
+    for (index, process) in load {
+        if let Some(gpu) = gpus.iter_mut().find(|g| g.fake && g.index == index) {
+            let mib = process.used_mib.unwrap_or(0);
+            gpu.mem_used_mib = (gpu.mem_used_mib + mib).min(gpu.mem_total_mib);
+            gpu.processes.push(process);
+        }
     }
 }

@@ -96,6 +96,7 @@ pub fn parse_gpus(text: &str) -> anyhow::Result<Vec<GpuInfo>> {
             mem_clock_mhz: number(fields[11]),
             processes: Vec::new(),
             assigned_to: None,
+            model: None,
         });
     }
     Ok(gpus)

@@ -6,6 +6,7 @@
 mod chat;
 mod daemon;
 mod gpus;
+mod models;
 mod runs;
 
 use std::collections::HashSet;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use crate::alerts;
 use crate::chat::sessions;
 use crate::daemon::Daemon;
+use crate::models::recipes;
 use crate::outbox::{Line, Outbox, Pending, Place};
 use crate::queue::sweeps;
 use crate::runs::control;
@@ -180,6 +182,13 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
             answer(p, |p| triage::respond::respond(daemon, &p.id, p.choice))
         }
         Request::IgnoreAlertsLike(p) => answer(p, |p| triage::ignore_like(daemon, &p.id)),
+        Request::AddRecipes(p) => answer(p, |p| recipes::add(daemon, p.recipes)),
+        Request::ListRecipes(p) => answer(p, |_| Ok(recipes::list(daemon))),
+        Request::ShowRecipe(p) => answer(p, |p| recipes::show(daemon, &p.name)),
+        Request::RemoveRecipe(p) => answer(p, |p| recipes::remove(daemon, &p.name).map(ack)),
+        Request::LaunchModel(launch) => models::launch(conn, id, launch),
+        Request::StopModel(stop) => models::stop(conn, id, stop),
+        Request::ListModels(p) => answer(p, |_| Ok(crate::models::list(daemon))),
     }
 }
 

@@ -53,10 +53,25 @@ pub fn queued_job(run_dir: &std::path::Path) -> Option<Job> {
         .ok()
 }
 
-/// Every job, in submission order.
+/// Every job, in submission order, and the GPUs model servers hold.
 #[derive(Debug, Default)]
 pub struct Queue {
     jobs: Vec<Job>,
+    holds: HashMap<String, Hold>,
+}
+
+/// GPUs a model server holds outside the queue's jobs: the models service places its
+/// servers itself (by memory, sharing GPUs between models), and registers them here so no
+/// training run is handed the same GPUs. Kept in memory: the models service registers its
+/// live servers again when the daemon starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The GPUs.
+    pub gpus: Vec<u32>,
+    /// Memory it takes on each, MiB.
+    pub mib: u64,
+    /// Its server's run, once started.
+    pub run: Option<String>,
 }
 
 impl Queue {
@@ -64,6 +79,7 @@ impl Queue {
     pub fn load(store: &Store) -> anyhow::Result<Self> {
         Ok(Self {
             jobs: store.load_jobs()?,
+            holds: HashMap::new(),
         })
     }
 
@@ -83,6 +99,36 @@ impl Queue {
             .iter()
             .flat_map(|job| job.assigned.iter().map(|&gpu| (gpu, job.run.clone())))
             .collect()
+    }
+
+    /// Registers (or replaces) the GPUs model `model` holds.
+    pub fn hold(&mut self, model: &str, hold: Hold) {
+        self.holds.insert(model.to_string(), hold);
+    }
+
+    /// Lets a model's GPUs go; says whether it held any.
+    pub fn release(&mut self, model: &str) -> bool {
+        self.holds
+            .remove(model)
+            .is_some_and(|hold| !hold.gpus.is_empty())
+    }
+
+    /// What each model holds, by model name.
+    pub fn holds(&self) -> &HashMap<String, Hold> {
+        &self.holds
+    }
+
+    /// Which model holds each GPU (the first by name when several share one).
+    pub fn model_gpus(&self) -> HashMap<u32, String> {
+        let mut names: Vec<&String> = self.holds.keys().collect();
+        names.sort();
+        let mut gpus = HashMap::new();
+        for name in names.into_iter().rev() {
+            for &gpu in &self.holds[name].gpus {
+                gpus.insert(gpu, name.clone());
+            }
+        }
+        gpus
     }
 
     /// Whether any job waits.

@@ -34,18 +34,21 @@ pub enum Decision {
 pub type Limits = HashMap<String, (String, u32)>;
 
 /// Decides every waiting job. `labels` names runs in reasons; `free_below_mib` is the memory
-/// under which a GPU no run holds counts as free.
+/// under which a GPU no run holds counts as free; `held` are GPUs model servers hold, which
+/// no training run is handed.
 pub fn plan(
     jobs: &[Job],
     gpus: &[GpuInfo],
     free_below_mib: Option<u64>,
     limits: &Limits,
     labels: &HashMap<String, String>,
+    held: &HashSet<u32>,
 ) -> Vec<Decision> {
     let label = |run: &str| labels.get(run).cloned().unwrap_or_else(|| run.to_string());
     let mut taken: HashSet<u32> = jobs
         .iter()
         .flat_map(|j| j.assigned.iter().copied())
+        .chain(held.iter().copied())
         .collect();
     let mut active: HashMap<&str, u32> = HashMap::new();
     for job in jobs.iter().filter(|j| j.started) {
@@ -159,6 +162,7 @@ mod tests {
             mem_clock_mhz: None,
             processes: Vec::new(),
             assigned_to: None,
+            model: None,
         }
     }
 
@@ -178,7 +182,14 @@ mod tests {
     }
 
     fn decide(jobs: &[Job], gpus: &[GpuInfo], free_below: Option<u64>) -> Vec<Decision> {
-        plan(jobs, gpus, free_below, &Limits::new(), &HashMap::new())
+        plan(
+            jobs,
+            gpus,
+            free_below,
+            &Limits::new(),
+            &HashMap::new(),
+            &HashSet::new(),
+        )
     }
 
     fn start(run: &str, gpus: &[u32]) -> Decision {
@@ -253,7 +264,14 @@ mod tests {
         a.sweep = Some("s".into());
         let mut b = a.clone();
         b.run = "b".into();
-        let decisions = plan(&[a, b], &gpus, None, &limits, &HashMap::new());
+        let decisions = plan(
+            &[a, b],
+            &gpus,
+            None,
+            &limits,
+            &HashMap::new(),
+            &HashSet::new(),
+        );
         assert_eq!(decisions[0], start("a", &[]));
         assert!(
             matches!(&decisions[1], Decision::Wait { reason, .. } if reason.contains("sweep lr runs 1 at once"))

@@ -1,6 +1,6 @@
 //! Applying the plan: submissions, starts (with `CUDA_VISIBLE_DEVICES`), ends and retries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use reagent::gpu::{SubmitRun, join_ids};
@@ -159,7 +159,8 @@ fn decide(state: &State, free_below_mib: Option<u64>) -> Vec<Decision> {
         .map(|s| (s.id.clone(), (s.name.clone(), s.parallel)))
         .collect();
     let gpus = &state.gpus.report.gpus;
-    let mut decisions = plan(jobs, gpus, free_below_mib, &limits, &labels);
+    let held: HashSet<u32> = state.queue.model_gpus().into_keys().collect();
+    let mut decisions = plan(jobs, gpus, free_below_mib, &limits, &labels, &held);
     // Say why no GPUs were seen when the daemon knows (no driver …).
     if let Some(why) = &state.gpus.report.unavailable {
         for decision in &mut decisions {

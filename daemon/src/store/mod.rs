@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 mod chat;
 mod metrics;
+mod models;
 mod queue;
 
 pub use chat::usage_report;
@@ -102,6 +103,16 @@ const MIGRATIONS: &[&str] = &[
 "#,
     r#"
     ALTER TABLE metric_files ADD COLUMN trend TEXT;
+"#,
+    r#"
+    CREATE TABLE recipes (
+        name TEXT PRIMARY KEY,
+        recipe TEXT NOT NULL
+    );
+    CREATE TABLE models (
+        name TEXT PRIMARY KEY,
+        info TEXT NOT NULL
+    );
 "#,
 ];
 
@@ -223,11 +234,15 @@ impl Store {
             EventKind::RunRemoved { id } => delete_run(&tx, id)?,
             EventKind::Sweep { sweep } => queue::upsert_sweep(&tx, sweep)?,
             EventKind::Alert { alert } => metrics::upsert_alert(&tx, alert)?,
+            EventKind::Recipe { recipe } => models::upsert_recipe(&tx, recipe)?,
+            EventKind::RecipeRemoved { name } => models::delete_recipe(&tx, name)?,
+            EventKind::Model { model } => models::upsert_model(&tx, model)?,
             EventKind::Clients { .. }
             | EventKind::Delta { .. }
             | EventKind::ChatRetrying { .. }
             | EventKind::Gpus { .. }
-            | EventKind::Metrics { .. } => {}
+            | EventKind::Metrics { .. }
+            | EventKind::Serving { .. } => {}
         }
         tx.execute(
             "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",

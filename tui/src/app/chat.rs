@@ -285,7 +285,11 @@ impl ChatState {
             | EventKind::Gpus { .. }
             | EventKind::Sweep { .. }
             | EventKind::Metrics { .. }
-            | EventKind::Alert { .. } => true,
+            | EventKind::Alert { .. }
+            | EventKind::Recipe { .. }
+            | EventKind::RecipeRemoved { .. }
+            | EventKind::Model { .. }
+            | EventKind::Serving { .. } => true,
         }
     }
 

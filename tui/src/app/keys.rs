@@ -46,7 +46,9 @@ pub enum Action {
     ToggleCharts,
     /// Switch between runs and the alerts list.
     ToggleAlerts,
-    /// A key only the charts or alerts view reads (listed here for help; those views handle
+    /// Switch between runs and the model servers.
+    ToggleModels,
+    /// A key only the charts, alerts or models view reads (listed here for help; those views handle
     /// it before this table is consulted).
     InView,
     /// Widen the runs list.
@@ -59,7 +61,7 @@ pub enum Action {
     PageDown,
     /// Show or hide the GPU panel ("processors").
     ToggleGpus,
-    /// Cycle the side panel beside the pane: chat, charts, alerts, GPUs, none.
+    /// Cycle the side panel beside the pane: chat, charts, alerts, GPUs, models, none.
     CycleSide,
     /// Widen the side panel.
     SideWider,
@@ -194,7 +196,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('v')],
         label: "v",
         action: Action::CycleSide,
-        help: "side panel beside the pane: chat, charts, alerts, GPUs, none",
+        help: "side panel: chat, charts, alerts, GPUs, models, none",
     },
     Binding {
         keys: &[KeyCode::Char('}')],
@@ -243,6 +245,18 @@ pub const BINDINGS: &[Binding] = &[
         label: "i I x c Enter",
         action: Action::InView,
         help: "alerts: ignore (I: all like it), stop the run, chat, details",
+    },
+    Binding {
+        keys: &[KeyCode::Char('L')],
+        label: "L",
+        action: Action::ToggleModels,
+        help: "switch between runs and model servers",
+    },
+    Binding {
+        keys: &[],
+        label: "n s Enter",
+        action: Action::InView,
+        help: "models: launch a recipe, stop the model, its server's log",
     },
     Binding {
         keys: &[KeyCode::Char('<')],
@@ -310,6 +324,7 @@ impl Action {
                 | Action::ToggleGpus
                 | Action::ToggleCharts
                 | Action::ToggleAlerts
+                | Action::ToggleModels
                 | Action::Wider
                 | Action::Narrower
                 | Action::CycleSide

@@ -55,6 +55,8 @@ pub enum Replied {
     Metrics(Box<reagent::metrics::MetricsQueryReply>),
     /// Every alert.
     Alerts(Vec<reagent::alert::AlertInfo>),
+    /// Every recipe, for the launch picker.
+    Recipes(Vec<reagent::model::Recipe>),
     /// An alert this client answered.
     Answered(Box<AlertResponse>),
     /// Something worked; a message for the status line.

@@ -7,10 +7,12 @@ pub mod chat_keys;
 pub mod clipboard;
 pub mod conversation;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod geometry;
 pub mod keys;
 pub mod link;
+pub mod models;
+pub mod models_keys;
 pub mod on_message;
 pub mod palette;
 pub mod request;

@@ -4,7 +4,9 @@
 //! answer refreshing the usage) is tested without a daemon.
 
 use reagent::chat::{MessageStatus, Role};
-use reagent::protocol::{EventKind, ListAlerts, ListSessions, Notification, UsageQuery};
+use reagent::protocol::{
+    EventKind, ListAlerts, ListProviders, ListSessions, Notification, UsageQuery,
+};
 
 use super::link::{Incoming, Replied};
 use super::state::{App, Focus, Link, Mode, View};
@@ -45,12 +47,19 @@ fn on_note(app: &mut App, note: Notification) -> Vec<Effect> {
         Notification::Event(event) => {
             let answered = matches!(&event.kind, EventKind::Message { message }
                 if message.role == Role::Assistant && message.status != MessageStatus::Streaming);
+            // A model that starts or stops serving is a `local/…` model the open model
+            // picker must list, or no longer list.
+            let local_changed = matches!(&event.kind, EventKind::Model { model }
+                if app.models.serving_changes(model));
             let mut effects = Vec::new();
             if !app.apply_event(event) {
                 effects.extend(refresh_chat(app));
             }
             if answered && app.view == View::Chat {
                 effects.push(Effect::ask(UsageQuery {}));
+            }
+            if local_changed && matches!(app.mode, Mode::Models(_)) {
+                effects.push(Effect::ask(ListProviders { check: false }));
             }
             effects.extend(requery_charts(app));
             effects
@@ -118,6 +127,7 @@ fn on_reply(app: &mut App, replied: Replied) -> Vec<Effect> {
         Replied::Metrics(reply) => {
             app.charts.data.insert(reply.run.clone(), *reply);
         }
+        Replied::Recipes(recipes) => app.models.listed(recipes),
         Replied::Alerts(alerts) => {
             for alert in alerts {
                 app.alerts.upsert(alert);

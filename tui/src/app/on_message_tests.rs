@@ -1,19 +1,26 @@
 //! [`on_message`]: each kind of message from the link, what it changes and what it asks for.
 
 use reagent::alert::{AlertStatus, Choice};
-use reagent::chat::{MessageInfo, MessageStatus, MessageUsage, Part, Role, SessionInfo};
+use reagent::chat::{
+    MessageInfo, MessageStatus, MessageUsage, Part, ProviderInfo, Role, SessionInfo,
+};
 use reagent::config::PrefixKey;
+use reagent::gpu::{GpuReport, GpuSourceKind};
+use reagent::model::{ModelInfo, ModelState, Recipe, ServingStats};
 use reagent::protocol::{
-    AlertResponse, Attached, Blob, Event, EventKind, HelloReply, ListAlerts, ListSessions,
-    Notification, Output, QueryMetrics, Resync, Sync, UsageQuery,
+    AlertResponse, Attached, Blob, Event, EventKind, HelloReply, LaunchModel, ListAlerts,
+    ListProviders, ListSessions, Notification, Output, QueryMetrics, Resync, Snapshot, StopModel,
+    Sync, UsageQuery,
 };
 use reagent::run::{RunInfo, RunStatus};
 
 use super::on_message;
 use crate::app::App;
 use crate::app::conversation::Plain;
-use crate::app::fixtures::{alert, delta};
+use crate::app::fixtures::{alert, delta, model, recipe, stats};
 use crate::app::link::{Incoming, Replied};
+use crate::app::models::SERVING_HISTORY;
+use crate::app::request::Request;
 use crate::app::state::{Focus, Link, Mode, View};
 use crate::app::update::{Effect, history};
 use crate::app::watch::REQUERY_MS;
@@ -413,4 +420,179 @@ fn a_lost_link_is_shown_and_asks_for_nothing() {
     ));
     let shutdown = Notification::Shutdown(reagent::protocol::Ack {});
     assert!(on_message(&mut app, Incoming::Note(shutdown)).is_empty());
+}
+
+/// A hello whose snapshot holds these recipes and models (and nothing else).
+fn snapshot(recipes: Vec<Recipe>, models: Vec<ModelInfo>) -> Incoming {
+    let snapshot = Snapshot {
+        seq: 10,
+        runs: vec![run("aaaa", "running"), run("bbbb", "running")],
+        clients: 1,
+        gpus: GpuReport::empty(GpuSourceKind::None, None),
+        sweeps: Vec::new(),
+        trends: Default::default(),
+        recipes,
+        models,
+    };
+    Incoming::Synced(HelloReply {
+        protocol: reagent::protocol::PROTOCOL_VERSION,
+        daemon: reagent::protocol::DaemonInfo {
+            version: "0".into(),
+            pid: 1,
+            started_at: 0,
+            state_dir: "d".into(),
+        },
+        sync: Sync::Snapshot(snapshot),
+    })
+}
+
+fn serving(app: &mut App, name: &str, stats: ServingStats) -> Vec<Effect> {
+    let model = name.into();
+    event(app, EventKind::Serving { model, stats })
+}
+
+#[test]
+fn the_snapshot_and_events_keep_recipes_models_and_serving_history() {
+    let mut app = cockpit();
+    let mut ready = model("qwen", ModelState::Ready, 0);
+    ready.serving = Some(stats(1_000, 100.0, 0.25));
+    let mut failed = model("llama", ModelState::Failed, 0);
+    failed.reason = Some("its server exited with code 1".into());
+    on_message(
+        &mut app,
+        snapshot(vec![recipe("qwen"), recipe("llama")], vec![ready, failed]),
+    );
+    let names: Vec<&str> = app.models.recipes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["llama", "qwen"], "by name, for the picker");
+    assert_eq!(app.models.models.len(), 2);
+    assert_eq!(
+        app.models.history["qwen"].len(),
+        1,
+        "the snapshot's latest figures start the sparklines"
+    );
+    assert!(
+        !app.models.history.contains_key("llama"),
+        "a failed model serves nothing"
+    );
+
+    // Each scrape extends the lines once, raises the peaks and becomes the current figures.
+    for ts in 2..=70 {
+        let gen_tps = if ts == 30 { 900.0 } else { 100.0 };
+        assert!(serving(&mut app, "qwen", stats(ts * 1_000, gen_tps, 0.5)).is_empty());
+    }
+    serving(&mut app, "qwen", stats(70_000, 5.0, 0.5));
+    let history = &app.models.history["qwen"];
+    assert_eq!(history.len(), SERVING_HISTORY, "the newest samples only");
+    assert_eq!(history.back().map(|s| s.ts), Some(70_000));
+    assert_eq!(
+        history.back().and_then(|s| s.gen_tps),
+        Some(100.0),
+        "a scrape seen twice counts once"
+    );
+    let qwen = app.models.get("qwen").expect("qwen");
+    assert_eq!(qwen.peaks.gen_tps, 900.0);
+    assert_eq!(qwen.peaks.kv_cache, 0.5);
+    assert_eq!(qwen.serving.as_ref().map(|s| s.ts), Some(70_000));
+    serving(&mut app, "llama", stats(71_000, 50.0, 0.1));
+    assert!(
+        !app.models.history.contains_key("llama"),
+        "figures for a model that does not serve are dropped"
+    );
+
+    // A relaunch is a new server: its lines start afresh.
+    let relaunch = model("qwen", ModelState::Launching, 80_000);
+    assert!(event(&mut app, EventKind::Model { model: relaunch }).is_empty());
+    assert!(!app.models.history.contains_key("qwen"));
+    assert_eq!(
+        app.models.get("qwen").map(|m| m.state),
+        Some(ModelState::Launching)
+    );
+    assert_eq!(app.models.models.len(), 2, "one instance per recipe");
+
+    let recipe_event = EventKind::Recipe {
+        recipe: recipe("gemma"),
+    };
+    event(&mut app, recipe_event);
+    event(
+        &mut app,
+        EventKind::RecipeRemoved {
+            name: "llama".into(),
+        },
+    );
+    let names: Vec<&str> = app.models.recipes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["gemma", "qwen"]);
+    reply(&mut app, Replied::Recipes(vec![recipe("z"), recipe("a")]));
+    let names: Vec<&str> = app.models.recipes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a", "z"], "recipes.list replaces them");
+}
+
+#[test]
+fn a_model_that_starts_or_stops_serving_refreshes_an_open_model_picker() {
+    let mut app = cockpit();
+    let launching = |app: &mut App, state| {
+        let model = model("qwen", state, 0);
+        event(app, EventKind::Model { model })
+    };
+    assert!(
+        launching(&mut app, ModelState::Launching).is_empty(),
+        "no picker is open"
+    );
+    app.view = View::Chat;
+    app.mode = Mode::Models(Default::default());
+    assert!(
+        launching(&mut app, ModelState::WaitingHealth).is_empty(),
+        "still not serving: the `local` models are the same"
+    );
+    let refresh = [Effect::ask(ListProviders { check: false })];
+    assert_eq!(launching(&mut app, ModelState::Ready), refresh);
+    assert_eq!(launching(&mut app, ModelState::Stopped), refresh);
+}
+
+#[test]
+fn ready_models_are_local_provider_models_in_the_picker() {
+    let provider = |name: &str, models: &[&str]| ProviderInfo {
+        name: name.into(),
+        kind: "openai".into(),
+        base_url: "http://127.0.0.1:8001/v1".into(),
+        models: models.iter().map(|m| m.to_string()).collect(),
+        has_key: true,
+        answers: None,
+    };
+    let listed = ListProviders { check: false }.replied(vec![
+        provider("openai", &["gpt-4o"]),
+        provider("local", &["qwen", "llama"]),
+    ]);
+    let mut app = cockpit();
+    reply(&mut app, listed);
+    assert_eq!(
+        app.chat.models,
+        ["openai/gpt-4o", "local/qwen", "local/llama"]
+    );
+}
+
+#[test]
+fn launch_and_stop_replies_say_how_it_went_in_one_line() {
+    let launch = LaunchModel {
+        recipe: "qwen".into(),
+        preempt: false,
+    };
+    let Replied::Done(done) = launch.clone().replied(model("qwen", ModelState::Ready, 0)) else {
+        panic!("a ready model is a success");
+    };
+    assert_eq!(done, "qwen is ready on port 8001");
+    let error = "qwen failed: its server exited with code 1; the last lines of its log:\n\
+                 Traceback (most recent call last):\n\x1b[31mCUDA out of memory\x1b[0m\n";
+    let mut app = cockpit();
+    reply(&mut app, launch.failed(error.into()));
+    let flash = app.flash.as_ref().expect("said");
+    assert!(flash.error);
+    assert_eq!(
+        flash.text,
+        "qwen failed: its server exited with code 1; the last lines of its log · L shows the rest"
+    );
+    let stopped = StopModel {
+        name: "qwen".into(),
+    }
+    .replied(model("qwen", ModelState::Stopped, 0));
+    assert!(matches!(stopped, Replied::Done(text) if text == "stopped qwen"));
 }

@@ -45,6 +45,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "sweep",
         "sweep [NAME]              chart a sweep's runs together, ranked (newest sweep)",
     ),
+    (
+        "models",
+        "models                    the model servers: launch, stop, their logs (L)",
+    ),
+    (
+        "launch",
+        "launch [--preempt] RECIPE launch a recipe's model server (a picker without one)",
+    ),
     ("help", "help                      every key binding"),
     (
         "quit",
@@ -184,6 +192,24 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             }
         },
         "sweep" => super::watch_keys::overlay_sweep(app, rest),
+        "models" => {
+            app.view = super::state::View::Models;
+            app.focus = super::state::Focus::Runs;
+            Vec::new()
+        }
+        "launch" => {
+            let (preempt, recipe) = match rest.strip_prefix("--preempt") {
+                Some(recipe) => (true, recipe.trim()),
+                None => (false, rest),
+            };
+            app.view = super::state::View::Models;
+            app.focus = super::state::Focus::Runs;
+            if recipe.is_empty() {
+                super::models_keys::open_picker(app)
+            } else {
+                super::models_keys::launch(app, recipe.to_string(), preempt)
+            }
+        }
         "help" => super::update::act(app, super::keys::Action::Help),
         "quit" | "q" => {
             app.quit = true;
@@ -193,7 +219,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             app.say(
                 format!(
                     "unknown command `{other}`: try run, stop, rename, input, open, rerun, rm, \
-                     clean, chat, sweep, quit"
+                     clean, chat, sweep, models, launch, quit"
                 ),
                 true,
             );

@@ -8,19 +8,28 @@ use std::fmt;
 
 use futures_util::future::BoxFuture;
 use reagent::client::Client;
+use reagent::model::{ModelInfo, ModelState, Recipe};
 use reagent::protocol::{
-    CancelChat, CleanRuns, CreateSession, Detach, IgnoreAlertsLike, ListAlerts, ListProviders,
-    ListSessions, Method, QueryMetrics, RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun,
-    RespondAlert, SendChat, SendInput, SessionHistory, SetSessionModel, StopRun, UsageQuery,
+    CancelChat, CleanRuns, CreateSession, Detach, IgnoreAlertsLike, LaunchModel, ListAlerts,
+    ListProviders, ListRecipes, ListSessions, Method, QueryMetrics, RemoveRuns, RenameRun,
+    RenameSession, RerunRun, ResizeRun, RespondAlert, SendChat, SendInput, SessionHistory,
+    SetSessionModel, StopModel, StopRun, UsageQuery,
 };
 use reagent::run::{RunInfo, RunSpec};
 
 use super::link::Replied;
+use crate::sanitize;
 
 /// A request the cockpit makes, with the reply it gets typed by its method.
 pub trait Request: Method<Reply: Send> + fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The reply as the message the cockpit acts on ([`super::on_message`]).
     fn replied(self, reply: Self::Reply) -> Replied;
+
+    /// An error reply as the message the cockpit acts on: the daemon's words, unless the
+    /// request knows better what the status line can hold.
+    fn failed(self, error: String) -> Replied {
+        Replied::Failed(error)
+    }
 
     /// Fills in what only a client on the daemon's machine can give (its folder, its
     /// environment), as `reagent run` does; most requests have nothing to add.
@@ -56,10 +65,12 @@ impl<R: Request> ErasedRequest for R {
         }
         Box::pin(async move {
             let reply = client.request(&params).await?;
-            let replied: BoxFuture<'static, Replied> =
-                Box::pin(
-                    async move { Replied::or_failed(reply.await, |reply| params.replied(reply)) },
-                );
+            let replied: BoxFuture<'static, Replied> = Box::pin(async move {
+                match reply.await {
+                    Ok(reply) => params.replied(reply),
+                    Err(err) => params.failed(err.to_string()),
+                }
+            });
             Ok(replied)
         })
     }
@@ -243,5 +254,48 @@ impl Request for IgnoreAlertsLike {
     fn replied(self, reply: <Self as Method>::Reply) -> Replied {
         // The alerts come back as `alert` events; the reply says how many.
         Replied::Done(reply.summary())
+    }
+}
+
+impl Request for ListRecipes {
+    fn replied(self, recipes: Vec<Recipe>) -> Replied {
+        Replied::Recipes(recipes)
+    }
+}
+
+impl Request for LaunchModel {
+    fn replied(self, model: ModelInfo) -> Replied {
+        // The models view shows the state from `model` events; the reply only says it is done.
+        let name = sanitize::line(&model.name);
+        Replied::Done(match model.port {
+            Some(port) if model.state == ModelState::Ready => {
+                format!("{name} is ready on port {port}")
+            }
+            _ => format!("{name} is {}", model.state),
+        })
+    }
+
+    /// A failed launch's error holds the end of the server's log, many lines: the status
+    /// line takes the first (the daemon's, naming the model), and the models view shows the
+    /// rest with the model's reason.
+    fn failed(self, error: String) -> Replied {
+        let mut lines = error.lines().map(str::trim).filter(|line| !line.is_empty());
+        let first = lines.next().unwrap_or("no reason given");
+        let first = sanitize::line(first.trim_end_matches(':'));
+        Replied::Failed(match lines.next() {
+            Some(_) => format!("{first} · L shows the rest"),
+            None => first.into_owned(),
+        })
+    }
+}
+
+impl Request for StopModel {
+    fn replied(self, model: ModelInfo) -> Replied {
+        let name = sanitize::line(&model.name);
+        Replied::Done(match model.state {
+            ModelState::Stopped => format!("stopped {name}"),
+            ModelState::Cancelled => format!("cancelled the launch of {name}"),
+            state => format!("{name} is {state}"),
+        })
     }
 }

@@ -1,6 +1,7 @@
-//! The side panel: chat, charts, alerts or the GPUs beside the job pane, so a run's output
-//! and what is said or measured about it are on screen together (`v` cycles it, `{` `}` size
-//! it). The full-screen views (`c`, `m`, `a`) stay for small terminals.
+//! The side panel: chat, charts, alerts, the GPUs or the model servers beside the job pane,
+//! so a run's output and what is said or measured about it are on screen together (`v`
+//! cycles it, `{` `}` size it). The full-screen views (`c`, `m`, `a`, `L`) stay for small
+//! terminals.
 //!
 //! A panel is the same view as its full-screen form, drawn in less room: while it has the
 //! keyboard, its keys are that view's keys. The choice is remembered between sessions in
@@ -34,6 +35,8 @@ pub enum Side {
     Alerts,
     /// The GPUs.
     Gpus,
+    /// The model servers.
+    Models,
 }
 
 /// The side panel's settings.
@@ -56,14 +59,15 @@ impl Default for SidePanel {
 }
 
 impl SidePanel {
-    /// The next panel in the cycle: chat, charts, alerts, GPUs, none.
+    /// The next panel in the cycle: chat, charts, alerts, GPUs, models, none.
     pub fn cycle(&mut self) {
         self.shown = match self.shown {
             None => Some(Side::Chat),
             Some(Side::Chat) => Some(Side::Charts),
             Some(Side::Charts) => Some(Side::Alerts),
             Some(Side::Alerts) => Some(Side::Gpus),
-            Some(Side::Gpus) => None,
+            Some(Side::Gpus) => Some(Side::Models),
+            Some(Side::Models) => None,
         };
     }
 
@@ -108,6 +112,9 @@ pub fn key(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
         }),
         Some(Side::Alerts) => as_view(app, View::Alerts, Focus::Runs, |app| {
             super::watch_keys::alerts_key(app, key)
+        }),
+        Some(Side::Models) => as_view(app, View::Models, Focus::Runs, |app| {
+            super::models_keys::models_key(app, key)
         }),
         Some(Side::Gpus) | None => Vec::new(),
     }

@@ -18,7 +18,7 @@ pub enum Focus {
     Runs,
     /// The focused run's terminal.
     Pane,
-    /// The side panel beside the pane (chat, charts, alerts or GPUs).
+    /// The side panel beside the pane (chat, charts, alerts, GPUs or models).
     Side,
 }
 
@@ -43,6 +43,8 @@ pub enum Mode {
     Models(ModelPicker),
     /// The usage panel; any key closes it.
     Usage,
+    /// Choosing a recipe to launch, with the index of the highlighted one.
+    Launch(usize),
 }
 
 /// The model picker's state: the filter typed and the highlighted match.
@@ -77,6 +79,8 @@ pub enum View {
     Charts,
     /// Alerts and their answers.
     Alerts,
+    /// Model servers: their launches, serving figures and actions.
+    Models,
 }
 
 /// Destructive actions that ask first.
@@ -88,6 +92,8 @@ pub enum Confirm {
     Remove(String, String),
     /// Answer this alert `stop`, stopping its run (alert id, run label).
     StopForAlert(String, String),
+    /// Stop this model, or cancel its launch when it is still launching (name, launching).
+    StopModel(String, bool),
 }
 
 /// The daemon connection as the user sees it.
@@ -231,6 +237,8 @@ pub struct App {
     pub charts: super::watch::Charts,
     /// Every alert, for the alerts view and the status bar's badge.
     pub alerts: super::watch::Alerts,
+    /// Recipes and model servers, for the models view, the launch picker and the GPU panel.
+    pub models: super::models::Models,
     /// How chat messages are laid out as lines: given by the renderer, kept here so key
     /// handling scrolls through the lines that are drawn.
     pub typesetter: Box<dyn Typesetter>,
@@ -273,6 +281,7 @@ impl App {
             sweeps: Vec::new(),
             charts: super::watch::Charts::default(),
             alerts: super::watch::Alerts::default(),
+            models: super::models::Models::default(),
             typesetter,
         }
     }
@@ -308,11 +317,14 @@ impl App {
                 gpus,
                 sweeps,
                 trends,
+                recipes,
+                models,
             }) => {
                 let selected_id = self.selected_run().map(|r| r.id.clone());
                 self.runs = runs;
                 self.gpus = gpus;
                 self.sweeps = sweeps;
+                self.models.synced(recipes, models);
                 self.charts.sparks = trends;
                 self.seq = seq;
                 self.link = Link::Connected { clients };
@@ -351,6 +363,10 @@ impl App {
                 None => self.sweeps.push(sweep),
             },
             EventKind::Alert { alert } => self.alerts.upsert(alert),
+            EventKind::Recipe { recipe } => self.models.upsert_recipe(recipe),
+            EventKind::RecipeRemoved { name } => self.models.remove_recipe(&name),
+            EventKind::Model { model } => self.models.upsert(model),
+            EventKind::Serving { model, stats } => self.models.serving(&model, stats),
             EventKind::Metrics { run, trend, .. } => {
                 if let Some(trend) = trend {
                     self.charts.sparks.insert(run.clone(), trend);

@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use reagent::alert::Choice;
 use reagent::protocol::{
     CreateSession, Detach, ListAlerts, RemoveRuns, RerunRun, ResizeRun, RespondAlert, SendInput,
-    SessionHistory, StopRun, UsageQuery,
+    SessionHistory, StopModel, StopRun, UsageQuery,
 };
 
 use super::chat_keys;
@@ -77,6 +77,15 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                         choice: Choice::Stop,
                     })]
                 }
+                (KeyCode::Char('y' | 'Y'), Confirm::StopModel(name, launching)) => {
+                    let verb = if launching {
+                        "cancelling the launch of"
+                    } else {
+                        "stopping"
+                    };
+                    app.say(format!("{verb} {name}"), false);
+                    vec![Effect::ask(StopModel { name })]
+                }
                 _ => {
                     app.say("cancelled", false);
                     Vec::new()
@@ -86,9 +95,11 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Mode::Compose => chat_keys::compose(app, &key),
         Mode::Search(query) => chat_keys::search(app, query, &key),
         Mode::Models(picker) => chat_keys::models(app, picker, &key),
+        Mode::Launch(selected) => super::models_keys::picker(app, selected, &key),
         Mode::Normal if app.view == View::Chat => chat_keys::normal(app, &key),
         Mode::Normal if app.view == View::Charts => super::watch_keys::charts_key(app, &key),
         Mode::Normal if app.view == View::Alerts => super::watch_keys::alerts_key(app, &key),
+        Mode::Normal if app.view == View::Models => super::models_keys::models_key(app, &key),
         Mode::Normal if app.focus == Focus::Side => super::side::key(app, &key),
         Mode::Normal => normal_key(app, &key),
     }
@@ -292,6 +303,7 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
                 return vec![Effect::ask(ListAlerts::default())];
             }
         }
+        Action::ToggleModels => switch_view(app, View::Models),
         Action::InView => {}
         Action::ToggleRuns => {
             app.show_runs = !app.show_runs || app.pane.is_none();
@@ -317,8 +329,9 @@ fn cycle_focus(app: &App, step: isize) -> Focus {
     if areas.runs.is_some() {
         shown.push(Focus::Runs);
     }
-    // The alerts view is one list; the other views have a main panel beside their list.
-    if app.view != View::Alerts && (app.view != View::Runs || app.pane.is_some()) {
+    // The alerts and models views are one list; the others have a main panel beside theirs.
+    let one_list = matches!(app.view, View::Alerts | View::Models);
+    if !one_list && (app.view != View::Runs || app.pane.is_some()) {
         shown.push(Focus::Pane);
     }
     if areas.side.is_some() {
@@ -360,7 +373,7 @@ fn scroll(app: &mut App, lines: isize) {
 
 /// Shows `run` in the pane unless it is there already: attaches to it, and detaches from the
 /// run shown before so its output stops flowing to this client.
-fn show(app: &mut App, run: &reagent::run::RunInfo) -> Vec<Effect> {
+pub fn show(app: &mut App, run: &reagent::run::RunInfo) -> Vec<Effect> {
     let shown = app.pane.as_ref().map(|pane| pane.run.clone());
     if shown.as_deref() == Some(run.id.as_str()) {
         return Vec::new();

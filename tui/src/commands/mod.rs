@@ -7,6 +7,7 @@ mod daemon;
 mod gpus;
 mod logs;
 mod metrics;
+mod models;
 mod proxy;
 mod runs;
 mod sweeps;
@@ -84,6 +85,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Metrics { run, json, follow } => metrics::metrics(&ctx, &run, json, follow).await,
         Command::Alerts { json, all } => alerts::list(&ctx, json, all).await,
         Command::Alert { action } => alerts::alert(&ctx, action).await,
+        Command::Recipe { action } => models::recipe(&ctx, action).await,
+        Command::Recipes { json } => models::recipes(&ctx, json).await,
+        Command::Model { action } => models::model(&ctx, action).await,
+        Command::Models { json } => models::list(&ctx, json).await,
     }
 }
 

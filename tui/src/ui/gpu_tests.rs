@@ -27,6 +27,7 @@ fn gpu(index: u32, util: u32, fake: bool) -> GpuInfo {
         mem_clock_mhz: Some(1593),
         processes: Vec::new(),
         assigned_to: None,
+        model: None,
     }
 }
 
@@ -162,4 +163,36 @@ fn readings_are_marked_stale_while_disconnected_and_link_errors_clear_on_reconne
     let screen = draw(&app);
     assert!(!screen.contains("not connected"), "{screen}");
     assert!(!screen.contains("stale"), "{screen}");
+}
+
+#[test]
+fn a_gpu_held_by_a_model_names_it() {
+    use crate::app::fixtures::model;
+    use reagent::model::ModelState;
+    let mut server = gpu(0, 64, false);
+    server.model = Some("qwen-7b".into());
+    server.processes.push(GpuProcess {
+        pid: 5151,
+        used_mib: Some(72_000),
+        run: Some("m0de1000".into()),
+    });
+    let mut training = gpu(1, 87, false);
+    training.assigned_to = Some("a1b2c3d4".into());
+    let mut app = with_gpus(GpuSourceKind::Nvml, vec![server, training], (130, 20));
+    app.models.models = vec![model("qwen-7b", ModelState::Ready, NOW - 60_000)];
+    app.runs.push(run(
+        "m0de1000",
+        Some("model-qwen-7b"),
+        RunStatus::Running,
+        None,
+        60,
+    ));
+    let screen = draw(&app);
+    assert_eq!(
+        screen.matches("model qwen-7b").count(),
+        2,
+        "the GPU's row and its process, not the server's run: {screen}"
+    );
+    assert!(!screen.contains("model-qwen-7b, "), "named once: {screen}");
+    insta::assert_snapshot!(screen);
 }

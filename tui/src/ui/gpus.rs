@@ -1,7 +1,7 @@
 //! The GPU panel (`p`): column headers, a row per GPU with utilisation and memory gauges,
-//! temperature, power, a utilisation sparkline as wide as the row allows and the runs using
-//! it, then a line per compute process (its memory and run); the reason when there are no
-//! GPUs; and the compact summary the status bar shows.
+//! temperature, power, a utilisation sparkline as wide as the row allows and the model server
+//! and runs using it, then a line per compute process (its memory and run, or model); the
+//! reason when there are no GPUs; and the compact summary the status bar shows.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -107,12 +107,15 @@ fn process<'a>(app: &App, process: &'a reagent::gpu::GpuProcess) -> Line<'a> {
         .used_mib
         .map_or_else(|| "-".into(), |mib| format!("{:.1}G", mib as f64 / 1024.0));
     let owner = match &process.run {
-        Some(id) => app
-            .runs
-            .iter()
-            .find(|run| &run.id == id)
-            .map_or(id.as_str(), |run| run.label())
-            .to_string(),
+        Some(id) => match app.models.by_run(id) {
+            Some(model) => format!("model {}", model.name),
+            None => app
+                .runs
+                .iter()
+                .find(|run| &run.id == id)
+                .map_or(id.as_str(), |run| run.label())
+                .to_string(),
+        },
         None => "not a reagent run".into(),
     };
     Line::styled(
@@ -170,7 +173,8 @@ fn bar(fraction: f64) -> String {
     format!("{}{}", "█".repeat(filled), "░".repeat(GAUGE - filled))
 }
 
-/// The runs using a GPU (handed it by the queue, or with a process on it), by label.
+/// The model server holding a GPU, then the runs using it (handed it by the queue, or with
+/// a process on it), by label. A model's server is a run too: it is named once, as the model.
 fn users(app: &App, gpu: &GpuInfo) -> String {
     let mut ids: Vec<&str> = gpu
         .processes
@@ -180,15 +184,26 @@ fn users(app: &App, gpu: &GpuInfo) -> String {
     ids.extend(gpu.assigned_to.as_deref());
     ids.sort_unstable();
     ids.dedup();
-    ids.iter()
-        .map(|id| {
-            app.runs
+    let mut names: Vec<String> = gpu
+        .model
+        .iter()
+        .map(|name| format!("model {name}"))
+        .collect();
+    for id in ids {
+        let name = match app.models.by_run(id) {
+            Some(model) => format!("model {}", model.name),
+            None => app
+                .runs
                 .iter()
-                .find(|r| r.id == *id)
-                .map_or(*id, |r| r.label())
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+                .find(|r| r.id == id)
+                .map_or(id, |r| r.label())
+                .to_string(),
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.join(", ")
 }
 
 /// `GPU×2 43% 12/160G` (with FAKE in front for fake GPUs), or nothing without GPUs.

@@ -12,6 +12,7 @@ mod gpus;
 mod highlight;
 pub mod markdown;
 pub mod messages;
+mod models;
 mod overlays;
 pub(crate) mod pane;
 mod runs_list;
@@ -63,6 +64,10 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
             alerts::render(app, frame, whole, Focus::Runs);
         }
+        View::Models => {
+            let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
+            models::render(app, frame, whole, Focus::Runs);
+        }
     }
     if let Some(panel) = areas.gpus {
         gpus::render(app, frame, panel, None);
@@ -75,6 +80,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         Mode::Search(typed) => overlays::search(typed, frame, areas.status),
         Mode::Models(picker) => chat_popups::models(app, picker, frame),
         Mode::Usage => chat_popups::usage(app, frame),
+        Mode::Launch(selected) => models::picker(app, *selected, frame),
         Mode::Normal | Mode::Input | Mode::Compose => {}
     }
 }
@@ -86,6 +92,7 @@ fn side(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Some(Side::Charts) => charts::render(app, frame, area, Focus::Side),
         Some(Side::Alerts) => alerts::render(app, frame, area, Focus::Side),
         Some(Side::Gpus) => gpus::render(app, frame, area, Some(Focus::Side)),
+        Some(Side::Models) => models::render(app, frame, area, Focus::Side),
         None => {}
     }
 }
@@ -101,6 +108,8 @@ fn border(app: &App, focus: Focus) -> Style {
 
 #[cfg(test)]
 mod gpu_tests;
+#[cfg(test)]
+mod models_tests;
 #[cfg(test)]
 mod pane_tests;
 #[cfg(test)]

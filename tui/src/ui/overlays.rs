@@ -136,6 +136,10 @@ pub fn confirm(confirm: &Confirm, frame: &mut Frame<'_>) {
         Confirm::Remove(_, label) => {
             format!("Remove {label} with its log, series and alerts?  y / n")
         }
+        Confirm::StopModel(name, true) => format!("Cancel the launch of {name}?  y / n"),
+        Confirm::StopModel(name, false) => {
+            format!("Stop model {name}? Its server run ends.  y / n")
+        }
     };
     let width = u16::try_from(question.chars().count())
         .unwrap_or(60)

@@ -1,4 +1,5 @@
-//! The side panel: chat, charts, alerts or GPUs on screen beside the job pane, both live.
+//! The side panel: chat, charts, alerts, GPUs or models on screen beside the job pane, both
+//! live.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reagent::chat::{MessageStatus, Part, PartKind, Role};
@@ -119,6 +120,7 @@ fn the_panel_cycles_through_every_view_and_hides_on_small_screens() {
         (Side::Charts, "no metrics"),
         (Side::Alerts, "Alerts"),
         (Side::Gpus, "GPUs"),
+        (Side::Models, "No model servers"),
     ] {
         let _ = press(&mut app, KeyCode::Char('v'));
         assert_eq!(app.side.shown, Some(shown));

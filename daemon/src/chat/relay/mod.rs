@@ -81,7 +81,7 @@ pub async fn answer(
         }
         ControlFlow::Continue(())
     };
-    stream(daemon, provider, &key, &request, cancel, perform).await;
+    stream(daemon, &provider, &key, &request, cancel, perform).await;
 }
 
 /// Session `id` and its messages, read under one lock; or why they cannot be.
@@ -97,19 +97,24 @@ fn conversation(daemon: &Daemon, id: &str) -> Result<(SessionInfo, Vec<MessageIn
 
 /// What answer `id` of `session` is asked with: the provider and key to ask, and the
 /// request; or why it cannot be asked.
-fn prepare<'a>(
-    daemon: &'a Daemon,
-    session: &'a SessionInfo,
+fn prepare(
+    daemon: &Daemon,
+    session: &SessionInfo,
     history: &[MessageInfo],
     id: &str,
-) -> Result<(&'a Provider, Secret, llm::ChatRequest), String> {
-    let (provider, model) = daemon.chat.providers.resolve(&session.model)?;
+) -> Result<(Provider, Secret, llm::ChatRequest), String> {
+    let (provider, model) = daemon.chat.resolve(daemon, &session.model)?;
+    if provider.name == super::providers::LOCAL
+        && let Some(name) = session.model.split_once('/').map(|(_, name)| name)
+    {
+        crate::models::note_request(daemon, name);
+    }
     let key = provider.key.clone()?;
-    let max_tokens = provider.max_tokens(model, &daemon.config.chat);
+    let max_tokens = provider.max_tokens(&model, &daemon.config.chat);
     Ok((
         provider,
         key,
-        request(session, history, id, model, max_tokens),
+        request(session, history, id, &model, max_tokens),
     ))
 }
 
