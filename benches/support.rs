@@ -236,6 +236,55 @@ pub fn vm_rss(pid: u32) -> anyhow::Result<u64> {
     proc_status_bytes(pid, "VmRSS:")
 }
 
+/// The CPU time of every live thread of `pid`, nanoseconds (from each thread's `schedstat`).
+pub fn threads_cpu_ns(pid: u32) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).context("list threads")? {
+        let path = task?.path().join("schedstat");
+        // A thread that exited since the listing has nothing left to count.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .next()
+                .unwrap_or("0")
+                .parse::<f64>()?;
+        }
+    }
+    Ok(total)
+}
+
+/// A process's own CPU time at one moment, read two ways (see [`CpuReading::core_since`]).
+pub struct CpuReading {
+    /// When it was taken.
+    at: Instant,
+    /// User + system seconds from `/proc/<pid>/stat`: every thread, exited ones included,
+    /// but in 10 ms ticks.
+    ticks: f64,
+    /// The live threads' scheduler times: nanoseconds, but a thread that exits takes its
+    /// time along.
+    threads_ns: f64,
+}
+
+impl CpuReading {
+    /// Reads `pid`'s CPU time now.
+    pub fn now(pid: u32) -> anyhow::Result<Self> {
+        let (ticks, _) = cpu_seconds(pid)?;
+        Ok(Self {
+            at: Instant::now(),
+            ticks,
+            threads_ns: threads_cpu_ns(pid)?,
+        })
+    }
+
+    /// The fraction of one core the process used from `earlier` to this reading: the larger
+    /// of what the two clocks saw, each missing something the other counts.
+    pub fn core_since(&self, earlier: &Self) -> f64 {
+        let threads = (self.threads_ns - earlier.threads_ns) / 1e9;
+        let seconds = threads.max(self.ticks - earlier.ticks);
+        seconds / self.at.duration_since(earlier.at).as_secs_f64()
+    }
+}
+
 /// A pid safe to signal: never 0 or 1 (nor anything that is not a valid pid).
 fn real_pid(pid: u32) -> anyhow::Result<Pid> {
     i32::try_from(pid)
