@@ -27,7 +27,7 @@ fn recipe(name: &str, args: &str, more: &str) -> String {
 /// An installation with fake GPUs and these recipes added.
 fn setup(gpus: u32, recipes: &str) -> Env {
     let env = Env::new();
-    env.write_config("[models]\nstability_secs = 1.0\nscrape_secs = 0.5\n");
+    env.write_config("[models]\nstability_secs = 2.0\nscrape_secs = 0.5\n");
     env.start_daemon(&[("REAGENT_FAKE_GPUS", &gpus.to_string())]);
     env.add_recipes(recipes);
     env
@@ -52,8 +52,14 @@ fn launch(env: &Env, name: &str) -> Value {
 }
 
 fn run_pid(env: &Env, model: &Value) -> i32 {
-    let run = env.get(model["run"].as_str().expect("a run"));
-    i32::try_from(run["pid"].as_i64().expect("a pid")).expect("pid fits")
+    let run = model["run"].as_str().expect("a run");
+    let mut pid = None;
+    // The supervisor starts the job just after the run is recorded.
+    wait_until("its server's pid", || {
+        pid = env.get(run)["pid"].as_i64();
+        pid.is_some()
+    });
+    i32::try_from(pid.unwrap_or_default()).expect("pid fits")
 }
 
 /// Waits for a model's server to be gone: its run ended and its process no longer alive.
@@ -340,9 +346,20 @@ fn cancel_in_every_state_leaves_no_process_behind() {
     .concat();
     let env = setup(1, &recipes);
     let spawn = |name: &str| env.cmd(&["model", "launch", name]).spawn().expect("launch");
+    let stop = |name: &str| -> Value {
+        serde_json::from_str(&env.ok(&["model", "stop", name, "--json"])).expect("stop json")
+    };
+    // Checking stability (its first 2 s): cancelled, and the server gone when stop answers.
+    let mut slow = spawn("slow");
+    let checking = wait_state(&env, "slow", "checking_stability");
+    let pid = run_pid(&env, &checking);
+    assert_eq!(stop("slow")["state"], "cancelled");
+    assert!(!alive(pid), "cancel waits for the server to be gone");
+    assert_eq!(slow.wait().expect("launch").code(), Some(1));
+
+    // Waiting for the lock: a second recipe on the same GPU waits for the launch in flight.
     let mut slow = spawn("slow");
     wait_state(&env, "slow", "checking_stability");
-    // A second recipe on the same GPU waits for the first launch.
     let mut queued = spawn("queued");
     let waiting = wait_state(&env, "queued", "waiting_lock");
     assert!(
@@ -352,26 +369,19 @@ fn cancel_in_every_state_leaves_no_process_behind() {
             .contains("slow"),
         "{waiting}"
     );
-    let cancelled: Value =
-        serde_json::from_str(&env.ok(&["model", "stop", "queued", "--json"])).expect("stop");
+    let cancelled = stop("queued");
     assert_eq!(cancelled["state"], "cancelled");
+    assert!(
+        cancelled["run"].is_null(),
+        "it never started a server: {cancelled}"
+    );
     assert_eq!(queued.wait().expect("launch").code(), Some(1));
-    // Checking stability, then waiting for health: cancelled, server gone.
-    let checking = env.model("slow");
-    assert_eq!(checking["state"], "checking_stability");
-    let pid = run_pid(&env, &checking);
-    let cancelled: Value =
-        serde_json::from_str(&env.ok(&["model", "stop", "slow", "--json"])).expect("stop");
-    assert_eq!(cancelled["state"], "cancelled");
-    assert!(!alive(pid), "cancel waits for the server to be gone");
-    assert_eq!(slow.wait().expect("launch").code(), Some(1));
 
-    let mut slow = spawn("slow");
+    // Waiting for health.
     let waiting = wait_state(&env, "slow", "waiting_health");
     let pid = run_pid(&env, &waiting);
-    env.ok(&["model", "stop", "slow"]);
+    assert_eq!(stop("slow")["state"], "cancelled");
     assert!(!alive(pid));
-    assert_eq!(env.model("slow")["state"], "cancelled");
     assert_eq!(slow.wait().expect("launch").code(), Some(1));
 }
 
@@ -407,7 +417,7 @@ fn a_daemon_killed_during_a_launch_leaves_the_model_ready_or_failed_never_stuck(
     // `survivor` (ready, so evictable) is stopped for it; kill the daemon before it is
     // done or just after: either way the new daemon settles it.
     wait_until("the late launch to begin", || {
-        env.model("late")["state"] != "requested"
+        (env.models().iter()).any(|m| m["name"] == "late" && m["state"] != "requested")
     });
     env.kill_daemon();
     let _ = late.wait();
