@@ -33,6 +33,8 @@ pub struct Config {
     pub gpus: GpusConfig,
     /// Model servers: how launches are watched and servers scraped.
     pub models: ModelsConfig,
+    /// The HTTP face: the `/v1` gateway, `/rpc` over WebSocket, `/metrics`.
+    pub http: HttpConfig,
     /// LLM providers by name (`[providers.NAME]`). With none, `OPENAI_API_KEY` and
     /// `ANTHROPIC_API_KEY` in the daemon's environment enable the public endpoints.
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -133,6 +135,33 @@ impl Default for ModelsConfig {
             health_interval_ms: 50,
             evict_timeout_secs: 120.0,
             scrape_secs: 2.0,
+        }
+    }
+}
+
+/// `[http]`: the daemon's HTTP listener, off unless `listen` is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `HOST:PORT` to listen on (`127.0.0.1:7878`); no listener when absent.
+    pub listen: Option<String>,
+    /// Allow `listen` on an address other than loopback. Every request still needs a token,
+    /// but tokens then cross the network in clear text: put TLS in front.
+    pub allow_remote: bool,
+    /// Keep request and answer bodies in the gateway's request log (keys and tokens
+    /// redacted). Off: bodies are prompts, and prompts are private.
+    pub log_bodies: bool,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            allow_remote: false,
+            log_bodies: false,
+            max_body_bytes: 32 << 20,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod gateway;
 pub mod gpu;
 pub mod lookup;
 pub mod metrics;
@@ -21,6 +22,7 @@ pub mod protocol;
 pub mod run;
 pub mod sweep;
 pub mod time;
+pub mod token;
 pub mod transport;
 
 pub use error::{Error, Result};

@@ -64,6 +64,8 @@ pub struct State {
     pub(crate) trends: crate::metrics::Trends,
     /// Recipes and model instances.
     pub(crate) models: crate::models::table::Models,
+    /// Tokens of the HTTP face (their hashes).
+    pub(crate) tokens: crate::tokens::Tokens,
 }
 
 impl Daemon {
@@ -86,6 +88,7 @@ impl Daemon {
             ),
             trends: store.load_trends()?,
             models: crate::models::table::Models::new(store.load_recipes()?, store.load_models()?),
+            tokens: store.load_tokens()?,
             bus: Bus::new(store, config.daemon.event_history)?,
         };
         let info = DaemonInfo {

@@ -9,6 +9,7 @@ mod chat;
 mod daemon;
 pub mod gpu;
 mod handlers;
+mod http;
 pub mod llm;
 mod lock;
 mod logging;
@@ -24,6 +25,7 @@ mod server;
 pub mod store;
 pub mod supervisor;
 mod table;
+mod tokens;
 mod triage;
 
 use std::io::Write as _;
@@ -103,6 +105,7 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
     let socket = paths.socket();
     let daemon = Daemon::new(paths, config, store)?;
     let listener = server::bind(&socket)?;
+    let http = http::bind(&daemon.config.http).await?;
     runs::adopt_all(&daemon);
     // After the runs: the queue's started jobs are checked against what was re-adopted.
     queue::adopt(&daemon);
@@ -117,6 +120,9 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
     }
     tokio::spawn(on_signals(daemon.clone()));
     tokio::spawn(gpu::sampler::run(daemon.clone()));
+    if let Some(http) = http {
+        tokio::spawn(http::serve(daemon.clone(), http));
+    }
     server::serve(daemon.clone(), listener).await;
     tracing::info!("shutting down; runs keep going under their supervisors");
     say_goodbye(&daemon).await;

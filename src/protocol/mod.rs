@@ -24,17 +24,20 @@ use serde_json::Value;
 
 use crate::alert::AlertInfo;
 use crate::chat::{MessageInfo, ProviderInfo, SessionInfo, UsageReport};
+use crate::gateway::GatewayRequest;
 use crate::gpu::{GpuReport, QueueEntry};
 use crate::metrics::{MetricsList, MetricsQueryReply};
 use crate::model::{ModelInfo, Recipe};
 use crate::run::{RunInfo, RunSpec};
 use crate::sweep::{SweepInfo, SweepSpec};
+use crate::token::TokenInfo;
 
 mod alerts;
 mod chat;
 mod daemon;
 mod envelope;
 mod events;
+mod http;
 mod incoming;
 mod metrics;
 mod models;
@@ -53,6 +56,7 @@ pub use envelope::{
     Ack, Base64Text, Blob, OutgoingNotification, OutgoingRequest, Response, RpcError, codes,
 };
 pub use events::{Event, EventKind, Notification, Output, Resync};
+pub use http::{CreateToken, GatewayLog, ListTokens, RevokeToken, TokenCreated};
 pub use incoming::{Incoming, RequestId, parse_request};
 pub use metrics::{ListMetrics, QueryMetrics};
 pub use models::{
@@ -215,6 +219,14 @@ methods! {
     "model.stop" => StopModel(StopModel) -> ModelInfo;
     /// Every model instance, oldest first.
     "models.list" => ListModels(ListModels) -> Vec<ModelInfo>;
+    /// Creates a token for the HTTP face; the reply is the only time it is shown.
+    "token.create" => CreateToken(CreateToken) -> TokenCreated;
+    /// Every token's name and scopes (never the tokens).
+    "tokens.list" => ListTokens(ListTokens) -> Vec<TokenInfo>;
+    /// Revokes a token at once.
+    "token.revoke" => RevokeToken(RevokeToken) -> Ack;
+    /// The gateway's request log (`/v1`), oldest first: who asked which model, how it went.
+    "gateway.log" => GatewayLog(GatewayLog) -> Vec<GatewayRequest>;
 }
 
 fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {

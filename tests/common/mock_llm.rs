@@ -71,6 +71,24 @@ fn respond(
             http::respond(&stream, "401 Unauthorized", &body);
             return Ok(());
         }
+        // `limited` is always rate-limited, with the headers a client acts on.
+        ("limited", _) => {
+            let body = r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+            let head = format!(
+                "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nretry-after: 7\r\nx-ratelimit-remaining-requests: 0\r\nx-request-id: req_limited\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            return stream.write_all(format!("{head}{body}").as_bytes());
+        }
+        // `overloaded` is always overloaded, as Anthropic says it (a 529, not a 5xx it knows).
+        ("overloaded", _) => {
+            let body = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_529"}"#;
+            let head = format!(
+                "HTTP/1.1 529 Overloaded\r\nContent-Type: application/json\r\nrequest-id: req_529\r\nx-should-retry: true\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            return stream.write_all(format!("{head}{body}").as_bytes());
+        }
         // `busy` asks for a wait long enough to be seen while it lasts.
         ("flaky", 1) | ("busy", 1) => {
             let after = if model == "busy" { 1 } else { 0 };

@@ -241,6 +241,74 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create or revoke a token for the daemon's HTTP face (`[http] listen`).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// List the HTTP face's tokens: names and scopes, never the tokens.
+    Tokens {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The `/v1` gateway's request log.
+    Gateway {
+        /// What to do.
+        #[command(subcommand)]
+        action: GatewayAction,
+    },
+}
+
+/// `reagent token …`
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Create a token and print it: the only time it is shown (the daemon keeps its hash).
+    Create {
+        /// A unique name for whoever holds it; the request log names it.
+        name: String,
+        /// What it may be used for (repeatable); every scope when none is given.
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+        scopes: Vec<reagent::token::Scope>,
+        /// Print `{"name", "token", "scopes"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: requests carrying it are refused from now on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// `reagent gateway …`
+#[derive(Subcommand, Debug)]
+pub enum GatewayAction {
+    /// Every `/v1` request, oldest first: token, route, model, status, timings, tokens,
+    /// cost and how it ended.
+    Log {
+        /// Print JSON (one array of requests).
+        #[arg(long)]
+        json: bool,
+        /// Only requests made with this token (by name).
+        #[arg(long, value_name = "NAME")]
+        token: Option<String>,
+        /// Only requests of the last DUR (`30m`, `2h`, `7d`).
+        #[arg(long, value_name = "DUR", value_parser = reagent::time::parse_duration_ms)]
+        since: Option<u64>,
+        /// At most this many, the newest.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+}
+
+/// A token scope by name, as `--scope` takes it.
+fn parse_scope(text: &str) -> Result<reagent::token::Scope, String> {
+    reagent::token::Scope::ALL
+        .into_iter()
+        .find(|scope| scope.as_str() == text)
+        .ok_or_else(|| format!("`{text}` is not a scope (gateway, rpc or metrics)"))
 }
 
 /// `reagent recipe …`

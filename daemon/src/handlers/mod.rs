@@ -14,7 +14,9 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use reagent::connection::encode_line;
-use reagent::protocol::{Ack, Method, Request, RequestId, Response, RpcError, codes};
+use reagent::protocol::{
+    Ack, Incoming, Method, Request, RequestId, Response, RpcError, codes, parse_request,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -131,6 +133,25 @@ pub enum Reply {
     Sent,
 }
 
+/// Runs one line (or WebSocket message): parses it, dispatches it, and queues the reply
+/// (none for a notification). Shared by the Unix socket and `/rpc`, so both speak exactly
+/// the same protocol.
+pub fn handle_line(conn: &Conn, line: &[u8]) {
+    let Incoming { reply_to, request } = parse_request(line);
+    match request {
+        Ok(request) => {
+            tracing::debug!(method = request.method(), "request");
+            if let Reply::Now(result) = dispatch(conn, reply_to.clone(), request) {
+                conn.respond(reply_to, result);
+            }
+        }
+        Err(err) => {
+            tracing::debug!(code = err.code, "bad request: {}", err.message);
+            conn.respond(reply_to, Err(err));
+        }
+    }
+}
+
 /// Handles one request; `id` is `None` for a notification, which is run but not answered.
 /// Each arm adapts params to the one service function for the request.
 pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
@@ -189,6 +210,10 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
         Request::LaunchModel(launch) => models::launch(conn, id, launch),
         Request::StopModel(stop) => models::stop(conn, id, stop),
         Request::ListModels(p) => answer(p, |_| Ok(crate::models::list(daemon))),
+        Request::CreateToken(p) => answer(p, |p| crate::tokens::create(daemon, p)),
+        Request::ListTokens(p) => answer(p, |_| Ok(crate::tokens::list(daemon))),
+        Request::RevokeToken(p) => answer(p, |p| crate::tokens::revoke(daemon, &p.name).map(ack)),
+        Request::GatewayLog(p) => answer(p, |p| crate::http::gateway::log(daemon, &p)),
     }
 }
 

@@ -17,14 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reagent::connection::{Frame, read_message};
-use reagent::protocol::{Incoming, RequestId, RpcError, codes, parse_request};
+use reagent::protocol::{RequestId, RpcError, codes};
 use tokio::io::{AsyncWriteExt as _, BufReader, BufWriter};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::daemon::Daemon;
-use crate::handlers::{self, Conn, Reply};
+pub(crate) use crate::handlers::handle_line;
+use crate::handlers::{self, Conn};
 use crate::outbox::Outbox;
 
 /// Socket buffers per connection. Lines longer than these pass through in pieces, so they
@@ -130,23 +131,6 @@ async fn hung_up(reader: &OwnedReadHalf) {
             && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR);
         if gone {
             return;
-        }
-    }
-}
-
-/// Runs one line: parses it, dispatches it, and queues the reply (none for a notification).
-pub(crate) fn handle_line(conn: &Conn, line: &[u8]) {
-    let Incoming { reply_to, request } = parse_request(line);
-    match request {
-        Ok(request) => {
-            tracing::debug!(method = request.method(), "request");
-            if let Reply::Now(result) = handlers::dispatch(conn, reply_to.clone(), request) {
-                conn.respond(reply_to, result);
-            }
-        }
-        Err(err) => {
-            tracing::debug!(code = err.code, "bad request: {}", err.message);
-            conn.respond(reply_to, Err(err));
         }
     }
 }

@@ -13,12 +13,15 @@ use reagent::run::{RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 mod chat;
+mod gateway;
 mod metrics;
 mod models;
 mod queue;
+mod tokens;
 
 pub use chat::usage_report;
 pub use metrics::IngestRecord;
+pub use tokens::StoredToken;
 
 /// Schema changes, in order; entry N brings the schema to `user_version` N + 1.
 const MIGRATIONS: &[&str] = &[
@@ -113,6 +116,31 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         info TEXT NOT NULL
     );
+"#,
+    r#"
+    CREATE TABLE tokens (
+        name TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE gateway_log (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        token TEXT NOT NULL,
+        route TEXT NOT NULL,
+        model TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        ttfb_ms REAL,
+        duration_ms REAL NOT NULL,
+        tokens_in INTEGER,
+        tokens_out INTEGER,
+        cost REAL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        body TEXT
+    );
+    CREATE INDEX gateway_log_by_ts ON gateway_log (ts);
 "#,
 ];
 

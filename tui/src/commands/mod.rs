@@ -4,6 +4,7 @@ mod alerts;
 mod attach;
 mod chat;
 mod daemon;
+mod gateway;
 mod gpus;
 mod logs;
 mod metrics;
@@ -89,6 +90,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recipes { json } => models::recipes(&ctx, json).await,
         Command::Model { action } => models::model(&ctx, action).await,
         Command::Models { json } => models::list(&ctx, json).await,
+        Command::Token { action } => gateway::token(&ctx, action).await,
+        Command::Tokens { json } => gateway::tokens(&ctx, json).await,
+        Command::Gateway { action } => gateway::gateway(&ctx, action).await,
     }
 }
 
