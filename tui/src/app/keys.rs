@@ -48,6 +48,8 @@ pub enum Action {
     ToggleAlerts,
     /// Switch between runs and the model servers.
     ToggleModels,
+    /// Switch between runs and the gateway's usage by token.
+    ToggleGateway,
     /// A key only the charts, alerts or models view reads (listed here for help; those views handle
     /// it before this table is consulted).
     InView,
@@ -259,6 +261,12 @@ pub const BINDINGS: &[Binding] = &[
         help: "models: launch a recipe, stop the model, its server's log",
     },
     Binding {
+        keys: &[KeyCode::Char('U')],
+        label: "U",
+        action: Action::ToggleGateway,
+        help: "switch between runs and gateway usage by token (r: refresh)",
+    },
+    Binding {
         keys: &[KeyCode::Char('<')],
         label: "<",
         action: Action::Narrower,
@@ -325,6 +333,7 @@ impl Action {
                 | Action::ToggleCharts
                 | Action::ToggleAlerts
                 | Action::ToggleModels
+                | Action::ToggleGateway
                 | Action::Wider
                 | Action::Narrower
                 | Action::CycleSide

@@ -57,6 +57,8 @@ pub enum Replied {
     Alerts(Vec<reagent::alert::AlertInfo>),
     /// Every recipe, for the launch picker.
     Recipes(Vec<reagent::model::Recipe>),
+    /// The gateway's request log, oldest first.
+    Gateway(Vec<reagent::gateway::GatewayRequest>),
     /// An alert this client answered.
     Answered(Box<AlertResponse>),
     /// Something worked; a message for the status line.

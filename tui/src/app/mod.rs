@@ -8,6 +8,7 @@ pub mod clipboard;
 pub mod conversation;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod gateway;
 pub mod geometry;
 pub mod keys;
 pub mod link;

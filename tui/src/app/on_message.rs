@@ -128,6 +128,7 @@ fn on_reply(app: &mut App, replied: Replied) -> Vec<Effect> {
             app.charts.data.insert(reply.run.clone(), *reply);
         }
         Replied::Recipes(recipes) => app.models.listed(recipes),
+        Replied::Gateway(requests) => app.gateway.requests = Some(requests),
         Replied::Alerts(alerts) => {
             for alert in alerts {
                 app.alerts.upsert(alert);

@@ -50,6 +50,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "models                    the model servers: launch, stop, their logs (L)",
     ),
     (
+        "gateway",
+        "gateway                   the gateway's last day of requests, totalled per token",
+    ),
+    (
         "launch",
         "launch [--preempt] RECIPE launch a recipe's model server (a picker without one)",
     ),
@@ -197,6 +201,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             app.focus = super::state::Focus::Runs;
             Vec::new()
         }
+        "gateway" => super::gateway::open(app),
         "launch" => {
             let (preempt, recipe) = match rest.strip_prefix("--preempt") {
                 Some(recipe) => (true, recipe.trim()),

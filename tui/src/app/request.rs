@@ -257,6 +257,12 @@ impl Request for IgnoreAlertsLike {
     }
 }
 
+impl Request for reagent::protocol::GatewayLog {
+    fn replied(self, requests: Vec<reagent::gateway::GatewayRequest>) -> Replied {
+        Replied::Gateway(requests)
+    }
+}
+
 impl Request for ListRecipes {
     fn replied(self, recipes: Vec<Recipe>) -> Replied {
         Replied::Recipes(recipes)

@@ -81,6 +81,8 @@ pub enum View {
     Alerts,
     /// Model servers: their launches, serving figures and actions.
     Models,
+    /// The gateway's requests of the last day, totalled per token.
+    Gateway,
 }
 
 /// Destructive actions that ask first.
@@ -239,6 +241,8 @@ pub struct App {
     pub alerts: super::watch::Alerts,
     /// Recipes and model servers, for the models view, the launch picker and the GPU panel.
     pub models: super::models::Models,
+    /// The gateway's request log, for the gateway usage view.
+    pub gateway: super::gateway::Gateway,
     /// How chat messages are laid out as lines: given by the renderer, kept here so key
     /// handling scrolls through the lines that are drawn.
     pub typesetter: Box<dyn Typesetter>,
@@ -282,6 +286,7 @@ impl App {
             charts: super::watch::Charts::default(),
             alerts: super::watch::Alerts::default(),
             models: super::models::Models::default(),
+            gateway: super::gateway::Gateway::default(),
             typesetter,
         }
     }

@@ -100,6 +100,7 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         Mode::Normal if app.view == View::Charts => super::watch_keys::charts_key(app, &key),
         Mode::Normal if app.view == View::Alerts => super::watch_keys::alerts_key(app, &key),
         Mode::Normal if app.view == View::Models => super::models_keys::models_key(app, &key),
+        Mode::Normal if app.view == View::Gateway => super::gateway::key(app, &key),
         Mode::Normal if app.focus == Focus::Side => super::side::key(app, &key),
         Mode::Normal => normal_key(app, &key),
     }
@@ -304,6 +305,12 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::ToggleModels => switch_view(app, View::Models),
+        Action::ToggleGateway => {
+            switch_view(app, View::Gateway);
+            if app.view == View::Gateway {
+                return super::gateway::refresh(app);
+            }
+        }
         Action::InView => {}
         Action::ToggleRuns => {
             app.show_runs = !app.show_runs || app.pane.is_none();
@@ -329,8 +336,9 @@ fn cycle_focus(app: &App, step: isize) -> Focus {
     if areas.runs.is_some() {
         shown.push(Focus::Runs);
     }
-    // The alerts and models views are one list; the others have a main panel beside theirs.
-    let one_list = matches!(app.view, View::Alerts | View::Models);
+    // The alerts, models and gateway views are one panel; the others have a main panel
+    // beside their list.
+    let one_list = matches!(app.view, View::Alerts | View::Models | View::Gateway);
     if !one_list && (app.view != View::Runs || app.pane.is_some()) {
         shown.push(Focus::Pane);
     }

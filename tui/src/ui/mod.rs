@@ -8,6 +8,7 @@ mod alerts;
 mod charts;
 pub mod chat;
 pub mod chat_popups;
+mod gateway;
 mod gpus;
 mod highlight;
 pub mod markdown;
@@ -68,6 +69,10 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
             models::render(app, frame, whole, Focus::Runs);
         }
+        View::Gateway => {
+            let whole = areas.runs.map_or(areas.pane, |runs| runs.union(areas.pane));
+            gateway::render(app, frame, whole, Focus::Runs);
+        }
     }
     if let Some(panel) = areas.gpus {
         gpus::render(app, frame, panel, None);
@@ -106,6 +111,8 @@ fn border(app: &App, focus: Focus) -> Style {
     }
 }
 
+#[cfg(test)]
+mod gateway_tests;
 #[cfg(test)]
 mod gpu_tests;
 #[cfg(test)]
