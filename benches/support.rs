@@ -236,6 +236,20 @@ pub fn vm_rss(pid: u32) -> anyhow::Result<u64> {
     proc_status_bytes(pid, "VmRSS:")
 }
 
+/// A process's peak resident set size (`VmHWM`), in bytes: since it started, or since
+/// [`reset_peak_rss`].
+pub fn vm_hwm(pid: u32) -> anyhow::Result<u64> {
+    proc_status_bytes(pid, "VmHWM:")
+}
+
+/// Resets a process's `VmHWM` to its current RSS (`5` into `/proc/<pid>/clear_refs`), so a
+/// later [`vm_hwm`] is the peak of what came after; fails where the kernel or the sandbox
+/// does not allow it.
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("reset the peak RSS of pid {pid}"))
+}
+
 /// The CPU time of every live thread of `pid`, nanoseconds (from each thread's `schedstat`).
 pub fn threads_cpu_ns(pid: u32) -> anyhow::Result<f64> {
     let mut total = 0.0;

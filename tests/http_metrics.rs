@@ -197,4 +197,10 @@ fn metrics_needs_a_metrics_token_and_parses_with_runs_gpus_and_gateway() {
             .map(|(_, _, v)| *v)
     };
     assert_eq!(value("running"), Some(0.0), "built at scrape time");
+
+    // A client kept alive on the HTTP listener does not keep the daemon from stopping.
+    let _kept_alive = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let pid = env.daemon_pid().expect("daemon pid");
+    common::signal(pid, rustix::process::Signal::TERM);
+    wait_until("the daemon to exit on SIGTERM", || !common::alive(pid));
 }

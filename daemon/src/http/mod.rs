@@ -52,19 +52,17 @@ pub async fn bind(config: &HttpConfig) -> anyhow::Result<Option<TcpListener>> {
     Ok(Some(listener))
 }
 
-/// Serves HTTP until the daemon shuts down.
+/// Serves HTTP for as long as the daemon runs. It does not wait on `Daemon::shutdown`
+/// itself: that `Notify` wakes one waiter, the socket server, whose return ends the daemon
+/// and with it this task (a second waiter here once took the wake-up, and the daemon
+/// ignored SIGTERM).
 pub async fn serve(daemon: Arc<Daemon>, listener: TcpListener) {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(%addr, "HTTP ready");
-    let app = router(daemon.clone());
-    let shutdown = async move { daemon.shutdown.notified().await };
-    if let Err(err) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    if let Err(err) = axum::serve(listener, router(daemon)).await {
         tracing::error!("HTTP stopped: {err}");
     }
 }

@@ -2,6 +2,11 @@
 //! themselves go to the client untouched. A stream is parsed by the chat relay's own SSE
 //! parsers ([`crate::llm`]), which already know where each provider puts its usage and how a
 //! stream ends; a plain JSON answer is kept (up to [`JSON_CAP`]) and read once at its end.
+//!
+//! Most events of a stream are text deltas, which say nothing the log keeps, and parsing
+//! each one's JSON was most of the gateway's cost per chunk. So the tap cuts the stream into
+//! events itself and hands the parser only those that can matter: ones that mention usage,
+//! an error, or the stream's end.
 
 use serde_json::Value;
 
@@ -36,10 +41,15 @@ pub struct Tap {
     json: Vec<u8>,
     /// The answer outgrew [`JSON_CAP`]: `json` holds the tail only.
     tail_only: bool,
+    /// Bytes of a stream after its last complete event.
+    pending: Vec<u8>,
     usage: Usage,
     done: bool,
     error: Option<String>,
 }
+
+/// What an event must contain for the parser to see it: usage, an error, or an end.
+const MARKERS: [&[u8]; 4] = [b"usage", b"error", b"[DONE]", b"message_stop"];
 
 impl Tap {
     /// A tap for an answer of `family`, a stream when `sse`.
@@ -48,6 +58,7 @@ impl Tap {
             parser: sse.then(|| family.protocol().parser()),
             json: Vec::new(),
             tail_only: false,
+            pending: Vec::new(),
             usage: Usage::default(),
             done: false,
             error: None,
@@ -58,7 +69,21 @@ impl Tap {
     pub fn feed(&mut self, bytes: &[u8]) {
         match &mut self.parser {
             Some(parser) => {
-                let events = parser.feed(bytes);
+                self.pending.extend_from_slice(bytes);
+                let end = complete_events(&self.pending);
+                let mut events = Vec::new();
+                let mut start = 0;
+                for stop in event_ends(&self.pending[..end]) {
+                    let event = &self.pending[start..stop];
+                    if MARKERS
+                        .iter()
+                        .any(|m| memchr::memmem::find(event, m).is_some())
+                    {
+                        events.extend(parser.feed(event));
+                    }
+                    start = stop;
+                }
+                self.pending.drain(..end);
                 self.events(events);
             }
             None => {
@@ -88,7 +113,8 @@ impl Tap {
     /// The answer ended (cleanly, as far as the connection knows): what it said.
     pub fn finish(mut self) -> Summary {
         if let Some(mut parser) = self.parser.take() {
-            let events = parser.finish();
+            let mut events = parser.feed(&self.pending);
+            events.extend(parser.finish());
             self.events(events);
             let cut = !self.done && self.error.as_deref() == Some(INCOMPLETE);
             return Summary {
@@ -120,6 +146,21 @@ impl Tap {
 }
 
 /// `{"usage": …}` built from the last `"usage":` object in an answer's tail.
+/// Where each complete event of `bytes` ends (just past the blank line after it).
+fn event_ends(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut line_start = 0;
+    memchr::memchr_iter(b'\n', bytes).filter_map(move |newline| {
+        let line = &bytes[line_start..newline];
+        line_start = newline + 1;
+        (line.is_empty() || line == b"\r").then_some(newline + 1)
+    })
+}
+
+/// How many bytes of `bytes` are complete events.
+fn complete_events(bytes: &[u8]) -> usize {
+    event_ends(bytes).last().unwrap_or(0)
+}
+
 fn usage_in_tail(tail: &[u8]) -> Option<Value> {
     let at = memchr::memmem::rfind(tail, b"\"usage\"")?;
     let rest = tail.get(at + 7..)?;
