@@ -20,6 +20,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use reagent::config::HttpConfig;
 use reagent::token::Scope;
 use tokio::net::TcpListener;
@@ -62,6 +63,13 @@ pub async fn serve(daemon: Arc<Daemon>, listener: TcpListener) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(%addr, "HTTP ready");
+    // A stream relays many small writes: without TCP_NODELAY, Nagle holds each one back
+    // until the client acknowledges the last.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {err}");
+        }
+    });
     if let Err(err) = axum::serve(listener, router(daemon)).await {
         tracing::error!("HTTP stopped: {err}");
     }
