@@ -144,29 +144,13 @@ fn idle_core(env: &[(&str, &str)], window: Duration) -> anyhow::Result<f64> {
     std::thread::sleep(Duration::from_secs(2));
     let pid = daemon.pid()?;
     let (ticks_before, _) = support::cpu_seconds(pid)?;
-    let threads_before = threads_cpu_ns(pid)?;
+    let threads_before = support::threads_cpu_ns(pid)?;
     std::thread::sleep(window);
     let (ticks_after, _) = support::cpu_seconds(pid)?;
-    let threads_after = threads_cpu_ns(pid)?;
+    let threads_after = support::threads_cpu_ns(pid)?;
     daemon.stop()?;
     let seconds = ((threads_after - threads_before) / 1e9).max(ticks_after - ticks_before);
     Ok(seconds / window.as_secs_f64())
-}
-
-/// The CPU time of every live thread of `pid`, nanoseconds.
-fn threads_cpu_ns(pid: u32) -> anyhow::Result<f64> {
-    let mut total = 0.0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).context("list threads")? {
-        let path = task?.path().join("schedstat");
-        if let Ok(text) = std::fs::read_to_string(path) {
-            total += text
-                .split_whitespace()
-                .next()
-                .unwrap_or("0")
-                .parse::<f64>()?;
-        }
-    }
-    Ok(total)
 }
 
 fn daemon_binary() -> PathBuf {
