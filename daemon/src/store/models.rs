@@ -18,7 +18,12 @@ impl Store {
         self.load_json("SELECT info FROM models ORDER BY rowid", "model")
     }
 
-    fn load_json<T: DeserializeOwned>(&self, sql: &str, what: &str) -> anyhow::Result<Vec<T>> {
+    /// Rows of one JSON column, in the query's order; `what` names a row that does not parse.
+    pub(super) fn load_json<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        what: &str,
+    ) -> anyhow::Result<Vec<T>> {
         let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
         let mut out = Vec::new();

@@ -45,15 +45,7 @@ impl Store {
 
     /// Every sweep, oldest first.
     pub fn load_sweeps(&self) -> anyhow::Result<Vec<SweepInfo>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT info FROM sweeps ORDER BY rowid")?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        let mut sweeps = Vec::new();
-        for row in rows {
-            sweeps.push(serde_json::from_str(&row?).context("a sweep row does not parse")?);
-        }
-        Ok(sweeps)
+        self.load_json("SELECT info FROM sweeps ORDER BY rowid", "sweep")
     }
 }
 
