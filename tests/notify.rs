@@ -87,7 +87,10 @@ fn a_failed_run_reaches_slack_telegram_and_the_desktop() {
     );
 
     let record = env.path().join("desktop.txt");
-    wait_until("the desktop notifier to run", || record.exists());
+    // The notifier may have created the file and not yet written it: wait for its line.
+    wait_until("the desktop notifier to run", || {
+        std::fs::read_to_string(&record).is_ok_and(|text| text.contains('|'))
+    });
     let shown = std::fs::read_to_string(&record).expect("desktop record");
     assert!(shown.starts_with("reagent: run doomed failed|"), "{shown}");
 
