@@ -165,6 +165,9 @@ pub struct AlertInfo {
     /// When it was answered (Unix ms).
     #[serde(default)]
     pub answered_at: Option<i64>,
+    /// The agent session it was handed to, to answer through its tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// `[alerts]` in the config: the rules every run gets (a run adds its own with `--alert`).
@@ -186,6 +189,12 @@ pub struct AlertsConfig {
     pub thresholds: Vec<String>,
     /// The optional LLM judge.
     pub judge: JudgeConfig,
+    /// `PROVIDER/MODEL` of an agent every new alert is handed to (in a session of its own)
+    /// when its run names no agent session; alerts go only to people while this is unset.
+    pub agent: Option<String>,
+    /// Seconds an agent has to answer an alert handed to it before people are told as
+    /// without one.
+    pub agent_grace_secs: f64,
 }
 
 impl Default for AlertsConfig {
@@ -198,6 +207,8 @@ impl Default for AlertsConfig {
             run_failed: true,
             thresholds: Vec::new(),
             judge: JudgeConfig::default(),
+            agent: None,
+            agent_grace_secs: 300.0,
         }
     }
 }

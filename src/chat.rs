@@ -19,6 +19,9 @@ pub struct SessionInfo {
     pub cwd: PathBuf,
     /// When it was created (Unix ms).
     pub created_at: i64,
+    /// Whether its model gets the agent's tools, and how acting tools are let run.
+    #[serde(default)]
+    pub agent: crate::agent::AgentPolicy,
 }
 
 impl SessionInfo {
@@ -90,6 +93,10 @@ pub struct Part {
     /// The tool call's id, for tool parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// A tool result that reports a failure or a denial rather than the tool's output, which
+    /// Anthropic's `is_error` carries, so the model can tell "it failed" from what it returned.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error: bool,
 }
 
 impl Part {
@@ -100,6 +107,24 @@ impl Part {
             text: text.into(),
             name: None,
             call_id: None,
+            error: false,
+        }
+    }
+
+    /// What tool `name` returned for call `call_id` (or, with `error`, why it failed or was
+    /// not run), stored in the answer after its call and sent back with the next request.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        text: impl Into<String>,
+        error: bool,
+    ) -> Self {
+        Self {
+            kind: PartKind::ToolResult,
+            text: text.into(),
+            name: Some(name.into()),
+            call_id: Some(call_id.into()),
+            error,
         }
     }
 }

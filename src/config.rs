@@ -42,6 +42,10 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Alert rules every run gets, and the optional LLM judge.
     pub alerts: crate::alert::AlertsConfig,
+    /// MCP servers by name (`[mcp.NAME]`), whose tools a session's model may call as
+    /// `NAME__tool`.
+    #[serde(deserialize_with = "mcp_servers")]
+    pub mcp: BTreeMap<String, McpServerConfig>,
 }
 
 /// `[chat]`: defaults for sessions.
@@ -220,6 +224,96 @@ pub struct Prices {
     pub input: f64,
     /// Per million answer tokens.
     pub output: f64,
+}
+
+/// `[mcp.NAME]`: one MCP server the daemon starts on first use and speaks to over its stdin
+/// and stdout. Its tools reach models as `NAME__tool`; as their effects are unknown, each
+/// call asks first like any acting tool.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// The program, looked up on the daemon's PATH unless it holds a `/`. Checked at load:
+    /// not empty.
+    #[serde(deserialize_with = "mcp_command")]
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Variables set for it on top of the daemon's environment. Values may be secrets (API
+    /// tokens), so they never appear in errors, logs or replies; only the keys do.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Its working directory; the daemon's when absent.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Seconds one tool call may take before the model is told it timed out (and the server,
+    /// which may be stuck, is restarted on its next use). Checked at load: more than zero.
+    #[serde(default = "mcp_timeout_secs", deserialize_with = "mcp_timeout")]
+    pub timeout_secs: f64,
+}
+
+/// Not derived: `env`'s values may be secrets, so only its keys print.
+impl std::fmt::Debug for McpServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServerConfig")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+fn mcp_timeout_secs() -> f64 {
+    60.0
+}
+
+/// Deserializes the `[mcp.*]` tables, refusing a name a tool name cannot carry: providers
+/// take tool names of letters, digits, `-` and `_` (OpenAI at most 64 of them), and `__`
+/// separates the server's name from its tool's.
+fn mcp_servers<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, McpServerConfig>, D::Error> {
+    let servers = BTreeMap::<String, McpServerConfig>::deserialize(deserializer)?;
+    let fits = |name: &str| {
+        (1..=32).contains(&name.len())
+            && !name.contains("__")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    match servers.keys().find(|name| !fits(name)) {
+        Some(bad) => Err(serde::de::Error::custom(format!(
+            "`{bad}`: an MCP server's name is 1 to 32 letters, digits, `-` or `_`, without \
+             `__` (its tools are called NAME__tool)"
+        ))),
+        None => Ok(servers),
+    }
+}
+
+/// Deserializes `[mcp.NAME] command`, refusing an empty one (which would only fail, less
+/// clearly, at the server's first use).
+fn mcp_command<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let command = String::deserialize(deserializer)?;
+    if command.trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "the command is empty; name the server's program, e.g. `npx` or `uvx`",
+        ));
+    }
+    Ok(command)
+}
+
+/// Deserializes `[mcp.NAME] timeout_secs`, refusing zero, negative and non-finite values: no
+/// call could finish within them, or none would ever time out.
+fn mcp_timeout<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let secs = f64::deserialize(deserializer)?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(serde::de::Error::custom(format!(
+            "{secs} is no timeout; write a positive number of seconds, e.g. 60"
+        )));
+    }
+    Ok(secs)
 }
 
 /// `[daemon]`: logging, history and client limits.
@@ -510,6 +604,65 @@ mod tests {
             Config::default().secret_vars(),
             ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
         );
+    }
+
+    #[test]
+    fn mcp_servers_parse_and_a_bad_command_or_timeout_names_its_key() {
+        let text = "[mcp.files]\ncommand = \"npx\"\nargs = [\"-y\", \"server-files\"]\n\
+                    env = { TOKEN = \"hunter2-secret\" }\ncwd = \"/srv\"\ntimeout_secs = 5\n\
+                    [mcp.bare]\ncommand = \"mcp-bare\"\n";
+        let config = Config::parse(Path::new("c.toml"), text).unwrap();
+        let files = &config.mcp["files"];
+        assert_eq!(files.args, ["-y", "server-files"]);
+        assert_eq!(files.env["TOKEN"], "hunter2-secret");
+        assert_eq!(files.cwd.as_deref(), Some(Path::new("/srv")));
+        assert_eq!(files.timeout_secs, 5.0);
+        let debug = format!("{files:?}");
+        assert!(
+            debug.contains("TOKEN") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        let bare = &config.mcp["bare"];
+        assert_eq!((bare.args.len(), bare.env.len()), (0, 0));
+        assert_eq!((bare.cwd.as_ref(), bare.timeout_secs), (None, 60.0));
+        assert!(Config::default().mcp.is_empty());
+
+        for (bad, key) in [
+            ("command = \"\"", "mcp.x.command"),
+            ("command = \"  \"", "mcp.x.command"),
+            ("command = \"s\"\ntimeout_secs = 0", "mcp.x.timeout_secs"),
+            ("command = \"s\"\ntimeout_secs = -1.5", "mcp.x.timeout_secs"),
+            ("command = \"s\"\ntimeout_secs = nan", "mcp.x.timeout_secs"),
+            ("command = \"s\"\ntimeout_secs = inf", "mcp.x.timeout_secs"),
+            ("command = \"s\"\nenvironment = {}", "environment"),
+            ("args = []", "command"),
+        ] {
+            let text = format!("[mcp.x]\n{bad}\n");
+            let err = Config::parse(Path::new("c.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("c.toml:"), "{bad}: {err}");
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+        let err = Config::parse(
+            Path::new("c.toml"),
+            "[mcp.x]\ncommand = \"s\"\ntimeout_secs = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("c.toml:3:"), "{err}");
+        for bad in [
+            "\"a.b\"",
+            "a__b",
+            "\"\"",
+            "x23456789012345678901234567890123",
+        ] {
+            let text = format!("[mcp.{bad}]\ncommand = \"s\"\n");
+            let err = Config::parse(Path::new("c.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("an MCP server's name"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! it carries ([`run`]), where state lives ([`paths`]), the config file ([`config`]), the line
 //! framing ([`connection`]) and the client side of a connection ([`client`]).
 
+pub mod agent;
 pub mod alert;
 pub mod chat;
 pub mod client;
@@ -20,6 +21,7 @@ pub mod number;
 pub mod paths;
 pub mod protocol;
 pub mod run;
+pub mod shell;
 pub mod sweep;
 pub mod time;
 pub mod token;

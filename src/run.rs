@@ -109,6 +109,10 @@ pub struct RunSpec {
     /// Alert rules for this run on top of the config's, as `METRIC OP VALUE` (`loss > 5`).
     #[serde(default)]
     pub alerts: Vec<String>,
+    /// The chat session whose agent is handed this run's alerts (`--agent-session`); runs the
+    /// agent starts carry its own session.
+    #[serde(default)]
+    pub agent_session: Option<String>,
 }
 
 /// A run as every client sees it.
@@ -154,6 +158,10 @@ pub struct RunInfo {
     /// log (a marker line where the gap is) and as an alert.
     #[serde(default)]
     pub lost_output: Option<OutputLoss>,
+    /// The chat session whose agent answers this run's alerts: the one that started it, or
+    /// the one named with `--agent-session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_session: Option<String>,
 }
 
 /// What a run's supervisor could not write to the run's log.

@@ -99,6 +99,9 @@ pub struct SweepSpec {
     /// [`RunSpec::pass_env`](crate::run::RunSpec::pass_env)).
     #[serde(default)]
     pub pass_env: Vec<String>,
+    /// The chat session whose agent is handed the alerts of the sweep's runs.
+    #[serde(default)]
+    pub agent_session: Option<String>,
 }
 
 /// A sweep as clients see it.

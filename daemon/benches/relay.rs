@@ -438,11 +438,9 @@ async fn direct_stream(http: &reqwest::Client, mock: &Mock, model: &str) -> anyh
     let request = ChatRequest {
         model: model.to_string(),
         system: None,
-        messages: vec![ChatMessage {
-            role: reagentd::llm::Role::User,
-            text: PROMPT.into(),
-        }],
+        messages: vec![ChatMessage::text(reagentd::llm::Role::User, PROMPT)],
         max_tokens: None,
+        tools: Vec::new(),
     };
     let body = serde_json::to_vec(&kind.request_body(&mock.base_url, &request))?;
     let mut builder = http

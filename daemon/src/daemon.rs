@@ -30,6 +30,8 @@ pub struct Daemon {
     state: Mutex<State>,
     /// Chat: providers, the HTTP client, per-session answering tasks.
     pub chat: crate::chat::Chat,
+    /// The agent: MCP servers and the wake-ups of wild-mode loops.
+    pub agent: crate::agent::Agent,
     /// Word of alerts and run endings to Slack, Telegram, the desktop.
     pub notify: crate::notify::Notifier,
     /// Fires when the daemon should exit.
@@ -66,6 +68,8 @@ pub struct State {
     pub(crate) models: crate::models::table::Models,
     /// Tokens of the HTTP face (their hashes).
     pub(crate) tokens: crate::tokens::Tokens,
+    /// The agent's approvals and wild-mode loops.
+    pub(crate) agent: crate::agent::table::AgentTable,
 }
 
 impl Daemon {
@@ -89,6 +93,7 @@ impl Daemon {
             trends: store.load_trends()?,
             models: crate::models::table::Models::new(store.load_recipes()?, store.load_models()?),
             tokens: store.load_tokens()?,
+            agent: crate::agent::table::AgentTable::load(&store)?,
             bus: Bus::new(store, config.daemon.event_history)?,
         };
         let info = DaemonInfo {
@@ -99,6 +104,7 @@ impl Daemon {
         };
         Ok(Arc::new(Self {
             chat: crate::chat::Chat::new(&config)?,
+            agent: crate::agent::Agent::new(&config),
             notify: crate::notify::Notifier::from_config(&config)?,
             paths,
             config,

@@ -3,6 +3,7 @@
 
 // Public for the binaries and benchmarks only; everything else is the daemon's own, so the
 // compiler reports what nothing uses.
+mod agent;
 pub mod alerts;
 mod bus;
 mod chat;
@@ -114,6 +115,8 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
     tokio::spawn(queue::run(daemon.clone()));
     tokio::spawn(models::serving::run(daemon.clone()));
     tokio::spawn(triage::judge::watch(daemon.clone()));
+    // Last: its tools reach every service above, and its wild-mode loops resume.
+    agent::start(&daemon);
     tracing::info!(pid = daemon.info.pid, socket = %socket.display(), "reagentd ready");
     if background {
         let _ = writeln!(std::io::stdout(), "ready");
@@ -126,6 +129,8 @@ async fn serve(paths: Paths, config: Config, background: bool) -> anyhow::Result
     server::serve(daemon.clone(), listener).await;
     tracing::info!("shutting down; runs keep going under their supervisors");
     say_goodbye(&daemon).await;
+    // MCP servers are the daemon's children, not the runs': they go with it.
+    daemon.agent.mcp.shutdown().await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

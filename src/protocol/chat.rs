@@ -61,6 +61,9 @@ pub struct CreateSession {
     /// A title.
     #[serde(default)]
     pub title: Option<String>,
+    /// Give its model the agent's tools (acting ones ask first).
+    #[serde(default)]
+    pub agent: bool,
 }
 
 /// `session.history` params.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{Ack, Blob};
+use crate::agent::{Approval, FileChange, WildInfo};
 use crate::alert::AlertInfo;
 use crate::chat::{MessageInfo, PartKind, SessionInfo};
 use crate::gpu::{GpuInfo, GpuSourceKind};
@@ -152,6 +153,21 @@ pub enum EventKind {
         model: String,
         /// The figures.
         stats: ServingStats,
+    },
+    /// A request to run an acting tool was made or settled.
+    Approval {
+        /// The request as it is now.
+        approval: Approval,
+    },
+    /// The agent wrote a file: clients follow what it changes.
+    File {
+        /// The file, its size and its diff stat.
+        change: FileChange,
+    },
+    /// A wild-mode loop started, moved on or ended.
+    Wild {
+        /// The loop as it is now.
+        wild: WildInfo,
     },
 }
 

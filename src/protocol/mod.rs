@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::agent::{Approval, McpServerInfo, ToolInfo, WildInfo};
 use crate::alert::AlertInfo;
 use crate::chat::{MessageInfo, ProviderInfo, SessionInfo, UsageReport};
 use crate::gateway::GatewayRequest;
@@ -32,6 +33,7 @@ use crate::run::{RunInfo, RunSpec};
 use crate::sweep::{SweepInfo, SweepSpec};
 use crate::token::TokenInfo;
 
+mod agent;
 mod alerts;
 mod chat;
 mod daemon;
@@ -44,6 +46,10 @@ mod models;
 mod queue;
 mod runs;
 
+pub use agent::{
+    AnswerApproval, ListApprovals, ListMcp, ListTools, SetSessionAgent, StartWild, StopWild,
+    WildStatus,
+};
 pub use alerts::{AlertResponse, IgnoreAlertsLike, IgnoredAlerts, ListAlerts, RespondAlert};
 pub use chat::{
     CancelChat, CreateSession, DeleteSession, ForkSession, ListProviders, ListSessions,
@@ -227,6 +233,22 @@ methods! {
     "token.revoke" => RevokeToken(RevokeToken) -> Ack;
     /// The gateway's request log (`/v1`), oldest first: who asked which model, how it went.
     "gateway.log" => GatewayLog(GatewayLog) -> Vec<GatewayRequest>;
+    /// Every tool a session's model may call: built-in, then each MCP server's.
+    "tools.list" => ListTools(ListTools) -> Vec<ToolInfo>;
+    /// The MCP servers, their state and tools (starting those not started yet).
+    "mcp.list" => ListMcp(ListMcp) -> Vec<McpServerInfo>;
+    /// Turn a session's tools on or off, and set how its acting tools are let run.
+    "session.agent" => SetSessionAgent(SetSessionAgent) -> SessionInfo;
+    /// Requests to run acting tools: those waiting, or all.
+    "approvals.list" => ListApprovals(ListApprovals) -> Vec<Approval>;
+    /// Approve or deny a request; the first answer from any client settles it.
+    "approval.answer" => AnswerApproval(AnswerApproval) -> Approval;
+    /// Start a wild-mode loop toward a goal.
+    "wild.start" => StartWild(StartWild) -> WildInfo;
+    /// Every wild-mode loop, oldest first.
+    "wild.status" => WildStatus(WildStatus) -> Vec<WildInfo>;
+    /// Stop a wild-mode loop; the reason recorded is `stopped`.
+    "wild.stop" => StopWild(StopWild) -> WildInfo;
 }
 
 fn decode_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod mock_hook;
 pub mod mock_llm;
 pub mod pty;
+pub mod script_llm;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;

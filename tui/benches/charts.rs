@@ -157,6 +157,7 @@ fn cockpit() -> App {
         log_path: "/x".into(),
         wandb: None,
         lost_output: None,
+        agent_session: None,
     }];
     app
 }

@@ -407,6 +407,7 @@ fn run_info(i: usize) -> RunInfo {
         log_path: "/x".into(),
         wandb: None,
         lost_output: None,
+        agent_session: None,
     }
 }
 

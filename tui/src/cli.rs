@@ -259,6 +259,99 @@ pub enum Command {
         #[command(subcommand)]
         action: GatewayAction,
     },
+    /// Every tool an agent session's model may call (built-in and MCP), with its schema.
+    Tools {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The MCP servers of the config, their state and tools (starting them).
+    Mcp {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests of agents to run acting tools that wait for an answer (--all: settled too).
+    Approvals {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Include settled ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve an agent's request to run a tool.
+    Approve {
+        /// Approval id or unique id prefix.
+        id: String,
+        /// Let this tool run without asking for the rest of the session.
+        #[arg(long)]
+        always: bool,
+    },
+    /// Deny an agent's request to run a tool; the model is told.
+    Deny {
+        /// Approval id or unique id prefix.
+        id: String,
+        /// Why, passed on to the model.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Let an agent pursue a goal on its own, within budgets; or see or stop it.
+    Wild {
+        /// What to do.
+        #[command(subcommand)]
+        action: WildAction,
+    },
+}
+
+/// `reagent wild …`
+#[derive(Subcommand, Debug)]
+pub enum WildAction {
+    /// Start a loop toward a goal (in a new agent session unless --session names one).
+    Start {
+        /// What to achieve.
+        #[arg(long)]
+        goal: String,
+        /// Run in this session (id, title or unique id prefix).
+        #[arg(long)]
+        session: Option<String>,
+        /// PROVIDER/MODEL of a new session.
+        #[arg(long)]
+        model: Option<String>,
+        /// Steps (prompts of the model) at most.
+        #[arg(long, value_name = "N")]
+        max_steps: Option<u32>,
+        /// Tokens at most.
+        #[arg(long, value_name = "N")]
+        max_tokens: Option<u64>,
+        /// US dollars at most.
+        #[arg(long, value_name = "USD")]
+        max_cost: Option<f64>,
+        /// Hours at most.
+        #[arg(long, value_name = "H")]
+        max_hours: Option<f64>,
+        /// Minutes between steps when nothing happens (default 10).
+        #[arg(long, value_name = "MINUTES")]
+        every: Option<f64>,
+        /// Acting tools it may use without asking (repeatable).
+        #[arg(long = "auto", value_name = "TOOL")]
+        auto: Vec<String>,
+        /// Print the loop as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every loop: goal, step, budget used, what it waits for or why it ended.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a loop (the one going, unless --session names one).
+    Stop {
+        /// The loop's session.
+        #[arg(long)]
+        session: Option<String>,
+    },
 }
 
 /// `reagent token …`
@@ -517,6 +610,10 @@ pub struct ChatArgs {
     /// System prompt for a new session.
     #[arg(long)]
     pub system: Option<String>,
+    /// Give a new session's model the agent's tools (acting ones ask first; answer with
+    /// `reagent approve` or in the cockpit).
+    #[arg(long, conflicts_with = "session")]
+    pub agent: bool,
     /// Print one JSON event per line instead of the text.
     #[arg(long)]
     pub json: bool,
@@ -558,6 +655,9 @@ pub struct RunArgs {
     /// An alert rule for this run, METRIC OP VALUE such as 'loss > 5' (repeatable).
     #[arg(long = "alert", value_name = "RULE")]
     pub alerts: Vec<String>,
+    /// Hand the run's alerts to this chat session's agent (id, title or unique id prefix).
+    #[arg(long, value_name = "SESSION")]
+    pub agent_session: Option<String>,
     /// Print the new run as JSON instead of its id.
     #[arg(long)]
     pub json: bool,

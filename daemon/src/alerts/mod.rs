@@ -60,19 +60,35 @@ pub fn raise(daemon: &Daemon, run: &str, draft: Draft) {
         session: None,
         created_at: now_ms(),
         answered_at: None,
+        agent: None,
     };
     match state.save_alert(alert) {
         Ok(alert) => {
             drop(state);
             tracing::info!(run = %run, alert = %alert.id, rule = %alert.rule, "{}", alert.message);
-            daemon.notify.send(Notice {
-                kind: NoticeKind::Alert,
-                title: format!("reagent: {} alert on run {}", alert.severity, info.label()),
-                body: format!("{}\n$ {}", alert.message, info.command_line()),
-            });
+            // An agent answers first; people hear of it if the agent has not in time.
+            if !for_agent(daemon, &info) {
+                tell_people(daemon, &alert, &info);
+            }
         }
         Err(err) => tracing::error!(run = %run, "cannot record an alert: {err}"),
     }
+}
+
+/// Whether a run's alerts go to an agent first: its own agent session, or the config's
+/// alerts agent.
+pub fn for_agent(daemon: &Daemon, run: &RunInfo) -> bool {
+    run.agent_session.is_some() || daemon.config.alerts.agent.is_some()
+}
+
+/// Sends people word of an alert (Slack, Telegram, the desktop): at once, or once an agent
+/// handed it has let it sit past `[alerts] agent_grace_secs`.
+pub fn tell_people(daemon: &Daemon, alert: &AlertInfo, run: &RunInfo) {
+    daemon.notify.send(Notice {
+        kind: NoticeKind::Alert,
+        title: format!("reagent: {} alert on run {}", alert.severity, run.label()),
+        body: format!("{}\n$ {}", alert.message, run.command_line()),
+    });
 }
 
 /// A run has ended: its open alerts stop offering to stop it, and the run-failed alert is

@@ -3,6 +3,12 @@
 //! `chat.send` records the user's message and a queued answer, then hands the answer to the
 //! session's task; the task streams it from the provider ([`relay`]), so a message sent while
 //! another answer streams simply waits its turn, and sessions stream side by side.
+//!
+//! In a session with tools on, an answer that calls tools is followed, in the same turn, by
+//! the tools' results (recorded in the answer) and a new answer that reads them, until the
+//! model answers without calling any. The tools themselves belong to the agent service,
+//! above this one: it lends them through the [`Toolbox`] it registers at start, so chat
+//! never imports it.
 
 pub mod providers;
 pub mod relay;
@@ -11,7 +17,10 @@ pub mod table;
 pub mod titles;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use futures_util::future::BoxFuture;
+use reagent::chat::{MessageStatus, PartKind, SessionInfo};
 
 use reagent::config::Config;
 use reagent::protocol::{RpcError, codes};
@@ -29,7 +38,33 @@ pub struct Chat {
     /// One client for every request: connection reuse matters for time to first token.
     pub http: reqwest::Client,
     tasks: Mutex<HashMap<String, SessionTask>>,
+    /// The agent's tools, once the agent service has registered them.
+    toolbox: OnceLock<Arc<dyn Toolbox>>,
 }
+
+/// The tools a session's model may call, lent by the agent service (see the module's doc).
+pub trait Toolbox: Send + Sync {
+    /// The tools offered to `session`'s model (none while its tools are off).
+    fn specs<'a>(
+        &'a self,
+        daemon: &'a Arc<Daemon>,
+        session: &'a SessionInfo,
+    ) -> BoxFuture<'a, Vec<crate::llm::ToolSpec>>;
+
+    /// Runs the calls answer `answer` made, recording each result in it; returns once every
+    /// call has a result (an approval denied, a cancel and a failure are results too).
+    fn run<'a>(
+        &'a self,
+        daemon: &'a Arc<Daemon>,
+        session: &'a SessionInfo,
+        answer: &'a str,
+        cancelled: &'a mut watch::Receiver<u64>,
+    ) -> BoxFuture<'a, ()>;
+}
+
+/// The most answers one turn may take while the model keeps calling tools: a model that
+/// never stops calling must not run forever.
+pub const MAX_ROUNDS: usize = 25;
 
 /// A session's answering task.
 struct SessionTask {
@@ -37,6 +72,8 @@ struct SessionTask {
     answers: mpsc::UnboundedSender<String>,
     /// Bumped to cancel the answer streaming now.
     cancel: watch::Sender<u64>,
+    /// Turns queued or going on (a turn is an answer and the answers after its tool calls).
+    turns: watch::Sender<usize>,
 }
 
 impl Chat {
@@ -55,6 +92,7 @@ impl Chat {
             providers,
             http,
             tasks: Mutex::default(),
+            toolbox: OnceLock::new(),
         })
     }
 
@@ -106,22 +144,59 @@ impl Chat {
         infos
     }
 
+    /// Lends chat the agent's tools; the first registration holds.
+    pub fn set_toolbox(&self, toolbox: Arc<dyn Toolbox>) {
+        let _ = self.toolbox.set(toolbox);
+    }
+
+    /// The tools offered to a session's model: none while its tools are off.
+    pub async fn tools(
+        &self,
+        daemon: &Arc<Daemon>,
+        session: &SessionInfo,
+    ) -> Vec<crate::llm::ToolSpec> {
+        match self.toolbox.get() {
+            Some(toolbox) if session.agent.enabled => toolbox.specs(daemon, session).await,
+            _ => Vec::new(),
+        }
+    }
+
     /// Queues an answer in its session, starting the session's task when needed.
     pub fn enqueue(&self, daemon: &Arc<Daemon>, session: &str, answer: String) {
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         let task = tasks.entry(session.to_string()).or_insert_with(|| {
             let (answers, queue) = mpsc::unbounded_channel();
             let (cancel, cancelled) = watch::channel(0);
+            let turns = watch::channel(0).0;
             tokio::spawn(answer_in_turn(
                 daemon.clone(),
                 session.to_string(),
                 queue,
                 cancelled,
+                turns.clone(),
             ));
-            SessionTask { answers, cancel }
+            SessionTask {
+                answers,
+                cancel,
+                turns,
+            }
         });
+        task.turns.send_modify(|turns| *turns += 1);
         // The task lives as long as the daemon; a send cannot fail while it does.
         let _ = task.answers.send(answer);
+    }
+
+    /// Returns once a session has no turn queued or going on: every answer it was sent has
+    /// ended, and so have the answers that read their tools' results. For wild mode, which
+    /// acts again only after the model's turn is over.
+    pub async fn idle(&self, session: &str) {
+        let turns = {
+            let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            tasks.get(session).map(|task| task.turns.subscribe())
+        };
+        if let Some(mut turns) = turns {
+            let _ = turns.wait_for(|turns| *turns == 0).await;
+        }
     }
 
     /// Cancels the answer streaming in a session, if any.
@@ -138,10 +213,54 @@ async fn answer_in_turn(
     session: String,
     mut queue: mpsc::UnboundedReceiver<String>,
     mut cancelled: watch::Receiver<u64>,
+    turns: watch::Sender<usize>,
 ) {
-    while let Some(answer) = queue.recv().await {
+    while let Some(mut answer) = queue.recv().await {
         // A cancel sent before this answer started is not for it.
         cancelled.borrow_and_update();
-        relay::answer(&daemon, &session, &answer, &mut cancelled).await;
+        for _ in 0..MAX_ROUNDS {
+            relay::answer(&daemon, &session, &answer, &mut cancelled).await;
+            match call_tools(&daemon, &session, &answer, &mut cancelled).await {
+                Some(next) => answer = next,
+                None => break,
+            }
+        }
+        turns.send_modify(|turns| *turns = turns.saturating_sub(1));
+    }
+}
+
+/// After an answer of a session with tools on: when it ended calling tools, runs them and
+/// records the next answer of the turn, which reads their results; `None` when the turn is
+/// over (no call, tools off, the answer failed or was cancelled, or the tools were).
+async fn call_tools(
+    daemon: &Arc<Daemon>,
+    session: &str,
+    answer: &str,
+    cancelled: &mut watch::Receiver<u64>,
+) -> Option<String> {
+    let toolbox = daemon.chat.toolbox.get()?;
+    let (info, calls) = {
+        let state = daemon.state();
+        let info = state.sessions().iter().find(|s| s.id == session)?.clone();
+        let messages = state.messages(session).ok()?;
+        let ended = messages.into_iter().find(|m| m.id == answer)?;
+        let calls = ended.status == MessageStatus::Complete
+            && ended.parts.iter().any(|p| p.kind == PartKind::ToolCall);
+        (info, calls)
+    };
+    if !info.agent.enabled || !calls {
+        return None;
+    }
+    cancelled.borrow_and_update();
+    toolbox.run(daemon, &info, answer, cancelled).await;
+    if cancelled.has_changed().unwrap_or(true) {
+        return None;
+    }
+    match sessions::follow_up(daemon, session) {
+        Ok(next) => Some(next.id),
+        Err(err) => {
+            tracing::error!("cannot record the next answer of session {session}: {err}");
+            None
+        }
     }
 }

@@ -38,6 +38,10 @@ pub fn create(daemon: &Daemon, create: CreateSession) -> Result<SessionInfo, Rpc
         system: create.system.filter(|s| !s.trim().is_empty()),
         cwd,
         created_at: now_ms(),
+        agent: reagent::agent::AgentPolicy {
+            enabled: create.agent,
+            ..Default::default()
+        },
     };
     daemon.state().save_session(session)
 }
@@ -92,6 +96,21 @@ pub fn send(daemon: &Arc<Daemon>, send: SendChat) -> Result<MessageInfo, RpcErro
     }
     daemon.chat.enqueue(daemon, &session, answer.id.clone());
     Ok(answer)
+}
+
+/// Records the next answer of a turn whose last answer called tools: queued, with no user
+/// message before it, since the tools' results (in the last answer) are what it reads.
+pub fn follow_up(daemon: &Daemon, session: &str) -> Result<MessageInfo, RpcError> {
+    daemon.state().save_message(MessageInfo {
+        id: short_id(),
+        session: session.to_string(),
+        role: Role::Assistant,
+        status: MessageStatus::Queued,
+        parts: Vec::new(),
+        error: None,
+        usage: MessageUsage::default(),
+        created_at: now_ms(),
+    })
 }
 
 /// Sends a message and waits for its answer to end, for `limit` at most (then cancels it).

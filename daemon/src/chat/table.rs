@@ -111,6 +111,7 @@ impl State {
                         text: String::new(),
                         name: None,
                         call_id: None,
+                        error: false,
                     });
                 }
                 message.parts.len() - 1
@@ -129,14 +130,20 @@ impl State {
         });
     }
 
-    /// Starts a tool-call part in an answer; returns its index.
+    /// Starts a tool-call part in an answer; returns its index. A call the provider gave no
+    /// id gets one: its result must name it, and providers refuse an empty id.
     pub fn start_tool_call(&mut self, id: &str, call_id: &str, name: &str) -> Option<usize> {
         let message = self.chat.streaming.get_mut(id)?;
+        let call_id = match call_id {
+            "" => format!("call_{}", crate::daemon::short_id()),
+            id => id.to_string(),
+        };
         message.parts.push(Part {
             kind: PartKind::ToolCall,
             text: String::new(),
             name: Some(name.to_string()),
-            call_id: Some(call_id.to_string()),
+            call_id: Some(call_id),
+            error: false,
         });
         let index = message.parts.len() - 1;
         self.append(id, Some(index), PartKind::ToolCall, "");

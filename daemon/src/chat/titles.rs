@@ -141,11 +141,9 @@ async fn ask(daemon: &Daemon, model: &str, prompt: String) -> Result<String, Str
     let request = llm::ChatRequest {
         model: id.clone(),
         system: Some(INSTRUCTION.to_string()),
-        messages: vec![llm::ChatMessage {
-            role: llm::Role::User,
-            text: prompt,
-        }],
+        messages: vec![llm::ChatMessage::text(llm::Role::User, prompt)],
         max_tokens: provider.max_tokens(&id, &daemon.config.chat),
+        tools: Vec::new(),
     };
     let mut answer = String::new();
     let mut failed = None;

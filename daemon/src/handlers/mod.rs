@@ -3,6 +3,7 @@
 //! tied to a connection (subscribing, attaching, answering later).
 //! Adding a method to the protocol fails to compile until it is handled here.
 
+mod agent;
 mod chat;
 mod daemon;
 mod gpus;
@@ -20,6 +21,7 @@ use reagent::protocol::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::agent::{approvals, wild};
 use crate::alerts;
 use crate::chat::sessions;
 use crate::daemon::Daemon;
@@ -214,6 +216,14 @@ pub fn dispatch(conn: &Conn, id: Option<RequestId>, request: Request) -> Reply {
         Request::ListTokens(p) => answer(p, |_| Ok(crate::tokens::list(daemon))),
         Request::RevokeToken(p) => answer(p, |p| crate::tokens::revoke(daemon, &p.name).map(ack)),
         Request::GatewayLog(p) => answer(p, |p| crate::http::gateway::log(daemon, &p)),
+        Request::ListTools(list) => agent::tools(conn, id, list),
+        Request::ListMcp(list) => agent::mcp(conn, id, list),
+        Request::SetSessionAgent(set) => agent::set_session(conn, id, set),
+        Request::ListApprovals(p) => answer(p, |p| approvals::list(daemon, &p)),
+        Request::AnswerApproval(p) => answer(p, |p| approvals::answer(daemon, p)),
+        Request::StartWild(p) => answer(p, |p| wild::start(daemon, p)),
+        Request::WildStatus(p) => answer(p, |_| Ok(wild::status(daemon))),
+        Request::StopWild(p) => answer(p, |p| wild::stop(daemon, &p)),
     }
 }
 

@@ -15,19 +15,16 @@ use serde_json::{Map, Value, json};
 
 use super::error::{describe, truncate};
 use super::sse::{Dialect, SseEvent};
-use super::{ChatRequest, StreamEvent, Usage, non_empty_str, trim_base};
+use super::{ChatMessage, ChatRequest, Content, StreamEvent, Usage, non_empty_str, trim_base};
 
 /// The API version reagent speaks; Anthropic requires it on every request.
 pub const API_VERSION: &str = "2023-06-01";
 
-/// The streaming request body: `system` top-level (Anthropic has no system role), and the
-/// `max_tokens` it requires: the user's cap, else [`default_max_tokens`] for the model.
+/// The streaming request body: `system` top-level (Anthropic has no system role), the tools
+/// when there are any, and the `max_tokens` it requires: the user's cap, else
+/// [`default_max_tokens`] for the model.
 pub fn request_body(request: &ChatRequest) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.text}))
-        .collect();
+    let messages: Vec<Value> = request.messages.iter().map(message).collect();
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
     let cap = request
@@ -37,9 +34,68 @@ pub fn request_body(request: &ChatRequest) -> Value {
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         body.insert("system".into(), json!(system));
     }
+    if !request.tools.is_empty() {
+        let tools = request.tools.iter().map(|tool| {
+            json!({
+                "name": tool.name,
+                "description": tool.description,
+                "input_schema": tool.schema,
+            })
+        });
+        body.insert("tools".into(), tools.collect());
+    }
     body.insert("messages".into(), Value::Array(messages));
     body.insert("stream".into(), Value::Bool(true));
     Value::Object(body)
+}
+
+/// One turn as Messages wants it. A turn of text alone keeps the plain string `content` it
+/// always had; one with tool calls or results becomes content blocks, the results first, as
+/// Anthropic requires of the turn after a call, then the text and calls in their order. Empty
+/// text blocks are left out, since Anthropic refuses them.
+fn message(message: &ChatMessage) -> Value {
+    let role = message.role.as_str();
+    let plain = (message.content.iter()).all(|content| matches!(content, Content::Text(_)));
+    if plain {
+        return json!({"role": role, "content": message.joined_text()});
+    }
+    let results = message.content.iter().filter_map(|content| match content {
+        Content::ToolResult { id, text, error } => {
+            let mut block = json!({"type": "tool_result", "tool_use_id": id, "content": text});
+            if let (true, Some(fields)) = (*error, block.as_object_mut()) {
+                fields.insert("is_error".into(), Value::Bool(true));
+            }
+            Some(block)
+        }
+        _ => None,
+    });
+    let rest = message.content.iter().filter_map(|content| match content {
+        Content::Text(text) if text.is_empty() => None,
+        Content::Text(text) => Some(json!({"type": "text", "text": text})),
+        Content::ToolCall {
+            id,
+            name,
+            arguments,
+        } => Some(json!({
+            "type": "tool_use",
+            "id": id,
+            "name": name,
+            "input": input(arguments),
+        })),
+        Content::ToolResult { .. } => None,
+    });
+    let blocks: Vec<Value> = results.chain(rest).collect();
+    json!({"role": role, "content": blocks})
+}
+
+/// A call's streamed arguments as the `input` object Anthropic wants back. Arguments that are
+/// empty or not a JSON object (a malformed call, or one cut off) become `{}`: the call's
+/// result already tells the model it went wrong, and Anthropic would refuse anything else.
+fn input(arguments: &str) -> Value {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(object @ Value::Object(_)) => object,
+        _ => Value::Object(Map::new()),
+    }
 }
 
 /// The cap sent when the user set none. Anthropic requires one, but a cap is only wanted to
@@ -243,7 +299,7 @@ fn is_empty_input(input: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::llm::testing::{parse_any_cut, text};
-    use crate::llm::{ChatMessage, INCOMPLETE, ProviderKind, Role};
+    use crate::llm::{INCOMPLETE, ProviderKind, Role, ToolSpec};
 
     fn parse(stream: &str) -> Vec<StreamEvent> {
         parse_any_cut(ProviderKind::Anthropic, stream.as_bytes())
@@ -412,16 +468,163 @@ event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n
         }
     }
 
+    fn call(id: &str, name: &str, arguments: &str) -> Content {
+        Content::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
+
+    fn result(id: &str, text: &str, error: bool) -> Content {
+        Content::ToolResult {
+            id: id.into(),
+            text: text.into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn tools_calls_and_results_are_tool_use_and_tool_result_blocks() {
+        let mut request = ChatRequest {
+            model: "claude-x".into(),
+            system: None,
+            messages: vec![
+                ChatMessage::text(Role::User, "weather and time in Zürich?"),
+                ChatMessage {
+                    role: Role::Assistant,
+                    content: vec![
+                        Content::Text("Checking.".into()),
+                        call("toolu_a", "get_weather", "{\"location\": \"Zürich\"}"),
+                        call("toolu_b", "get_time", "{}"),
+                    ],
+                },
+                ChatMessage {
+                    role: Role::User,
+                    content: vec![
+                        result("toolu_a", "14 °C, cloudy", false),
+                        result("toolu_b", "denied by the user", true),
+                        Content::Text("and tomorrow?".into()),
+                    ],
+                },
+            ],
+            max_tokens: Some(1024),
+            tools: vec![ToolSpec {
+                name: "get_weather".into(),
+                description: "The weather at a place.".into(),
+                schema: json!({
+                    "type": "object",
+                    "properties": {"location": {"type": "string"}},
+                    "required": ["location"],
+                }),
+            }],
+        };
+        assert_eq!(
+            request_body(&request),
+            json!({
+                "model": "claude-x",
+                "max_tokens": 1024,
+                "tools": [{
+                    "name": "get_weather",
+                    "description": "The weather at a place.",
+                    "input_schema": {
+                        "type": "object",
+                        "properties": {"location": {"type": "string"}},
+                        "required": ["location"],
+                    },
+                }],
+                "messages": [
+                    {"role": "user", "content": "weather and time in Zürich?"},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "text", "text": "Checking."},
+                            {
+                                "type": "tool_use",
+                                "id": "toolu_a",
+                                "name": "get_weather",
+                                "input": {"location": "Zürich"},
+                            },
+                            {"type": "tool_use", "id": "toolu_b", "name": "get_time", "input": {}},
+                        ],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "toolu_a",
+                                "content": "14 °C, cloudy",
+                            },
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "toolu_b",
+                                "content": "denied by the user",
+                                "is_error": true,
+                            },
+                            {"type": "text", "text": "and tomorrow?"},
+                        ],
+                    },
+                ],
+                "stream": true,
+            })
+        );
+        // Results come first whatever the order given; calls without text have no empty
+        // text block.
+        request.messages[1].content[0] = Content::Text(String::new());
+        request.messages[2].content.rotate_right(1);
+        let body = request_body(&request);
+        assert_eq!(body["messages"][1]["content"][0]["type"], "tool_use");
+        assert_eq!(
+            body["messages"][1]["content"].as_array().map(Vec::len),
+            Some(2)
+        );
+        let kinds: Vec<&Value> = (body["messages"][2]["content"].as_array().into_iter())
+            .flatten()
+            .map(|block| &block["type"])
+            .collect();
+        assert_eq!(kinds, ["tool_result", "tool_result", "text"]);
+        request.tools.clear();
+        assert!(request_body(&request).get("tools").is_none());
+    }
+
+    #[test]
+    fn malformed_or_cut_off_arguments_are_sent_back_as_an_empty_input() {
+        for arguments in [
+            "",
+            "{\"location\": \"Zür",
+            "[1, 2]",
+            "\"text\"",
+            "null",
+            "not json",
+        ] {
+            let request = ChatRequest {
+                model: "claude-x".into(),
+                system: None,
+                messages: vec![ChatMessage {
+                    role: Role::Assistant,
+                    content: vec![call("toolu_a", "get_weather", arguments)],
+                }],
+                max_tokens: Some(16),
+                tools: Vec::new(),
+            };
+            let body = request_body(&request);
+            assert_eq!(
+                body["messages"][0]["content"],
+                json!([{"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {}}]),
+                "{arguments:?}"
+            );
+        }
+    }
+
     #[test]
     fn request_shape() {
         let request = ChatRequest {
             model: "claude-x".into(),
             system: Some("be brief".into()),
-            messages: vec![ChatMessage {
-                role: Role::User,
-                text: "hi".into(),
-            }],
+            messages: vec![ChatMessage::text(Role::User, "hi")],
             max_tokens: Some(1024),
+            tools: Vec::new(),
         };
         assert_eq!(
             request_body(&request),

@@ -151,6 +151,22 @@ pub struct ChatRequest {
     /// request carries none (a cap nobody asked for cuts long answers) and an Anthropic one,
     /// which must, carries [`anthropic::default_max_tokens`].
     pub max_tokens: Option<u32>,
+    /// The tools the model may call. Empty sends no `tools` key at all, so a request without
+    /// tools is exactly what it was before tools existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+}
+
+/// A tool the model may call, as both providers describe one: a name, what it is for, and the
+/// JSON schema its arguments must follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does and when to use it: all the model knows of it besides the schema.
+    pub description: String,
+    /// The JSON schema of its arguments (an `object` schema).
+    pub schema: serde_json::Value,
 }
 
 /// One turn of the conversation.
@@ -158,8 +174,57 @@ pub struct ChatRequest {
 pub struct ChatMessage {
     /// Who said it.
     pub role: Role,
-    /// What was said.
-    pub text: String,
+    /// What it holds, in order: the model's text and tool calls, or the user's text and the
+    /// results of the calls the model made in the turn before.
+    pub content: Vec<Content>,
+}
+
+impl ChatMessage {
+    /// A turn of plain text: all there was before tools, and still most turns.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: vec![Content::Text(text.into())],
+        }
+    }
+
+    /// The text contents joined, for a provider (or a test) that wants one string.
+    pub fn joined_text(&self) -> String {
+        let texts = self.content.iter().filter_map(|content| match content {
+            Content::Text(text) => Some(text.as_str()),
+            _ => None,
+        });
+        texts.collect()
+    }
+}
+
+/// A piece of a turn. Calls belong to the model's turns and results to the user's turn right
+/// after, one result for every call, which both providers require.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Content {
+    /// Text: the user's words or the model's answer.
+    Text(String),
+    /// A tool call the model made, sent back so the model sees what it asked for.
+    ToolCall {
+        /// The provider's call id, which the result names.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The JSON arguments as the model streamed them, unparsed, since they may be malformed
+        /// (the model erred, or the answer was cut off): OpenAI takes them back as they are,
+        /// Anthropic, which wants an object, gets `{}` for anything else.
+        arguments: String,
+    },
+    /// What a tool call returned.
+    ToolResult {
+        /// The id of the call it answers.
+        id: String,
+        /// The tool's output, or why it failed or did not run.
+        text: String,
+        /// Whether it reports a failure or a denial rather than the tool's output.
+        error: bool,
+    },
 }
 
 /// Who said a message; the system prompt is not a role here because Anthropic has no such
@@ -224,6 +289,7 @@ mod tests {
             system: None,
             messages: vec![],
             max_tokens: Some(16),
+            tools: Vec::new(),
         };
         assert_eq!(
             ProviderKind::OpenAi.request_body("http://h/v1", &request),

@@ -15,32 +15,102 @@ use serde_json::{Value, json};
 
 use super::error::{describe, truncate};
 use super::sse::{Dialect, SseEvent};
-use super::{ChatRequest, StreamEvent, Usage, non_empty_str, trim_base};
+use super::{ChatMessage, ChatRequest, Content, StreamEvent, Usage, non_empty_str, trim_base};
 
 /// The streaming request body: the system prompt as the first message, the usage chunk asked
-/// for (otherwise OpenAI sends no usage at all when streaming), and a cap on the answer only
-/// when the user set one, in the field [`cap_field`] picks for this server and model.
+/// for (otherwise OpenAI sends no usage at all when streaming), the tools as `function`s when
+/// there are any, and a cap on the answer only when the user set one, in the field
+/// [`cap_field`] picks for this server and model.
 pub fn request_body(base_url: &str, request: &ChatRequest) -> Value {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system.as_deref().filter(|s| !s.is_empty()) {
         messages.push(json!({"role": "system", "content": system}));
     }
-    messages.extend(
-        request
-            .messages
-            .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.text})),
-    );
+    for message in &request.messages {
+        push_message(message, &mut messages);
+    }
     let mut body = json!({
         "model": request.model,
         "messages": messages,
         "stream": true,
         "stream_options": {"include_usage": true},
     });
-    if let (Some(cap), Some(fields)) = (request.max_tokens, body.as_object_mut()) {
+    let Some(fields) = body.as_object_mut() else {
+        return body;
+    };
+    if !request.tools.is_empty() {
+        let tools = request.tools.iter().map(|tool| {
+            json!({
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.schema,
+                },
+            })
+        });
+        fields.insert("tools".into(), tools.collect());
+    }
+    if let Some(cap) = request.max_tokens {
         fields.insert(cap_field(base_url, &request.model).into(), json!(cap));
     }
     body
+}
+
+/// A call's arguments as sent back: as streamed when they are a JSON object, else `{}`.
+fn whole_arguments(arguments: &str) -> &str {
+    match serde_json::from_str::<serde_json::Map<String, Value>>(arguments) {
+        Ok(_) => arguments,
+        Err(_) => "{}",
+    }
+}
+
+/// One turn as Chat Completions wants it. Results are not part of a turn there but messages
+/// of their own (`role: tool`, one per call, in order), which come first, and the turn's own
+/// message follows only if it says something: the model's calls go in its `tool_calls`, with
+/// `content: null` when it wrote no text. A turn without calls or results is the plain
+/// `{role, content}` it always was, even when empty.
+fn push_message(message: &ChatMessage, out: &mut Vec<Value>) {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    let mut results = false;
+    for content in &message.content {
+        match content {
+            Content::Text(fragment) => text.push_str(fragment),
+            Content::ToolCall {
+                id,
+                name,
+                arguments,
+            } => calls.push(json!({
+                "id": id,
+                "type": "function",
+                // A call cut off mid-arguments goes back as `{}`: compatible servers that
+                // parse the arguments (vLLM's templates) would refuse every later request.
+                "function": {"name": name, "arguments": whole_arguments(arguments)},
+            })),
+            Content::ToolResult { id, text, error } => {
+                results = true;
+                // There is no `is_error` here; the text must say it.
+                let content = if *error {
+                    format!("error: {text}")
+                } else {
+                    text.clone()
+                };
+                out.push(json!({"role": "tool", "tool_call_id": id, "content": content}));
+            }
+        }
+    }
+    let role = message.role.as_str();
+    if !calls.is_empty() {
+        let content = if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text)
+        };
+        out.push(json!({"role": role, "content": content, "tool_calls": calls}));
+    } else if !results || !text.is_empty() {
+        out.push(json!({"role": role, "content": text}));
+    }
 }
 
 /// The field that caps an answer. OpenAI's own API (and Azure's) rejects `max_tokens` for
@@ -239,7 +309,7 @@ fn first_choice(chunk: &Value) -> Option<&Value> {
 mod tests {
     use super::*;
     use crate::llm::testing::{parse_any_cut, run, text};
-    use crate::llm::{ChatMessage, INCOMPLETE, ProviderKind, Role};
+    use crate::llm::{INCOMPLETE, ProviderKind, Role, ToolSpec};
 
     fn parse(stream: &str) -> Vec<StreamEvent> {
         parse_any_cut(ProviderKind::OpenAi, stream.as_bytes())
@@ -442,16 +512,11 @@ data: [DONE]
             model: "gpt-4o-mini".into(),
             system: Some("be brief".into()),
             messages: vec![
-                ChatMessage {
-                    role: Role::User,
-                    text: "hi".into(),
-                },
-                ChatMessage {
-                    role: Role::Assistant,
-                    text: "hello".into(),
-                },
+                ChatMessage::text(Role::User, "hi"),
+                ChatMessage::text(Role::Assistant, "hello"),
             ],
             max_tokens: None,
+            tools: Vec::new(),
         };
         let official = "https://api.openai.com/v1";
         assert_eq!(
@@ -481,6 +546,142 @@ data: [DONE]
             vec![("authorization", "Bearer sk-1".to_owned())]
         );
         assert_eq!(auth_headers(""), vec![]);
+    }
+
+    /// A question, the model's two parallel calls (with a word first), their results (one a
+    /// denial), and the user's next words in the same turn.
+    fn tool_round_trip() -> ChatRequest {
+        let call = |id: &str, name: &str, arguments: &str| Content::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        };
+        let result = |id: &str, text: &str, error| Content::ToolResult {
+            id: id.into(),
+            text: text.into(),
+            error,
+        };
+        ChatRequest {
+            model: "gpt-4o-mini".into(),
+            system: None,
+            messages: vec![
+                ChatMessage::text(Role::User, "weather and time in Zürich?"),
+                ChatMessage {
+                    role: Role::Assistant,
+                    content: vec![
+                        Content::Text("Checking.".into()),
+                        call("call_a", "get_weather", "{\"location\": \"Zürich\"}"),
+                        call("call_b", "get_time", "{}"),
+                    ],
+                },
+                ChatMessage {
+                    role: Role::User,
+                    content: vec![
+                        result("call_a", "14 °C, cloudy", false),
+                        result("call_b", "denied by the user", true),
+                    ],
+                },
+            ],
+            max_tokens: None,
+            tools: vec![
+                ToolSpec {
+                    name: "get_weather".into(),
+                    description: "The weather at a place.".into(),
+                    schema: json!({
+                        "type": "object",
+                        "properties": {"location": {"type": "string"}},
+                        "required": ["location"],
+                    }),
+                },
+                ToolSpec {
+                    name: "get_time".into(),
+                    description: "The time now.".into(),
+                    schema: json!({"type": "object", "properties": {}}),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn tools_calls_and_results_are_functions_tool_calls_and_tool_messages() {
+        let mut request = tool_round_trip();
+        assert_eq!(
+            request_body("http://127.0.0.1:8000/v1", &request),
+            json!({
+                "model": "gpt-4o-mini",
+                "messages": [
+                    {"role": "user", "content": "weather and time in Zürich?"},
+                    {
+                        "role": "assistant",
+                        "content": "Checking.",
+                        "tool_calls": [
+                            {
+                                "id": "call_a",
+                                "type": "function",
+                                "function": {
+                                    "name": "get_weather",
+                                    "arguments": "{\"location\": \"Zürich\"}",
+                                },
+                            },
+                            {
+                                "id": "call_b",
+                                "type": "function",
+                                "function": {"name": "get_time", "arguments": "{}"},
+                            },
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "call_a", "content": "14 °C, cloudy"},
+                    {
+                        "role": "tool",
+                        "tool_call_id": "call_b",
+                        "content": "error: denied by the user",
+                    },
+                ],
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "get_weather",
+                            "description": "The weather at a place.",
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"location": {"type": "string"}},
+                                "required": ["location"],
+                            },
+                        },
+                    },
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "get_time",
+                            "description": "The time now.",
+                            "parameters": {"type": "object", "properties": {}},
+                        },
+                    },
+                ],
+                "stream": true,
+                "stream_options": {"include_usage": true},
+            })
+        );
+        // Calls without text carry `content: null`; the user's words after the results are a
+        // message of their own, after the tool messages.
+        request.messages[1].content.remove(0);
+        request.messages[2]
+            .content
+            .push(Content::Text("and tomorrow?".into()));
+        let messages = request_body("http://h/v1", &request)["messages"].clone();
+        assert_eq!(messages[1]["content"], Value::Null);
+        assert_eq!(messages[1]["tool_calls"].as_array().map(Vec::len), Some(2));
+        assert_eq!(messages[2]["role"], "tool");
+        assert_eq!(messages[3]["role"], "tool");
+        assert_eq!(
+            messages[4],
+            json!({"role": "user", "content": "and tomorrow?"})
+        );
+        assert_eq!(messages.as_array().map(Vec::len), Some(5));
+        // Without tools there is no `tools` key at all.
+        request.tools.clear();
+        assert!(request_body("http://h/v1", &request).get("tools").is_none());
     }
 
     #[test]
@@ -528,6 +729,7 @@ data: [DONE]
             system: None,
             messages: vec![],
             max_tokens: Some(2000),
+            tools: Vec::new(),
         };
         let body = request_body("https://api.openai.com/v1", &request);
         assert_eq!(body["max_completion_tokens"], 2000);

@@ -79,5 +79,6 @@ pub fn past_spec(daemon: &Daemon, run: &RunInfo, job: Option<&Job>) -> Result<Ru
         size: Some((spec.cols, spec.rows)),
         metrics: None,
         alerts: Vec::new(),
+        agent_session: run.agent_session.clone(),
     })
 }

@@ -64,6 +64,7 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
             size: None,
             metrics: None,
             alerts: Vec::new(),
+            agent_session: spec.agent_session.clone(),
         };
         let run = crate::runs::create(daemon, run_spec, &format!("queued in sweep {name}"))?;
         runs.push(run.id);

@@ -153,6 +153,28 @@ pub fn read_log(daemon: &Daemon, read: &ReadLog) -> Result<LogChunk, RpcError> {
     })
 }
 
+/// Log bytes a run's screen is rebuilt from (as the terminal would show them).
+const SCREEN_LOG_TAIL: u64 = 16 * 1024;
+/// Rows of a run's screen as text.
+pub const SCREEN_ROWS: u16 = 40;
+
+/// The last `rows` lines of a run's output as plain text, as its terminal would show them
+/// (progress bars redrawn in place, colours dropped), rebuilt from its log's tail: what a
+/// chat about an alert and the agent's `run_screen` and `run_log` are shown, for a live run
+/// or an ended one.
+pub fn screen_text(run: &RunInfo, rows: u16) -> String {
+    let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
+    // Enough bytes for the rows asked, at a generous line length.
+    let want = SCREEN_LOG_TAIL.max(u64::from(rows) * 512);
+    let start = size.saturating_sub(want);
+    let Ok((tail, _)) = logfile::read_at(&run.log_path, start, want as usize) else {
+        return String::new();
+    };
+    let mut parser = vt100::Parser::new(rows.max(1), run.cols.max(20), 0);
+    parser.process(&tail);
+    parser.screen().contents().trim_end().to_string()
+}
+
 /// The run once it has ended (at once if it has); `None` when the caller went away first.
 pub async fn ended(
     daemon: &Daemon,

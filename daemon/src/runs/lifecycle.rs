@@ -193,6 +193,7 @@ mod tests {
             log_path: Default::default(),
             wandb: None,
             lost_output: None,
+            agent_session: None,
         }
     }
 

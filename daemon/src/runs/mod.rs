@@ -92,6 +92,7 @@ fn record(
         log_path: daemon.paths.run_dir(&id).join(files::LOG),
         wandb: None,
         lost_output: None,
+        agent_session: spec.agent_session.clone(),
     };
     let metrics = crate::metrics::file_for(daemon, &id, &launch.cwd, spec.metrics);
     launch.env.push((

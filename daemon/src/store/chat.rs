@@ -13,25 +13,28 @@ use super::Store;
 /// Inserts or replaces a session.
 pub fn upsert_session(tx: &rusqlite::Connection, session: &SessionInfo) -> anyhow::Result<()> {
     tx.execute(
-        "INSERT INTO sessions (id, title, model, system, cwd, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO sessions (id, title, model, system, cwd, created_at, agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
-             system = excluded.system",
+             system = excluded.system, agent = excluded.agent",
         params![
             session.id,
             session.title,
             session.model,
             session.system,
             session.cwd.to_string_lossy(),
-            session.created_at
+            session.created_at,
+            serde_json::to_string(&session.agent)?
         ],
     )?;
     Ok(())
 }
 
-/// Deletes a session and its messages.
+/// Deletes a session with its messages, its agent's approvals and its wild-mode loop.
 pub fn delete_session(tx: &rusqlite::Connection, id: &str) -> anyhow::Result<()> {
-    tx.execute("DELETE FROM messages WHERE session = ?1", [id])?;
+    for table in ["messages", "approvals", "wild"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE session = ?1"), [id])?;
+    }
     tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
     Ok(())
 }
@@ -73,7 +76,8 @@ impl Store {
     /// Every session, oldest first.
     pub fn load_sessions(&self) -> anyhow::Result<Vec<SessionInfo>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, title, model, system, cwd, created_at FROM sessions ORDER BY created_at, rowid",
+            "SELECT id, title, model, system, cwd, created_at, agent FROM sessions
+             ORDER BY created_at, rowid",
         )?;
         let rows = stmt.query_map([], |row| {
             Ok(SessionInfo {
@@ -83,6 +87,10 @@ impl Store {
                 system: row.get(3)?,
                 cwd: PathBuf::from(row.get::<_, String>(4)?),
                 created_at: row.get(5)?,
+                // Sessions from before the agent have none: tools off.
+                agent: (row.get::<_, Option<String>>(6)?)
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -183,6 +191,10 @@ mod tests {
             system: Some("be brief".into()),
             cwd: "/".into(),
             created_at: 1,
+            agent: reagent::agent::AgentPolicy {
+                enabled: true,
+                ..Default::default()
+            },
         };
         store
             .commit(&Event {

@@ -12,6 +12,7 @@ use reagent::protocol::{Event, EventKind};
 use reagent::run::{RunInfo, RunStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+mod agent;
 mod chat;
 mod gateway;
 mod metrics;
@@ -142,6 +143,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX gateway_log_by_ts ON gateway_log (ts);
 "#,
+    r#"
+    ALTER TABLE runs ADD COLUMN agent_session TEXT;
+    ALTER TABLE sessions ADD COLUMN agent TEXT;
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        session TEXT NOT NULL,
+        approval TEXT NOT NULL
+    );
+    CREATE TABLE wild (
+        session TEXT PRIMARY KEY,
+        wild TEXT NOT NULL
+    );
+"#,
 ];
 
 /// The open database.
@@ -231,6 +245,7 @@ impl Store {
             lost_output: row
                 .get::<_, Option<String>>("lost_output")?
                 .and_then(|text| serde_json::from_str(&text).ok()),
+            agent_session: row.get("agent_session")?,
             id,
         })
     }
@@ -265,12 +280,15 @@ impl Store {
             EventKind::Recipe { recipe } => models::upsert_recipe(&tx, recipe)?,
             EventKind::RecipeRemoved { name } => models::delete_recipe(&tx, name)?,
             EventKind::Model { model } => models::upsert_model(&tx, model)?,
+            EventKind::Approval { approval } => agent::upsert_approval(&tx, approval)?,
+            EventKind::Wild { wild } => agent::upsert_wild(&tx, wild)?,
             EventKind::Clients { .. }
             | EventKind::Delta { .. }
             | EventKind::ChatRetrying { .. }
             | EventKind::Gpus { .. }
             | EventKind::Metrics { .. }
-            | EventKind::Serving { .. } => {}
+            | EventKind::Serving { .. }
+            | EventKind::File { .. } => {}
         }
         tx.execute(
             "INSERT INTO events (seq, ts, payload) VALUES (?1, ?2, ?3)",
@@ -333,8 +351,9 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
     tx.execute(
         "INSERT INTO runs (id, name, command, cwd, env_keys, status, exit_code, signal, reason,
                            pid, cols, rows, created_at, started_at, ended_at, wandb,
-                           lost_output)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                           lost_output, agent_session)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18)
          ON CONFLICT(id) DO UPDATE SET
              name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
              signal = excluded.signal, reason = excluded.reason, pid = excluded.pid,
@@ -362,6 +381,7 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
                 .as_ref()
                 .map(serde_json::to_string)
                 .transpose()?,
+            run.agent_session,
         ],
     )?;
     Ok(())
@@ -400,6 +420,7 @@ mod tests {
             log_path: PathBuf::new(),
             wandb: None,
             lost_output: None,
+            agent_session: None,
         }
     }
 

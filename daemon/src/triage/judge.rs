@@ -119,6 +119,7 @@ async fn look(
                 system: Some(SYSTEM.to_string()),
                 cwd: None,
                 title: Some(format!("judge of run {run}")),
+                agent: false,
             };
             let id = chat::create(daemon, create).map_err(|e| e.message)?.id;
             session.insert(id).clone()

@@ -9,12 +9,7 @@ use reagent::protocol::{AlertResponse, CreateSession, RpcError, codes};
 use reagent::run::RunInfo;
 
 use crate::daemon::Daemon;
-use crate::runs::logfile;
 
-/// Log bytes a chat about an alert is shown (as the terminal would show them).
-const LOG_TAIL: u64 = 16 * 1024;
-/// Rows of terminal text a chat about an alert is shown.
-const LOG_ROWS: u16 = 40;
 /// Recent metric lines a chat about an alert is shown.
 const METRIC_LINES: usize = 20;
 
@@ -93,7 +88,7 @@ fn open_chat(daemon: &Daemon, alert: &AlertInfo, run: &RunInfo) -> Result<String
         status = run.status,
         cwd = run.cwd.display(),
         command = run.command_line(),
-        log = terminal_text(run),
+        log = crate::runs::control::screen_text(run, crate::runs::control::SCREEN_ROWS),
         metrics = metrics.join("\n"),
     );
     let create = CreateSession {
@@ -101,18 +96,7 @@ fn open_chat(daemon: &Daemon, alert: &AlertInfo, run: &RunInfo) -> Result<String
         system: Some(system),
         cwd: Some(run.cwd.clone()),
         title: Some(format!("alert {} on {}", alert.id, run.label())),
+        agent: false,
     };
     Ok(crate::chat::sessions::create(daemon, create)?.id)
-}
-
-/// The last screenful of the run's output as plain text.
-fn terminal_text(run: &RunInfo) -> String {
-    let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
-    let start = size.saturating_sub(LOG_TAIL);
-    let Ok((tail, _)) = logfile::read_at(&run.log_path, start, LOG_TAIL as usize) else {
-        return String::new();
-    };
-    let mut parser = vt100::Parser::new(LOG_ROWS, run.cols.max(20), 0);
-    parser.process(&tail);
-    parser.screen().contents().trim_end().to_string()
 }

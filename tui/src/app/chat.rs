@@ -32,6 +32,9 @@ pub struct OpenSession {
     pub system: Option<String>,
     /// Whether the system prompt is shown whole (it is folded to a few lines by default).
     pub system_unfolded: bool,
+    /// Whether tool calls are shown whole: arguments pretty-printed and the full result
+    /// (each is one line and a result summary by default).
+    pub tools_unfolded: bool,
     /// The answer waiting for the provider to be asked again, while nothing streams.
     pub retrying: Option<Retrying>,
 }
@@ -59,6 +62,7 @@ impl OpenSession {
             scroll: None,
             system: None,
             system_unfolded: false,
+            tools_unfolded: false,
             retrying: None,
         }
     }
@@ -289,7 +293,10 @@ impl ChatState {
             | EventKind::Recipe { .. }
             | EventKind::RecipeRemoved { .. }
             | EventKind::Model { .. }
-            | EventKind::Serving { .. } => true,
+            | EventKind::Serving { .. }
+            | EventKind::Approval { .. }
+            | EventKind::File { .. }
+            | EventKind::Wild { .. } => true,
         }
     }
 
@@ -326,6 +333,7 @@ fn append(
             text: String::new(),
             name: None,
             call_id: None,
+            error: false,
         });
     }
     let Some(existing) = message.parts.get_mut(part) else {

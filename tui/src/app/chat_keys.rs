@@ -6,7 +6,7 @@ use reagent::protocol::{CancelChat, ListProviders, SendChat, SetSessionModel, Us
 
 use super::App;
 use super::chat::Search;
-use super::conversation::Conversation;
+use super::conversation::{Conversation, Show};
 use super::geometry::chat_viewport;
 use super::keys::{self, Binding};
 use super::state::{Focus, Mode, ModelPicker};
@@ -45,6 +45,10 @@ pub enum ChatAction {
     Thinking,
     /// Fold or unfold the session's system prompt (a chat about an alert: its context).
     System,
+    /// Unfold or fold every tool call of the session.
+    Tools,
+    /// Turn the session's tools (the research agent) on or off.
+    Agent,
     /// Show usage.
     Usage,
     /// Stop the answer streaming.
@@ -146,6 +150,18 @@ pub const CHAT_BINDINGS: &[Binding<ChatAction>] = &[
         help: "unfold or fold the system prompt (an alert's context)",
     },
     Binding {
+        keys: &[KeyCode::Char('e')],
+        label: "e",
+        action: ChatAction::Tools,
+        help: "expand or collapse tool calls (arguments and whole results)",
+    },
+    Binding {
+        keys: &[KeyCode::Char('T')],
+        label: "T",
+        action: ChatAction::Agent,
+        help: "turn the session's tools on or off (the research agent, ⚙)",
+    },
+    Binding {
         keys: &[KeyCode::Char('u')],
         label: "u",
         action: ChatAction::Usage,
@@ -224,6 +240,8 @@ fn chat_action(app: &mut App, action: ChatAction) -> Vec<Effect> {
             app.say(format!("thinking {state}"), false);
         }
         ChatAction::System => unfold_system(app),
+        ChatAction::Tools => unfold_tools(app),
+        ChatAction::Agent => return super::agent_keys::set_agent(app, None),
         ChatAction::Usage => {
             app.mode = Mode::Usage;
             return vec![Effect::ask(UsageQuery {})];
@@ -260,12 +278,32 @@ fn unfold_system(app: &mut App) {
     app.say(format!("system prompt {state}"), false);
 }
 
+/// Shows every tool call of the open session whole, or folds them back to a line each.
+fn unfold_tools(app: &mut App) {
+    let Some(open) = app.chat.open.as_mut() else {
+        app.say("no session open", true);
+        return;
+    };
+    open.tools_unfolded = !open.tools_unfolded;
+    let state = if open.tools_unfolded {
+        "expanded"
+    } else {
+        "collapsed"
+    };
+    app.say(format!("tool calls {state}"), false);
+}
+
 /// Moves the conversation view by `lines` (negative: back).
 fn scroll(app: &mut App, lines: isize) {
     let (width, height) = chat_viewport(app);
     let thinking = app.chat.thinking;
     if let Some(open) = app.chat.open.as_mut() {
-        let layout = Conversation::new(open, &*app.typesetter, width, thinking);
+        let awaiting = app.agent.awaiting(&open.id);
+        let show = Show {
+            thinking,
+            awaiting: &awaiting,
+        };
+        let layout = Conversation::new(open, &*app.typesetter, width, show);
         open.scroll = layout.scroll(open.scroll, lines, height);
     }
 }
@@ -303,7 +341,12 @@ fn jump(app: &mut App, older: bool) {
         return;
     };
     search.hit = Some(hit);
-    let layout = Conversation::new(open, &*app.typesetter, width, thinking);
+    let awaiting = app.agent.awaiting(&open.id);
+    let show = Show {
+        thinking,
+        awaiting: &awaiting,
+    };
+    let layout = Conversation::new(open, &*app.typesetter, width, show);
     open.scroll = layout.reveal(hit, height);
     let count = open.messages.len();
     app.say(format!("match in message {}/{count}", hit + 1), false);
@@ -323,12 +366,15 @@ fn copy(app: &mut App) {
 }
 
 /// Typing a chat message: Enter sends, Alt-Enter (or Shift-Enter) starts a new line, Esc
-/// leaves, Ctrl-C stops the answer streaming.
+/// leaves, Ctrl-C stops the answer streaming; Alt-y, Alt-n, Alt-a answer a pending approval.
 pub fn compose(app: &mut App, key: &KeyEvent) -> Vec<Effect> {
     let Some(session) = app.chat.open.as_ref().map(|open| open.id.clone()) else {
         app.mode = Mode::Normal;
         return Vec::new();
     };
+    if let Some(effects) = super::agent_keys::compose_key(app, key) {
+        return effects;
+    }
     let modifiers = key.modifiers;
     match key.code {
         KeyCode::Esc => app.mode = Mode::Normal,

@@ -19,12 +19,22 @@ use super::chat::{Anchor, OpenSession};
 /// A message's lines, shared between a typesetter's memory and the frames that draw them.
 pub type Lines = Rc<[Line<'static>]>;
 
+/// What messages look like beyond their own content, which the state knows and the
+/// session does not: whether thinking is unfolded, and which tool calls wait for a person's
+/// answer (they read "waiting for approval" rather than "running").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Show<'a> {
+    /// Thinking shown in full.
+    pub thinking: bool,
+    /// Call ids of the session's calls with an approval pending.
+    pub awaiting: &'a [String],
+}
+
 /// Lays messages out as lines; the renderer implements it.
 pub trait Typesetter {
     /// Message `index` of `open` at `width` cells (the first one preceded by the system
-    /// prompt; with no messages, index 0 is the system prompt alone), with thinking unfolded
-    /// when `thinking`.
-    fn lines(&self, open: &OpenSession, index: usize, width: usize, thinking: bool) -> Lines;
+    /// prompt; with no messages, index 0 is the system prompt alone), as `show` says.
+    fn lines(&self, open: &OpenSession, index: usize, width: usize, show: Show<'_>) -> Lines;
 }
 
 /// One session's messages as seen through a viewport `width` cells wide.
@@ -32,28 +42,28 @@ pub struct Conversation<'a> {
     open: &'a OpenSession,
     typesetter: &'a dyn Typesetter,
     width: usize,
-    thinking: bool,
+    show: Show<'a>,
 }
 
 impl<'a> Conversation<'a> {
-    /// `open` laid out by `typesetter` at `width`, with thinking unfolded when `thinking`.
+    /// `open` laid out by `typesetter` at `width`, as `show` says.
     pub fn new(
         open: &'a OpenSession,
         typesetter: &'a dyn Typesetter,
         width: usize,
-        thinking: bool,
+        show: Show<'a>,
     ) -> Self {
         Self {
             open,
             typesetter,
             width: width.max(8),
-            thinking,
+            show,
         }
     }
 
     fn lines(&self, index: usize) -> Lines {
         self.typesetter
-            .lines(self.open, index, self.width, self.thinking)
+            .lines(self.open, index, self.width, self.show)
     }
 
     fn height(&self, index: usize) -> usize {
@@ -196,7 +206,7 @@ pub(crate) struct Plain;
 
 #[cfg(test)]
 impl Typesetter for Plain {
-    fn lines(&self, open: &OpenSession, index: usize, _: usize, _: bool) -> Lines {
+    fn lines(&self, open: &OpenSession, index: usize, _: usize, _: Show<'_>) -> Lines {
         let text = open
             .messages
             .get(index)

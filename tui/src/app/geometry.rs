@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use reagent::gpu::GpuReport;
 
 use super::side;
-use super::state::{App, View};
+use super::state::{App, Mode, View};
 
 /// Where each panel goes on a screen of `size`.
 pub struct Areas {
@@ -20,12 +20,27 @@ pub struct Areas {
     pub gpus: Option<Rect>,
     /// The side panel beside the pane, when chosen and the window is wide enough.
     pub side: Option<Rect>,
+    /// The wild bar above the status bar: a row per wild-mode loop going on, when any is.
+    pub wild: Option<Rect>,
 }
+
+/// Rows the wild bar takes at most; more loops than that are counted on its last row.
+pub const WILD_ROWS: usize = 3;
 
 /// Splits the screen: the runs list on the left (when shown), the pane, the GPU panel below
 /// them (when shown), the status bar.
 pub fn areas(app: &App, area: Rect) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    // Loops going on are always in view, whatever the view: they act on their own.
+    let loops = app.agent.live().count().min(WILD_ROWS);
+    let (main, wild) = if loops > 0 {
+        let rows = u16::try_from(loops).unwrap_or(1).min(main.height / 3);
+        let [main, bar] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(rows)]).areas(main);
+        (main, (rows > 0).then_some(bar))
+    } else {
+        (main, None)
+    };
     let (main, gpus) = if app.show_gpus {
         let height = gpu_panel_height(&app.gpus, main.height);
         let [main, panel] =
@@ -52,6 +67,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
             status,
             gpus,
             side,
+            wild,
         };
     }
     let width = app.runs_width.min(main.width.saturating_sub(12));
@@ -63,7 +79,58 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         status,
         gpus,
         side,
+        wild,
     }
+}
+
+/// Where the pending approval's box goes and how its action fits in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalBox {
+    /// The box, borders included.
+    pub area: Rect,
+    /// Rows the whole action takes at the box's inner width.
+    pub rows: usize,
+    /// Rows of it the box shows.
+    pub shown: usize,
+}
+
+impl ApprovalBox {
+    /// The furthest the action scrolls: its last row at the box's bottom.
+    pub fn max_scroll(&self) -> u16 {
+        u16::try_from(self.rows.saturating_sub(self.shown)).unwrap_or(u16::MAX)
+    }
+}
+
+/// The pending approval's box, when one is pending: a panel above the chat input in the
+/// chat view (where the person who talks to the model looks; the messages make room, see
+/// [`chat_messages`]), else over the bottom of the panels (their top while keys go to a
+/// job). As tall as its action, up to two thirds of that room; drawing and the keys that
+/// scroll it both read it from here.
+pub fn approval_box(app: &App) -> Option<ApprovalBox> {
+    let approval = app.agent.pending()?;
+    let areas = areas_of(app);
+    let room = if app.view == View::Chat {
+        chat_split(areas.pane)[0]
+    } else {
+        [areas.runs, areas.side]
+            .into_iter()
+            .flatten()
+            .fold(areas.pane, |all, area| all.union(area))
+    };
+    let (width, _) = inner(room);
+    let rows = super::agent::action_rows(&approval.action, width);
+    let most = (room.height * 2 / 3).max(5).min(room.height);
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX).min(most);
+    // Typing into a job, its prompt is at the bottom more often than not: the box leaves it
+    // in view.
+    let top = app.mode == Mode::Input && app.view != View::Chat;
+    let y = if top { room.y } else { room.bottom() - height };
+    let area = Rect::new(room.x, y, room.width, height);
+    Some(ApprovalBox {
+        area,
+        rows,
+        shown: usize::from(height.saturating_sub(2)),
+    })
 }
 
 /// The areas on the current screen.
@@ -104,11 +171,24 @@ pub fn inner(area: Rect) -> (usize, usize) {
     )
 }
 
+/// The conversation's messages in `area`, its panel: above its input box and, when it is
+/// the chat view's (`main`), above the approval box, which there is a panel of its own
+/// rather than a cover over the newest messages.
+pub fn chat_messages(app: &App, area: Rect, main: bool) -> Rect {
+    let [mut messages, _] = chat_split(area);
+    if main
+        && app.view == View::Chat
+        && let Some(placed) = approval_box(app)
+    {
+        messages.height = messages.height.saturating_sub(placed.area.height);
+    }
+    messages
+}
+
 /// The conversation's inner size (width, height) on the current screen: what key handling
 /// scrolls by.
 pub fn chat_viewport(app: &App) -> (usize, usize) {
-    let [messages, _] = chat_split(areas_of(app).pane);
-    inner(messages)
+    inner(chat_messages(app, areas_of(app).pane, true))
 }
 
 /// The first row of the job's screen a pane of `height` rows shows: when the pane is shorter

@@ -61,6 +61,20 @@ pub enum Replied {
     Gateway(Vec<reagent::gateway::GatewayRequest>),
     /// An alert this client answered.
     Answered(Box<AlertResponse>),
+    /// The approvals waiting for an answer (`approvals.list`).
+    Approvals(Vec<reagent::agent::Approval>),
+    /// An approval this client answered, as it is now (settled).
+    ApprovalAnswered(Box<reagent::agent::Approval>),
+    /// This client's answer to approval `.0` failed (someone else answered first, or the
+    /// link is down): the box takes keys for it again.
+    ApprovalFailed(String, String),
+    /// Every wild-mode loop (`wild.status`).
+    WildLoops(Vec<reagent::agent::WildInfo>),
+    /// A wild-mode loop this client started; `true` when it started in a session of its own
+    /// (none was open), which the cockpit then opens.
+    WildStarted(Box<reagent::agent::WildInfo>, bool),
+    /// A wild-mode loop this client stopped, as it is now.
+    WildStopped(Box<reagent::agent::WildInfo>),
     /// Something worked; a message for the status line.
     Done(String),
     /// Something failed; why.

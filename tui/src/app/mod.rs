@@ -2,6 +2,8 @@
 //! `on_message` functions), effects for the daemon link come out. Nothing here draws: the
 //! `ui` module renders an [`App`], and `crate::cockpit` runs the loop that joins them.
 
+pub mod agent;
+pub mod agent_keys;
 pub mod chat;
 pub mod chat_keys;
 pub mod clipboard;

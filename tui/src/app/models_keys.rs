@@ -149,13 +149,7 @@ mod tests {
     use crate::app::update::{Effect, on_key};
 
     fn run(id: &str) -> RunInfo {
-        serde_json::from_value(serde_json::json!({
-            "id": id, "name": null, "command": ["vllm"], "cwd": "/", "env_keys": [],
-            "status": "running", "exit_code": null, "signal": null, "reason": null, "pid": 1,
-            "cols": 80, "rows": 24, "created_at": 0, "started_at": 0, "ended_at": null,
-            "log_path": "/x"
-        }))
-        .expect("a run")
+        crate::app::fixtures::run(id, "vllm")
     }
 
     /// Runs `aaaa` and the server of `qwen` (ready), recipes `llama` and `qwen`, model

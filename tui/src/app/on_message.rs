@@ -3,24 +3,31 @@
 //! so every reaction (a resync re-reading the open session, a gap re-attaching the pane, an
 //! answer refreshing the usage) is tested without a daemon.
 
+use reagent::agent::ApprovalState;
 use reagent::chat::{MessageStatus, Role};
 use reagent::protocol::{
-    EventKind, ListAlerts, ListProviders, ListSessions, Notification, UsageQuery,
+    EventKind, ListAlerts, ListApprovals, ListProviders, ListSessions, Notification, UsageQuery,
+    WildStatus,
 };
 
 use super::link::{Incoming, Replied};
 use super::state::{App, Focus, Link, Mode, View};
-use super::update::{Effect, history};
+use super::update::{Effect, fit_typed_run, history};
 use super::watch::REQUERY_MS;
+use crate::sanitize;
 
 /// Applies one message from the link; returns what it asks the daemon for.
 pub fn on_message(app: &mut App, message: Incoming) -> Vec<Effect> {
     match message {
         Incoming::Synced(reply) => {
             app.synced(reply);
+            // Approvals and wild loops are not in the snapshot, and the events that changed
+            // them may be long gone: they are listed afresh, like sessions and alerts.
             let mut effects = vec![
                 Effect::ask(ListSessions {}),
                 Effect::ask(ListAlerts::default()),
+                Effect::ask(ListApprovals::default()),
+                Effect::ask(WildStatus {}),
             ];
             effects.extend(refresh_chat(app));
             effects.extend(reattach_pane(app));
@@ -51,9 +58,15 @@ fn on_note(app: &mut App, note: Notification) -> Vec<Effect> {
             // picker must list, or no longer list.
             let local_changed = matches!(&event.kind, EventKind::Model { model }
                 if app.models.serving_changes(model));
+            // A loop starting or ending adds or removes a row of the wild bar: the run typed
+            // into follows the pane's new size.
+            let wild = matches!(&event.kind, EventKind::Wild { .. });
             let mut effects = Vec::new();
             if !app.apply_event(event) {
                 effects.extend(refresh_chat(app));
+            }
+            if wild {
+                effects.extend(fit_typed_run(app));
             }
             if answered && app.view == View::Chat {
                 effects.push(Effect::ask(UsageQuery {}));
@@ -146,6 +159,48 @@ fn on_reply(app: &mut App, replied: Replied) -> Vec<Effect> {
                 return vec![Effect::ask(ListSessions {}), history(session)];
             }
         }
+        Replied::Approvals(approvals) => app.agent.listed(approvals),
+        Replied::ApprovalAnswered(approval) => {
+            let verb = match (approval.state, approval.always) {
+                (ApprovalState::Approved, true) => "approved (always in this session)",
+                (ApprovalState::Approved, false) => "approved",
+                (ApprovalState::Denied, _) => "denied",
+                (ApprovalState::Expired, _) => "expired before the answer",
+                (ApprovalState::Pending, _) => "still waiting",
+            };
+            let tool = sanitize::line(&approval.tool).into_owned();
+            app.say(format!("{tool}: {verb}"), false);
+            app.agent.approval(*approval);
+        }
+        Replied::ApprovalFailed(id, error) => {
+            if app.agent.answering.as_deref() == Some(id.as_str()) {
+                app.agent.answering = None;
+            }
+            app.say(error, true);
+        }
+        Replied::WildLoops(loops) => {
+            app.agent.wild_listed(loops);
+            return fit_typed_run(app).into_iter().collect();
+        }
+        Replied::WildStarted(wild, fresh) => {
+            let session = wild.session.clone();
+            let goal = sanitize::line(&wild.goal).into_owned();
+            let _ = app.agent.wild(*wild);
+            app.say(format!("wild mode in {session}: {goal}"), false);
+            let mut effects: Vec<Effect> = fit_typed_run(app).into_iter().collect();
+            if fresh && app.chat.open.is_none() {
+                // Started in a session of its own: it is the session to watch.
+                app.chat.open(&session);
+                effects.extend([Effect::ask(ListSessions {}), history(session)]);
+            }
+            return effects;
+        }
+        Replied::WildStopped(wild) => {
+            if let Some((notice, failed)) = app.agent.wild(*wild) {
+                app.say(notice, failed);
+            }
+            return fit_typed_run(app).into_iter().collect();
+        }
         Replied::Done(message) => {
             if !message.is_empty() {
                 app.say(message, false);
@@ -164,6 +219,7 @@ fn refresh_chat(app: &mut App) -> Option<Effect> {
     if let Some(fresh) = app.chat.open.as_mut() {
         fresh.scroll = open.scroll;
         fresh.system_unfolded = open.system_unfolded;
+        fresh.tools_unfolded = open.tools_unfolded;
     }
     Some(history(open.id))
 }

@@ -9,8 +9,8 @@ use reagent::gpu::{GpuReport, GpuSourceKind};
 use reagent::model::{ModelInfo, ModelState, Recipe, ServingStats};
 use reagent::protocol::{
     AlertResponse, Attached, Blob, Event, EventKind, HelloReply, LaunchModel, ListAlerts,
-    ListProviders, ListSessions, Notification, Output, QueryMetrics, Resync, Snapshot, StopModel,
-    Sync, UsageQuery,
+    ListApprovals, ListProviders, ListSessions, Notification, Output, QueryMetrics, Resync,
+    Snapshot, StopModel, Sync, UsageQuery, WildStatus,
 };
 use reagent::run::{RunInfo, RunStatus};
 
@@ -43,6 +43,7 @@ fn session(id: &str) -> SessionInfo {
         system: None,
         cwd: "/".into(),
         created_at: 0,
+        agent: Default::default(),
     }
 }
 
@@ -122,6 +123,8 @@ fn a_sync_reads_the_lists_again_and_reattaches_the_pane() {
         [
             Effect::ask(ListSessions {}),
             Effect::ask(ListAlerts::default()),
+            Effect::ask(ListApprovals::default()),
+            Effect::ask(WildStatus {}),
             Effect::Attach("aaaa".into())
         ]
     );

@@ -42,6 +42,22 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "chat [PROVIDER/MODEL]     start a chat session (the default model without one)",
     ),
     (
+        "agent",
+        "agent on|off              the open session's tools (the research agent, ⚙)",
+    ),
+    (
+        "wild",
+        "wild GOAL… | wild stop    wild mode toward GOAL in the open session (or a new one)",
+    ),
+    (
+        "approve",
+        "approve [always]          approve the pending approval (always: in this session)",
+    ),
+    (
+        "deny",
+        "deny [REASON]             deny the pending approval, telling the model why",
+    ),
+    (
         "sweep",
         "sweep [NAME]              chart a sweep's runs together, ranked (newest sweep)",
     ),
@@ -195,6 +211,10 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
                 Vec::new()
             }
         },
+        "agent" => super::agent_keys::agent_command(app, rest),
+        "wild" => super::agent_keys::wild_command(app, rest),
+        "approve" => super::agent_keys::approve_command(app, rest),
+        "deny" => super::agent_keys::deny_command(app, rest),
         "sweep" => super::watch_keys::overlay_sweep(app, rest),
         "models" => {
             app.view = super::state::View::Models;
@@ -224,7 +244,7 @@ pub fn execute(app: &mut App, line: &str) -> Vec<Effect> {
             app.say(
                 format!(
                     "unknown command `{other}`: try run, stop, rename, input, open, rerun, rm, \
-                     clean, chat, sweep, models, launch, quit"
+                     clean, chat, agent, wild, approve, deny, sweep, models, launch, quit"
                 ),
                 true,
             );

@@ -7,13 +7,15 @@ use std::any::Any;
 use std::fmt;
 
 use futures_util::future::BoxFuture;
+use reagent::agent::{Approval, WildInfo};
 use reagent::client::Client;
 use reagent::model::{ModelInfo, ModelState, Recipe};
 use reagent::protocol::{
-    CancelChat, CleanRuns, CreateSession, Detach, IgnoreAlertsLike, LaunchModel, ListAlerts,
-    ListProviders, ListRecipes, ListSessions, Method, QueryMetrics, RemoveRuns, RenameRun,
-    RenameSession, RerunRun, ResizeRun, RespondAlert, SendChat, SendInput, SessionHistory,
-    SetSessionModel, StopModel, StopRun, UsageQuery,
+    AnswerApproval, CancelChat, CleanRuns, CreateSession, Detach, IgnoreAlertsLike, LaunchModel,
+    ListAlerts, ListApprovals, ListProviders, ListRecipes, ListSessions, Method, QueryMetrics,
+    RemoveRuns, RenameRun, RenameSession, RerunRun, ResizeRun, RespondAlert, SendChat, SendInput,
+    SessionHistory, SetSessionAgent, SetSessionModel, StartWild, StopModel, StopRun, StopWild,
+    UsageQuery, WildStatus,
 };
 use reagent::run::{RunInfo, RunSpec};
 
@@ -303,5 +305,56 @@ impl Request for StopModel {
             ModelState::Cancelled => format!("cancelled the launch of {name}"),
             state => format!("{name} is {state}"),
         })
+    }
+}
+
+impl Request for SetSessionAgent {
+    fn replied(self, session: reagent::chat::SessionInfo) -> Replied {
+        // The sessions list and the chat title follow the `session` event.
+        let state = if session.agent.enabled { "on" } else { "off" };
+        let label = sanitize::line(session.label());
+        Replied::Done(format!("tools {state} in {label}"))
+    }
+}
+
+impl Request for ListApprovals {
+    fn replied(self, approvals: Vec<Approval>) -> Replied {
+        Replied::Approvals(approvals)
+    }
+}
+
+impl Request for AnswerApproval {
+    fn replied(self, approval: Approval) -> Replied {
+        Replied::ApprovalAnswered(Box::new(approval))
+    }
+
+    fn failed(self, error: String) -> Replied {
+        Replied::ApprovalFailed(self.id, error)
+    }
+}
+
+impl Request for StartWild {
+    fn replied(self, wild: WildInfo) -> Replied {
+        Replied::WildStarted(Box::new(wild), self.session.is_none())
+    }
+
+    fn localize(&mut self) {
+        // A loop in a session of its own works in the cockpit's folder, as `reagent wild`
+        // started here.
+        if self.session.is_none() {
+            self.cwd = self.cwd.take().or_else(|| std::env::current_dir().ok());
+        }
+    }
+}
+
+impl Request for WildStatus {
+    fn replied(self, loops: Vec<WildInfo>) -> Replied {
+        Replied::WildLoops(loops)
+    }
+}
+
+impl Request for StopWild {
+    fn replied(self, wild: WildInfo) -> Replied {
+        Replied::WildStopped(Box::new(wild))
     }
 }

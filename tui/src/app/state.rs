@@ -243,6 +243,8 @@ pub struct App {
     pub models: super::models::Models,
     /// The gateway's request log, for the gateway usage view.
     pub gateway: super::gateway::Gateway,
+    /// The research agent: approvals waiting for a person, wild-mode loops.
+    pub agent: super::agent::Agent,
     /// How chat messages are laid out as lines: given by the renderer, kept here so key
     /// handling scrolls through the lines that are drawn.
     pub typesetter: Box<dyn Typesetter>,
@@ -287,6 +289,7 @@ impl App {
             alerts: super::watch::Alerts::default(),
             models: super::models::Models::default(),
             gateway: super::gateway::Gateway::default(),
+            agent: super::agent::Agent::default(),
             typesetter,
         }
     }
@@ -378,6 +381,19 @@ impl App {
                 }
                 let selected = self.selected_run().map(|r| r.id.clone());
                 self.charts.touched(&run, selected.as_deref());
+            }
+            EventKind::Approval { approval } => self.agent.approval(approval),
+            EventKind::Wild { wild } => {
+                if let Some((notice, failed)) = self.agent.wild(wild) {
+                    self.say(notice, failed);
+                }
+            }
+            EventKind::File { change } => {
+                // Said in the status line like any notice: the next key clears it.
+                let path = change.path.display().to_string();
+                let path = crate::sanitize::line(&path);
+                let (added, removed) = (change.added, change.removed);
+                self.say(format!("wrote {path} (+{added} −{removed})"), false);
             }
             chat => return self.chat.apply(&chat),
         }

@@ -39,6 +39,13 @@ impl Effect {
 
 /// Handles one key in the current mode.
 pub fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    // A pending approval's box takes its keys first in normal mode, whatever the view
+    // (`agent_keys` says why never while typing).
+    if app.mode == Mode::Normal
+        && let Some(effects) = super::agent_keys::box_key(app, &key)
+    {
+        return effects;
+    }
     match app.mode.clone() {
         Mode::Input => input_key(app, &key),
         Mode::Palette(text) => palette_key(app, text, &key),
@@ -473,6 +480,7 @@ pub fn new_session(model: Option<String>, system: Option<String>, title: Option<
         system,
         cwd: None,
         title,
+        agent: false,
     })
 }
 

@@ -22,7 +22,9 @@ use crate::exit::Unreachable;
 use crate::sanitize;
 
 /// Streams one answer to stdout; exits 0 when it completes, 1 (with the error on stderr)
-/// otherwise.
+/// otherwise. In an agent session the answer is the whole turn: each tool call and its
+/// result are told on stderr (with any approval it waits for), and the answers that read
+/// the results stream on, until the model answers without calling a tool.
 pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
     let prompt = if args.prompt.is_empty() {
         if std::io::stdin().is_terminal() {
@@ -44,6 +46,7 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
                 system: args.system,
                 cwd: std::env::current_dir().ok(),
                 title: None,
+                agent: args.agent,
             };
             let id = client.call(&create).await?.id;
             // On stderr, so stdout stays the answer alone; without it a session started
@@ -52,7 +55,7 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
             id
         }
     };
-    let answer = client
+    let mut answer = client
         .call(&SendChat {
             session: session.clone(),
             text: prompt,
@@ -112,7 +115,35 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
             EventKind::Message { message }
                 if message.id == answer.id && message.status.is_terminal() =>
             {
-                return shown.finish(&message).await;
+                // An answer that called tools leaves the turn going.
+                let going_on = shown.tools(&message).await?;
+                if !going_on {
+                    return shown.finish(&message).await;
+                }
+            }
+            // The turn goes on: the next answer reads the tools' results.
+            EventKind::Message { message }
+                if message.session == answer.session
+                    && message.role == Role::Assistant
+                    && message.created_at >= answer.created_at
+                    && message.id != answer.id
+                    && shown.awaiting_next =>
+            {
+                shown.next_answer();
+                answer = message;
+            }
+            EventKind::Approval { approval }
+                if approval.session == answer.session
+                    && approval.state == reagent::agent::ApprovalState::Pending =>
+            {
+                eprintln!(
+                    "reagent: `{}` waits for approval {}:\n{}\n  reagent approve {} | reagent deny {}",
+                    approval.tool,
+                    approval.id,
+                    sanitize::text(&approval.action),
+                    approval.id,
+                    approval.id
+                );
             }
             _ => {}
         }
@@ -127,6 +158,10 @@ struct Shown {
     out: tokio::io::Stdout,
     /// Bytes printed of each part, by index (text parts only).
     printed: Vec<usize>,
+    /// Tool parts of the answer told on stderr, by index.
+    told: usize,
+    /// The answer called tools whose results are all in: the turn's next answer follows.
+    awaiting_next: bool,
 }
 
 impl Shown {
@@ -135,7 +170,46 @@ impl Shown {
             json,
             out: tokio::io::stdout(),
             printed: Vec::new(),
+            told: 0,
+            awaiting_next: false,
         }
+    }
+
+    /// Tells the answer's tool calls and results not told yet; true while the turn goes on
+    /// (the answer completed calling tools). Results come in a later change of the same
+    /// answer, after any approval.
+    async fn tools(&mut self, message: &MessageInfo) -> anyhow::Result<bool> {
+        let calls = (message.parts.iter()).filter(|p| p.kind == PartKind::ToolCall);
+        if message.status != MessageStatus::Complete || calls.clone().count() == 0 {
+            return Ok(false);
+        }
+        self.catch_up(message).await?;
+        self.out.flush().await?;
+        for part in &message.parts[self.told.min(message.parts.len())..] {
+            let name = sanitize::line(part.name.as_deref().unwrap_or("?"));
+            match part.kind {
+                PartKind::ToolCall => eprintln!("reagent: → {name} {}", brief(&part.text)),
+                PartKind::ToolResult if part.error => {
+                    eprintln!("reagent: ✗ {name}: {}", brief(&part.text))
+                }
+                PartKind::ToolResult => eprintln!("reagent: ← {name}: {}", brief(&part.text)),
+                _ => {}
+            }
+        }
+        self.told = message.parts.len();
+        if self.json {
+            print_json(&serde_json::json!({"type": "message", "message": message}))?;
+        }
+        let results = (message.parts.iter()).filter(|p| p.kind == PartKind::ToolResult);
+        self.awaiting_next = results.count() >= calls.count();
+        Ok(true)
+    }
+
+    /// Starts on the turn's next answer.
+    fn next_answer(&mut self) {
+        self.printed.clear();
+        self.told = 0;
+        self.awaiting_next = false;
     }
 
     /// Shows a delta: `text` goes at byte `offset` of part `part`.
@@ -215,6 +289,15 @@ impl Shown {
                 Ok(ExitCode::FAILURE)
             }
         }
+    }
+}
+
+/// A tool's arguments or result on one line, cut to what a glance needs.
+fn brief(text: &str) -> String {
+    let line = sanitize::line(&text.split_whitespace().collect::<Vec<_>>().join(" ")).into_owned();
+    match line.char_indices().nth(160) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
     }
 }
 
@@ -440,6 +523,7 @@ mod tests {
             system: None,
             cwd: "/".into(),
             created_at: 0,
+            agent: Default::default(),
         };
         let table = sessions_table(&[
             session("0000000a", "openai/gpt-4o-mini", Some("loss spike")),

@@ -1,5 +1,6 @@
 //! One function per subcommand, each a thin layer over the protocol.
 
+mod agent;
 mod alerts;
 mod attach;
 mod chat;
@@ -93,6 +94,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token { action } => gateway::token(&ctx, action).await,
         Command::Tokens { json } => gateway::tokens(&ctx, json).await,
         Command::Gateway { action } => gateway::gateway(&ctx, action).await,
+        Command::Tools { json } => agent::tools(&ctx, json).await,
+        Command::Mcp { json } => agent::mcp(&ctx, json).await,
+        Command::Approvals { json, all } => agent::approvals(&ctx, json, all).await,
+        Command::Approve { id, always } => agent::answer(&ctx, id, true, always, None).await,
+        Command::Deny { id, reason } => agent::answer(&ctx, id, false, false, reason).await,
+        Command::Wild { action } => agent::wild(&ctx, action).await,
     }
 }
 

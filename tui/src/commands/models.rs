@@ -6,7 +6,6 @@
 //! terminal, the `model` events of the launch drive a one-line progress bar on stderr, so
 //! stdout stays the result alone. A model is a run, so `model logs` is `logs` on its run.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
@@ -21,6 +20,7 @@ use reagent::protocol::{
     AddRecipes, EventKind, LaunchModel, ListModels, ListRecipes, RecipeView, RemoveRecipe,
     ShowRecipe, StopModel, Sync,
 };
+use reagent::shell;
 use reagent::time::{format_duration_ms, now_ms};
 
 use super::table::fit;
@@ -215,57 +215,11 @@ fn describe(view: &RecipeView) -> String {
             let _ = writeln!(out, "{key}: {}", sanitize::line(&value));
         }
     }
-    let _ = writeln!(out, "argv: {}", shell_line(&view.argv));
+    let _ = writeln!(out, "argv: {}", shell::line(&view.argv));
     for (key, value) in &view.env {
-        let _ = writeln!(out, "env: {}={}", shell_word(key), shell_word(value));
+        let _ = writeln!(out, "env: {}={}", shell::word(key), shell::word(value));
     }
     out
-}
-
-/// Words as one shell command line (see [`shell_word`]).
-fn shell_line(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|word| shell_word(word))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// One word as a shell reads it back: as it is when it holds no character a shell treats
-/// specially, else in single quotes, else — when it holds a control character, which must
-/// neither reach the terminal nor break the line — in bash's `$'…'` with escapes. The
-/// result is safe to print: it holds no control character.
-fn shell_word(word: &str) -> Cow<'_, str> {
-    // `=` starts zsh's `=cmd` expansion, so it is plain only after the first character.
-    let plain = |(at, c): (usize, char)| {
-        c.is_ascii_alphanumeric() || "_-./:,+@%".contains(c) || (c == '=' && at > 0)
-    };
-    if !word.is_empty() && word.char_indices().all(plain) {
-        return Cow::Borrowed(word);
-    }
-    if !word.chars().any(char::is_control) {
-        return Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")));
-    }
-    let mut out = String::from("$'");
-    for c in word.chars() {
-        match c {
-            '\\' => out.push_str(r"\\"),
-            '\'' => out.push_str(r"\'"),
-            '\n' => out.push_str(r"\n"),
-            '\t' => out.push_str(r"\t"),
-            '\r' => out.push_str(r"\r"),
-            // Byte by byte, as `\u` depends on the locale and `\x` does not; always two
-            // digits, as `\x` reads at most two, so a digit after it stays a character.
-            c if c.is_control() => {
-                for byte in c.encode_utf8(&mut [0; 4]).bytes() {
-                    let _ = write!(out, "\\x{byte:02x}");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    Cow::Owned(out)
 }
 
 /// `reagent model launch|stop|logs`
@@ -751,59 +705,6 @@ mod tests {
         let mut failed = model("q", ModelState::Failed);
         failed.reason = Some("died\x1b[2J\nlog".into());
         assert_eq!(stopped_line(&failed), "q is failed: died^[[2J");
-    }
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed_and_never_carry_controls() {
-        assert_eq!(shell_word("--port"), "--port");
-        assert_eq!(
-            shell_word("org/Model-7B_v1.5:q4,x+y@z%"),
-            "org/Model-7B_v1.5:q4,x+y@z%"
-        );
-        assert_eq!(shell_word("a=b"), "a=b");
-        assert_eq!(shell_word("=b"), "'=b'", "zsh expands a leading `=`");
-        assert_eq!(shell_word(""), "''");
-        assert_eq!(shell_word("{port}"), "'{port}'");
-        assert_eq!(shell_word("it's $HOME"), r"'it'\''s $HOME'");
-        assert_eq!(shell_word("~/x *"), "'~/x *'");
-        assert_eq!(
-            shell_word("a\nb\t\x1b[2J\\'\u{9b}1\x01f"),
-            r"$'a\nb\t\x1b[2J\\\'\xc2\x9b1\x01f'"
-        );
-        assert_eq!(
-            shell_line(&["vllm".into(), "serve".into(), "my model".into()]),
-            "vllm serve 'my model'"
-        );
-    }
-
-    #[test]
-    fn shell_words_read_back_as_the_same_word() {
-        // What bash makes of each quoted word, when a bash is here to ask.
-        let words = [
-            "plain",
-            "two words",
-            "it's",
-            "",
-            "a\nb\x1b[2J\\'\u{85}9",
-            "=x",
-            "日本 語",
-        ];
-        let script: String = words
-            .iter()
-            .map(|word| format!("printf '%s\\0' {}\n", shell_word(word)))
-            .collect();
-        let Ok(out) = std::process::Command::new("bash")
-            .args(["-c", &script])
-            .output()
-        else {
-            eprintln!("skipped: no bash to read the quoted words back");
-            return;
-        };
-        let read: Vec<&str> = std::str::from_utf8(&out.stdout)
-            .unwrap()
-            .split_terminator('\0')
-            .collect();
-        assert_eq!(read, words);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         size: None,
         metrics: args.metrics,
         alerts: args.alerts,
+        agent_session: args.agent_session,
     };
     let (client, _) = ctx.connect().await?;
     let queued = args.gpus.is_some()

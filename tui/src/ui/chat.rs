@@ -6,14 +6,16 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
+use reagent::chat::SessionInfo;
 
 use super::border;
 use super::messages;
 use super::wrap;
 use crate::app::App;
-use crate::app::conversation::Conversation;
-use crate::app::geometry::{chat_split, inner};
+use crate::app::conversation::{Conversation, Show};
+use crate::app::geometry::{chat_messages, chat_split, inner};
 use crate::app::state::{Focus, Mode};
+use crate::sanitize;
 
 /// The sessions list.
 pub fn sessions(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -29,10 +31,13 @@ pub fn sessions(app: &App, frame: &mut Frame<'_>, area: Rect) {
         return;
     }
     let items = app.chat.sessions.iter().map(|session| {
-        ListItem::new(Line::from(vec![
-            Span::raw(session.label().to_string()),
-            Span::styled(format!("  {}", session.model), Color::DarkGray),
-        ]))
+        let mut spans = vec![Span::raw(sanitize::line(session.label()).into_owned())];
+        spans.extend(agent_marks(app, session));
+        spans.push(Span::styled(
+            format!("  {}", sanitize::line(&session.model)),
+            Color::DarkGray,
+        ));
+        ListItem::new(Line::from(spans))
     });
     let highlight = if app.focus == Focus::Runs {
         Style::new().add_modifier(Modifier::REVERSED)
@@ -44,9 +49,26 @@ pub fn sessions(app: &App, frame: &mut Frame<'_>, area: Rect) {
     frame.render_stateful_widget(list, area, &mut state);
 }
 
+/// What a session's label is followed by: `⚙` when its model has tools, `wild` while a
+/// wild-mode loop runs in it.
+fn agent_marks(app: &App, session: &SessionInfo) -> Vec<Span<'static>> {
+    let mut marks = Vec::new();
+    if session.agent.enabled {
+        marks.push(Span::styled(" ⚙", Color::Yellow));
+    }
+    if app.agent.live_in(&session.id).is_some() {
+        marks.push(Span::styled(
+            " wild",
+            Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
+        ));
+    }
+    marks
+}
+
 /// The open conversation and the input box.
 pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) {
-    let [messages_area, input_area] = chat_split(area);
+    let [_, input_area] = chat_split(area);
+    let messages_area = chat_messages(app, area, panel == Focus::Pane);
     let style = border(app, panel);
     let Some(open) = &app.chat.open else {
         let hint = "No session open.\n\nSelect a session and press Enter, or press n (or :chat \
@@ -58,17 +80,22 @@ pub fn conversation(app: &App, frame: &mut Frame<'_>, area: Rect, panel: Focus) 
         frame.render_widget(text, area);
         return;
     };
-    let title = app
-        .chat
-        .sessions
-        .iter()
-        .find(|s| s.id == open.id)
-        .map_or_else(
-            || format!(" {} ", open.id),
-            |s| format!(" {} — {} ", s.label(), s.model),
-        );
+    let title = match app.chat.sessions.iter().find(|s| s.id == open.id) {
+        Some(session) => {
+            let mut title = vec![Span::raw(format!(" {}", sanitize::line(session.label())))];
+            title.extend(agent_marks(app, session));
+            title.push(Span::raw(format!(" — {} ", sanitize::line(&session.model))));
+            Line::from(title)
+        }
+        None => Line::raw(format!(" {} ", open.id)),
+    };
     let (width, height) = inner(messages_area);
-    let layout = Conversation::new(open, &*app.typesetter, width, app.chat.thinking);
+    let awaiting = app.agent.awaiting(&open.id);
+    let show = Show {
+        thinking: app.chat.thinking,
+        awaiting: &awaiting,
+    };
+    let layout = Conversation::new(open, &*app.typesetter, width, show);
     let mut shown = layout.visible(open.scroll, height);
     if !open.loaded {
         shown.insert(0, Line::styled("loading…", Color::DarkGray));

@@ -12,9 +12,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use reagent::chat::{MessageInfo, MessageStatus, Part, PartKind, Role};
 
+use super::tools;
 use super::{markdown, wrap};
 use crate::app::chat::{OpenSession, find};
-use crate::app::conversation::{Lines, Typesetter};
+use crate::app::conversation::{Lines, Show, Typesetter};
 
 /// The cockpit's typesetter: laid-out messages by id, each with the stamp it was laid out
 /// for, so a message is laid out again only when what it looks like changed.
@@ -30,6 +31,10 @@ struct Stamp {
     status: MessageStatus,
     error: bool,
     thinking: bool,
+    /// Whether tool calls are unfolded.
+    tools: bool,
+    /// How many of its calls wait for an approval.
+    awaiting: usize,
     /// For the first message: the system prompt's length and whether it is unfolded.
     system: Option<(usize, bool)>,
     /// The retry the answer waits for, if any.
@@ -40,7 +45,7 @@ struct Stamp {
 const MAX_CACHED: usize = 4096;
 
 impl Typesetter for Typeset {
-    fn lines(&self, open: &OpenSession, index: usize, width: usize, thinking: bool) -> Lines {
+    fn lines(&self, open: &OpenSession, index: usize, width: usize, show: Show<'_>) -> Lines {
         let system = open.system.as_deref().filter(|_| index == 0);
         let unfolded = open.system_unfolded;
         let Some(message) = open.messages.get(index) else {
@@ -48,13 +53,20 @@ impl Typesetter for Typeset {
             return Lines::from(lines.unwrap_or_default());
         };
         let retry = open.retry_of(&message.id);
+        let look = Look {
+            thinking: show.thinking,
+            tools: open.tools_unfolded,
+            awaiting: show.awaiting,
+        };
         let stamp = Stamp {
             width,
             bytes: message.parts.iter().map(|p| p.text.len()).sum(),
             parts: message.parts.len(),
             status: message.status,
             error: message.error.is_some(),
-            thinking,
+            thinking: show.thinking,
+            tools: open.tools_unfolded,
+            awaiting: awaiting_calls(message, show.awaiting),
             system: system.map(|text| (text.len(), unfolded)),
             retry: retry.map(|r| r.attempt),
         };
@@ -66,7 +78,7 @@ impl Typesetter for Typeset {
         }
         let mut all = system.map_or_else(Vec::new, |text| system_lines(text, width, unfolded));
         let note = retry.map(|r| r.note.as_str());
-        all.extend(message_lines(message, width, thinking, note));
+        all.extend(message_lines(message, width, &look, note));
         let lines: Lines = all.into();
         if cache.len() >= MAX_CACHED {
             cache.clear();
@@ -74,6 +86,28 @@ impl Typesetter for Typeset {
         cache.insert(message.id.clone(), (stamp, lines.clone()));
         lines
     }
+}
+
+/// How one message is shown: what is unfolded, and which of its calls wait for a person.
+pub(super) struct Look<'a> {
+    /// Thinking shown in full.
+    pub thinking: bool,
+    /// Tool calls shown whole.
+    pub tools: bool,
+    /// Call ids with an approval pending.
+    pub awaiting: &'a [String],
+}
+
+/// How many of `message`'s tool calls wait for an approval: when one is answered, the
+/// message is laid out again though its parts did not change yet.
+fn awaiting_calls(message: &MessageInfo, awaiting: &[String]) -> usize {
+    let calls = message
+        .parts
+        .iter()
+        .filter(|p| p.kind == PartKind::ToolCall);
+    calls
+        .filter(|p| p.call_id.as_ref().is_some_and(|id| awaiting.contains(id)))
+        .count()
 }
 
 /// Lines of a system prompt shown folded.
@@ -119,12 +153,16 @@ fn system_lines(text: &str, width: usize, unfolded: bool) -> Vec<Line<'static>> 
 fn message_lines(
     message: &MessageInfo,
     width: usize,
-    thinking: bool,
+    look: &Look<'_>,
     retry: Option<&str>,
 ) -> Vec<Line<'static>> {
     let mut lines = vec![header(message)];
-    for part in &message.parts {
-        part_lines(message.role, part, width, thinking, &mut lines);
+    for (index, part) in message.parts.iter().enumerate() {
+        match part.kind {
+            PartKind::ToolCall => tools::call(message, index, width, look, &mut lines),
+            PartKind::ToolResult => tools::result(message, index, width, look.tools, &mut lines),
+            _ => part_lines(message.role, part, width, look.thinking, &mut lines),
+        }
     }
     if message.status == MessageStatus::Streaming {
         let mut status = vec![Span::styled("▌", Color::Magenta)];
@@ -177,9 +215,6 @@ fn header(message: &MessageInfo) -> Line<'static> {
     Line::from(header)
 }
 
-/// Tool arguments and results are shown on one line, cut to this many characters.
-const TOOL_PREVIEW: usize = 80;
-
 fn part_lines(
     role: Role,
     part: &Part,
@@ -211,31 +246,8 @@ fn part_lines(
                 dim.add_modifier(Modifier::ITALIC),
             ));
         }
-        PartKind::ToolCall => {
-            let name = part.name.as_deref().unwrap_or("tool");
-            let spans = [
-                Span::styled(format!("⚙ {name}"), Color::Yellow),
-                Span::styled(format!("({})", preview(&part.text)), dim),
-            ];
-            lines.extend(wrap::wrap(&spans, width, &[], &[Span::raw("  ")]));
-        }
-        PartKind::ToolResult => {
-            let more = part.text.lines().count().saturating_sub(1);
-            let mut spans = vec![Span::styled(format!("↳ {}", preview(&part.text)), dim)];
-            if more > 0 {
-                spans.push(Span::styled(format!(" (+{more} lines)"), dim));
-            }
-            lines.extend(wrap::wrap(&spans, width, &[], &[Span::raw("  ")]));
-        }
-    }
-}
-
-/// The first line of `text`, cut to [`TOOL_PREVIEW`] characters.
-fn preview(text: &str) -> String {
-    let first = text.lines().next().unwrap_or_default().trim();
-    match first.char_indices().nth(TOOL_PREVIEW) {
-        Some((at, _)) => format!("{}…", &first[..at]),
-        None => first.to_string(),
+        // Laid out with the message, which pairs each call with its result.
+        PartKind::ToolCall | PartKind::ToolResult => {}
     }
 }
 
@@ -304,7 +316,7 @@ mod tests {
     fn the_end_is_shown_until_the_user_scrolls() {
         let open = session(10);
         let typeset = Typeset::default();
-        let layout = Conversation::new(&open, &typeset, 40, false);
+        let layout = Conversation::new(&open, &typeset, 40, Show::default());
         // Each message: header, text, blank.
         let shown = texts(&layout.visible(None, 4));
         assert_eq!(shown, ["", "you", "message 9", ""]);
@@ -329,7 +341,7 @@ mod tests {
     fn scrolling_stops_at_the_first_line() {
         let open = session(10);
         let typeset = Typeset::default();
-        let layout = Conversation::new(&open, &typeset, 40, false);
+        let layout = Conversation::new(&open, &typeset, 40, Show::default());
         let top = layout.scroll(None, -1000, 4);
         assert_eq!(top, Some(Anchor::default()));
         assert_eq!(texts(&layout.visible(top, 2)), ["you", "message 0"]);
@@ -351,7 +363,7 @@ mod tests {
     fn a_long_session_lays_out_only_what_is_seen() {
         let open = session(10_000);
         let typeset = Typeset::default();
-        let layout = Conversation::new(&open, &typeset, 40, false);
+        let layout = Conversation::new(&open, &typeset, 40, Show::default());
         let top = layout.scroll(None, -60, 20);
         let _ = layout.visible(top, 20);
         let laid = typeset.0.borrow().len();

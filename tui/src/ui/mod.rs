@@ -4,6 +4,7 @@
 //! Each area has its own module; later panels (charts, alerts, GPUs, chat) add theirs and a
 //! slot in [`areas`](crate::app::geometry::areas).
 
+mod agent;
 mod alerts;
 mod charts;
 pub mod chat;
@@ -18,6 +19,7 @@ mod overlays;
 pub(crate) mod pane;
 mod runs_list;
 mod status_bar;
+mod tools;
 mod wrap;
 
 use ratatui::Frame;
@@ -78,6 +80,11 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         gpus::render(app, frame, panel, None);
     }
     status_bar::render(app, frame, areas.status);
+    if let Some(bar) = areas.wild {
+        agent::wild(app, frame, bar);
+    }
+    // Over the panels, under whatever the keys are busy with (help, the palette, a question).
+    agent::approval(app, frame);
     match &app.mode {
         Mode::Help => overlays::help(app, frame),
         Mode::Palette(typed) => overlays::palette(typed, frame, areas.status),
@@ -111,6 +118,8 @@ fn border(app: &App, focus: Focus) -> Style {
     }
 }
 
+#[cfg(test)]
+mod agent_tests;
 #[cfg(test)]
 mod gateway_tests;
 #[cfg(test)]

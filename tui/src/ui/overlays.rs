@@ -45,6 +45,10 @@ pub fn help(app: &App, frame: &mut Frame<'_>) {
             "new line (Shift-Enter too, where the terminal tells)",
         ));
         lines.push(key("Ctrl-C".into(), "stop the answer"));
+        lines.push(key(
+            "Alt-y/n/a".into(),
+            "answer the approval box without leaving the message",
+        ));
         lines.push(key("Esc".into(), "back to the cockpit keys"));
     } else {
         lines.extend(BINDINGS.iter().map(|b| key(b.label.into(), b.help)));
@@ -59,6 +63,19 @@ pub fn help(app: &App, frame: &mut Frame<'_>) {
             &format!("send Ctrl-{prefix} to the job"),
         ));
     }
+    // The box's keys shadow the view's while it shows, in every view: listed in every help.
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "  While an approval box shows (not while typing):",
+        Modifier::BOLD,
+    ));
+    lines.push(key("y".into(), "approve: the tool runs"));
+    lines.push(key("n".into(), "deny (:deny REASON tells the model why)"));
+    lines.push(key(
+        "a".into(),
+        "approve, and run this tool without asking in the session",
+    ));
+    lines.push(key("J / K".into(), "scroll a long action (a diff)"));
     let total = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     let width = lines.iter().map(Line::width).max().unwrap_or(0) + 4;
     let area = centered(

@@ -54,6 +54,16 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         let style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
         spans.push(Span::styled(badge, style));
     }
+    // The box shows the oldest; the badge says how many wait, even under the help or palette.
+    let waiting = app.agent.approvals.len();
+    if waiting > 0 {
+        let badge = format!(
+            "│ ⚠ {waiting} approval{} ",
+            if waiting == 1 { "" } else { "s" }
+        );
+        let style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
+        spans.push(Span::styled(badge, style));
+    }
     spans.push(Span::raw("│ "));
     if app.view == View::Chat {
         spans.extend(chat_usage(app));

@@ -37,6 +37,7 @@ pub(super) fn run(
         log_path: "/x".into(),
         wandb: None,
         lost_output: None,
+        agent_session: None,
     }
 }
 

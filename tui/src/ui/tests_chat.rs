@@ -48,6 +48,7 @@ pub(super) fn chat_app(messages: Vec<MessageInfo>) -> App {
         system: None,
         cwd: "/work".into(),
         created_at: NOW,
+        agent: Default::default(),
     };
     assert!(app.chat.apply(&EventKind::Session { session }));
     app.chat.open(SESSION);
@@ -87,6 +88,7 @@ fn a_chat_session_streaming_an_answer() {
         text: "the loss...".into(),
         name: None,
         call_id: None,
+        error: false,
     };
     let mut app = chat_app(vec![
         message(
@@ -117,12 +119,14 @@ fn an_answer_in_markdown_with_a_tool_call_and_usage() {
         text: r#"{"path": "train.log", "lines": 50}"#.into(),
         name: Some("read_log".into()),
         call_id: Some("c1".into()),
+        error: false,
     };
     let result = Part {
         kind: PartKind::ToolResult,
         text: "step 2000 loss nan\nstep 1999 loss 2.31\n".into(),
         name: Some("read_log".into()),
         call_id: Some("c1".into()),
+        error: false,
     };
     let mut reply = message(
         "m2",
@@ -253,6 +257,7 @@ fn t_unfolds_thinking() {
         text: "Maybe the warmup is too short.".into(),
         name: None,
         call_id: None,
+        error: false,
     };
     let answer = message(
         "m1",
@@ -446,6 +451,7 @@ fn an_alerts_context_tops_the_session_folded_and_o_unfolds_it() {
         system: Some(alert_context()),
         cwd: "/work".into(),
         created_at: NOW,
+        agent: Default::default(),
     };
     assert!(app.chat.apply(&EventKind::Session { session }));
     let folded = draw(&app);

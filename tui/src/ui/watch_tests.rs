@@ -154,6 +154,7 @@ fn alert(id: &str, run: &str, rule: AlertRule, severity: Severity, message: &str
         session: None,
         created_at: NOW - 90_000,
         answered_at: None,
+        agent: None,
     }
 }
 

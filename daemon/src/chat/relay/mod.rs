@@ -17,7 +17,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reagent::chat::{MessageInfo, MessageStatus, Role, SessionInfo};
+use reagent::chat::{MessageInfo, MessageStatus, Part, PartKind, Role, SessionInfo};
 use reagent::protocol::EventKind;
 use tokio::sync::watch;
 
@@ -38,7 +38,8 @@ pub async fn answer(
         Ok(found) => found,
         Err(why) => return fail(why),
     };
-    let (provider, key, request) = match prepare(daemon, &session, &history, id) {
+    let tools = daemon.chat.tools(daemon, &session).await;
+    let (provider, key, request) = match prepare(daemon, &session, &history, id, tools) {
         Ok(prepared) => prepared,
         Err(why) => return fail(why),
     };
@@ -95,13 +96,14 @@ fn conversation(daemon: &Daemon, id: &str) -> Result<(SessionInfo, Vec<MessageIn
     Ok((session, history))
 }
 
-/// What answer `id` of `session` is asked with: the provider and key to ask, and the
-/// request; or why it cannot be asked.
+/// What answer `id` of `session` is asked with, offering `tools`: the provider and key to
+/// ask, and the request; or why it cannot be asked.
 fn prepare(
     daemon: &Daemon,
     session: &SessionInfo,
     history: &[MessageInfo],
     id: &str,
+    tools: Vec<llm::ToolSpec>,
 ) -> Result<(Provider, Secret, llm::ChatRequest), String> {
     let (provider, model) = daemon.chat.resolve(daemon, &session.model)?;
     if provider.name == super::providers::LOCAL
@@ -114,37 +116,137 @@ fn prepare(
     Ok((
         provider,
         key,
-        request(session, history, id, &model, max_tokens),
+        request(session, history, id, &model, max_tokens, tools),
     ))
 }
 
-/// The conversation so far (everything before this answer that has text), as the provider
-/// wants it.
+/// What a provider is told of a tool call that has no result: the answer ended (cancelled,
+/// failed, or the daemon stopped) between the model's call and the tool's run.
+const NOT_RUN: &str = "the tool was not run: the answer ended before it could be";
+
+/// The conversation before answer `id`, as the provider wants it, with the tools the model may
+/// call. Messages with nothing to send (an answer that failed before its first token) are
+/// left out, and thinking is never sent back.
 fn request(
     session: &SessionInfo,
     history: &[MessageInfo],
     id: &str,
     model: &str,
     max_tokens: Option<u32>,
+    tools: Vec<llm::ToolSpec>,
 ) -> llm::ChatRequest {
-    let messages = history
-        .iter()
-        .take_while(|message| message.id != id)
-        .filter_map(|message| {
-            let text = message.text();
-            let role = match message.role {
-                Role::User => llm::Role::User,
-                Role::Assistant => llm::Role::Assistant,
-            };
-            (!text.is_empty()).then_some(llm::ChatMessage { role, text })
-        })
-        .collect();
+    let mut messages: Vec<llm::ChatMessage> = Vec::new();
+    for message in history.iter().take_while(|message| message.id != id) {
+        match message.role {
+            Role::User => {
+                let text = message.text();
+                if text.is_empty() {
+                    continue;
+                }
+                // After an answer's results the user's words join that turn, after the
+                // results, so the turns still alternate.
+                match messages.last_mut() {
+                    Some(last) if is_results(last) => last.content.push(llm::Content::Text(text)),
+                    _ => messages.push(llm::ChatMessage::text(llm::Role::User, text)),
+                }
+            }
+            Role::Assistant => messages.extend(turns(message)),
+        }
+    }
+    if tools.is_empty() {
+        for message in &mut messages {
+            let content = std::mem::take(&mut message.content);
+            message.content = content.into_iter().map(as_text).collect();
+        }
+    }
     llm::ChatRequest {
         model: model.to_string(),
         system: session.system.clone(),
         messages,
         max_tokens,
+        tools,
     }
+}
+
+/// A tool call or result as text, for a request that offers no tools (a session whose tools
+/// were turned off keeps its history): Anthropic refuses tool blocks in such a request.
+fn as_text(content: llm::Content) -> llm::Content {
+    match content {
+        llm::Content::ToolCall {
+            name, arguments, ..
+        } => llm::Content::Text(format!("[called tool {name} with {arguments}]")),
+        llm::Content::ToolResult { text, error, .. } => {
+            let how = if error { "failed" } else { "returned" };
+            llm::Content::Text(format!("[the tool {how}: {text}]"))
+        }
+        text => text,
+    }
+}
+
+/// A stored answer as the turns a provider wants: the model's turn (its text, then its calls),
+/// and, when it made calls, the user's turn with a result for every call, in the calls' order,
+/// since both providers refuse a call left unanswered. Each call's result is the answer's
+/// result part with the call's id (stored after the calls); a call without one gets
+/// [`NOT_RUN`] as a failure. A result for no call of the answer is left out, since a provider
+/// refuses a result for a call it never made. Nothing to say is no turn at all.
+fn turns(message: &MessageInfo) -> Vec<llm::ChatMessage> {
+    let text = message.text();
+    let calls: Vec<&Part> = (message.parts.iter())
+        .filter(|part| part.kind == PartKind::ToolCall)
+        .collect();
+    if text.is_empty() && calls.is_empty() {
+        return Vec::new();
+    }
+    let mut said = Vec::with_capacity(calls.len() + 1);
+    if !text.is_empty() {
+        said.push(llm::Content::Text(text));
+    }
+    let mut results: Vec<&Part> = (message.parts.iter())
+        .filter(|part| part.kind == PartKind::ToolResult)
+        .collect();
+    let mut answered = Vec::with_capacity(calls.len());
+    for call in calls {
+        let id = call.call_id.clone().unwrap_or_default();
+        said.push(llm::Content::ToolCall {
+            id: id.clone(),
+            name: call.name.clone().unwrap_or_default(),
+            arguments: call.text.clone(),
+        });
+        // Each result answers one call, so calls sharing an id take their results in order.
+        let result = (results.iter())
+            .position(|result| result.call_id == call.call_id)
+            .map(|at| results.remove(at));
+        answered.push(match result {
+            Some(result) => llm::Content::ToolResult {
+                id,
+                text: result.text.clone(),
+                error: result.error,
+            },
+            None => llm::Content::ToolResult {
+                id,
+                text: NOT_RUN.to_string(),
+                error: true,
+            },
+        });
+    }
+    let mut turns = vec![llm::ChatMessage {
+        role: llm::Role::Assistant,
+        content: said,
+    }];
+    if !answered.is_empty() {
+        turns.push(llm::ChatMessage {
+            role: llm::Role::User,
+            content: answered,
+        });
+    }
+    turns
+}
+
+/// Whether a turn is the results of an answer's calls, made by [`turns`].
+fn is_results(turn: &llm::ChatMessage) -> bool {
+    turn.role == llm::Role::User
+        && !turn.content.is_empty()
+        && (turn.content.iter()).all(|content| matches!(content, llm::Content::ToolResult { .. }))
 }
 
 /// The event telling every client that answer `id` waits for a retry: `chat_retrying`, not
@@ -340,4 +442,273 @@ fn finish(state: &mut State, id: &str, ending: Ending) {
             usage.cost_usd = Some(cost);
         }
     });
+}
+
+#[cfg(test)]
+mod request_tests {
+    //! How the stored conversation becomes the request's turns, tool calls and results included.
+
+    use reagent::chat::MessageUsage;
+
+    use super::*;
+
+    fn session() -> SessionInfo {
+        SessionInfo {
+            id: "s1".into(),
+            title: None,
+            model: "mock/m".into(),
+            system: Some("be brief".into()),
+            cwd: "/".into(),
+            created_at: 0,
+            agent: Default::default(),
+        }
+    }
+
+    fn message(id: &str, role: Role, status: MessageStatus, parts: Vec<Part>) -> MessageInfo {
+        MessageInfo {
+            id: id.into(),
+            session: "s1".into(),
+            role,
+            status,
+            parts,
+            error: None,
+            usage: MessageUsage::default(),
+            created_at: 0,
+        }
+    }
+
+    fn user(id: &str, text: &str) -> MessageInfo {
+        message(
+            id,
+            Role::User,
+            MessageStatus::Complete,
+            vec![Part::text(text)],
+        )
+    }
+
+    fn part(kind: PartKind, text: &str) -> Part {
+        Part {
+            kind,
+            ..Part::text(text)
+        }
+    }
+
+    fn call(id: &str, name: &str, arguments: &str) -> Part {
+        Part {
+            kind: PartKind::ToolCall,
+            text: arguments.into(),
+            name: Some(name.into()),
+            call_id: Some(id.into()),
+            error: false,
+        }
+    }
+
+    fn sent_call(id: &str, name: &str, arguments: &str) -> llm::Content {
+        llm::Content::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
+
+    fn sent_result(id: &str, text: &str, error: bool) -> llm::Content {
+        llm::Content::ToolResult {
+            id: id.into(),
+            text: text.into(),
+            error,
+        }
+    }
+
+    fn turn(role: llm::Role, content: Vec<llm::Content>) -> llm::ChatMessage {
+        llm::ChatMessage { role, content }
+    }
+
+    fn tool(name: &str) -> llm::ToolSpec {
+        llm::ToolSpec {
+            name: name.into(),
+            description: format!("{name}, for tests"),
+            schema: serde_json::json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn an_answers_calls_go_back_with_their_results_in_the_calls_order() {
+        let weather = r#"{"location": "Zürich"}"#;
+        let history = vec![
+            user("m1", "weather and time?"),
+            message(
+                "m2",
+                Role::Assistant,
+                MessageStatus::Complete,
+                vec![
+                    part(PartKind::Thinking, "two calls"),
+                    Part::text("Checking."),
+                    call("call_a", "get_weather", weather),
+                    call("call_b", "get_time", "{}"),
+                    Part::tool_result("call_b", "get_time", "denied by the user", true),
+                    Part::tool_result("call_a", "get_weather", "14 °C", false),
+                ],
+            ),
+            user("m3", "and tomorrow?"),
+            message("m4", Role::Assistant, MessageStatus::Streaming, vec![]),
+            user("m5", "queued after the answer"),
+        ];
+        let tools = vec![tool("get_weather"), tool("get_time")];
+        let request = request(&session(), &history, "m4", "m", Some(64), tools.clone());
+        assert_eq!(
+            request,
+            llm::ChatRequest {
+                model: "m".into(),
+                system: Some("be brief".into()),
+                messages: vec![
+                    llm::ChatMessage::text(llm::Role::User, "weather and time?"),
+                    turn(
+                        llm::Role::Assistant,
+                        vec![
+                            llm::Content::Text("Checking.".into()),
+                            sent_call("call_a", "get_weather", weather),
+                            sent_call("call_b", "get_time", "{}"),
+                        ]
+                    ),
+                    // The user's next words join the results' turn, after them.
+                    turn(
+                        llm::Role::User,
+                        vec![
+                            sent_result("call_a", "14 °C", false),
+                            sent_result("call_b", "denied by the user", true),
+                            llm::Content::Text("and tomorrow?".into()),
+                        ]
+                    ),
+                ],
+                max_tokens: Some(64),
+                tools,
+            }
+        );
+    }
+
+    #[test]
+    fn a_call_the_answer_ended_before_running_gets_a_failed_result() {
+        let history = vec![
+            user("m1", "weather?"),
+            message(
+                "m2",
+                Role::Assistant,
+                MessageStatus::Cancelled,
+                vec![
+                    call("call_a", "get_weather", r#"{"loc"#),
+                    call("call_b", "get_weather", "{}"),
+                    Part::tool_result("call_b", "get_weather", "sunny", false),
+                    // A result for a call the answer never made is not sent.
+                    Part::tool_result("call_z", "get_weather", "stray", false),
+                ],
+            ),
+            message("m3", Role::Assistant, MessageStatus::Queued, vec![]),
+        ];
+        let offered = request(
+            &session(),
+            &history,
+            "m3",
+            "m",
+            None,
+            vec![tool("get_weather")],
+        );
+        assert_eq!(
+            offered.messages[1..],
+            [
+                turn(
+                    llm::Role::Assistant,
+                    vec![
+                        sent_call("call_a", "get_weather", r#"{"loc"#),
+                        sent_call("call_b", "get_weather", "{}"),
+                    ]
+                ),
+                turn(
+                    llm::Role::User,
+                    vec![
+                        sent_result("call_a", NOT_RUN, true),
+                        sent_result("call_b", "sunny", false),
+                    ]
+                ),
+            ]
+        );
+        // With the session's tools off, the same history goes as text: Anthropic refuses
+        // tool blocks in a request that offers no tools.
+        let flat = request(&session(), &history, "m3", "m", None, Vec::new());
+        assert_eq!(
+            flat.messages[1..],
+            [
+                turn(
+                    llm::Role::Assistant,
+                    vec![
+                        llm::Content::Text(r#"[called tool get_weather with {"loc]"#.into()),
+                        llm::Content::Text("[called tool get_weather with {}]".into()),
+                    ]
+                ),
+                turn(
+                    llm::Role::User,
+                    vec![
+                        llm::Content::Text(format!("[the tool failed: {NOT_RUN}]")),
+                        llm::Content::Text("[the tool returned: sunny]".into()),
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn calls_sharing_an_id_take_their_results_in_order() {
+        let history = vec![message(
+            "m1",
+            Role::Assistant,
+            MessageStatus::Complete,
+            vec![
+                call("", "f", "{}"),
+                call("", "f", "{\"n\":2}"),
+                Part::tool_result("", "f", "first", false),
+                Part::tool_result("", "f", "second", false),
+            ],
+        )];
+        let request = request(&session(), &history, "m2", "m", None, vec![tool("f")]);
+        assert_eq!(
+            request.messages[1],
+            turn(
+                llm::Role::User,
+                vec![
+                    sent_result("", "first", false),
+                    sent_result("", "second", false)
+                ]
+            )
+        );
+    }
+
+    #[test]
+    fn messages_with_nothing_to_send_are_skipped_and_text_turns_stay_as_they_were() {
+        let history = vec![
+            user("m1", "a"),
+            message("m2", Role::Assistant, MessageStatus::Error, vec![]),
+            user("m3", "b"),
+            message(
+                "m4",
+                Role::Assistant,
+                MessageStatus::Cancelled,
+                vec![part(PartKind::Thinking, "only thinking")],
+            ),
+            message(
+                "m5",
+                Role::Assistant,
+                MessageStatus::Complete,
+                vec![Part::text("c"), Part::text("d")],
+            ),
+            user("m6", ""),
+        ];
+        let request = request(&session(), &history, "m7", "m", None, Vec::new());
+        assert_eq!(
+            request.messages,
+            [
+                llm::ChatMessage::text(llm::Role::User, "a"),
+                llm::ChatMessage::text(llm::Role::User, "b"),
+                llm::ChatMessage::text(llm::Role::Assistant, "cd"),
+            ]
+        );
+    }
 }

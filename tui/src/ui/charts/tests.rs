@@ -80,6 +80,7 @@ fn alert(id: &str, rule: AlertRule, step: f64) -> AlertInfo {
         session: None,
         created_at: NOW,
         answered_at: None,
+        agent: None,
     }
 }
 
