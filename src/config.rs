@@ -14,8 +14,10 @@ use crate::{Error, Result};
 
 mod checks;
 pub mod notify;
+pub mod slurm;
 
 pub use notify::NotifyConfig;
+pub use slurm::SlurmConfig;
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -46,6 +48,8 @@ pub struct Config {
     /// `NAME__tool`.
     #[serde(deserialize_with = "mcp_servers")]
     pub mcp: BTreeMap<String, McpServerConfig>,
+    /// Defaults for runs on Slurm, and how their jobs are followed.
+    pub slurm: SlurmConfig,
 }
 
 /// `[chat]`: defaults for sessions.

@@ -22,6 +22,7 @@ pub mod paths;
 pub mod protocol;
 pub mod run;
 pub mod shell;
+pub mod slurm;
 pub mod sweep;
 pub mod time;
 pub mod token;

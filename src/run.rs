@@ -1,4 +1,4 @@
-//! Runs: one command in a PTY, with its status, exit code and log.
+//! Runs: one command in a PTY here or as a Slurm job, with its status, exit code and log.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 /// Where a run is in its life.
 ///
 /// `queued → launching → running → finished | failed | stopped`, or `lost` when its supervisor
-/// vanished without recording how the job ended (a reboot, say).
+/// vanished without recording how the job ended (a reboot, say). A run on Slurm goes from
+/// `queued` (submitted, pending in Slurm's queue) straight to `running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Accepted, waiting for its turn.
+    /// Accepted, waiting for its turn: in reagent's queue, or in Slurm's for a run on Slurm.
     Queued,
     /// Its supervisor is starting the command.
     Launching,
@@ -113,6 +114,9 @@ pub struct RunSpec {
     /// agent starts carry its own session.
     #[serde(default)]
     pub agent_session: Option<String>,
+    /// Run it on Slurm, with these requests (`--on slurm`); on this machine when absent.
+    #[serde(default)]
+    pub slurm: Option<crate::slurm::SlurmSpec>,
 }
 
 /// A run as every client sees it.
@@ -162,6 +166,9 @@ pub struct RunInfo {
     /// the one named with `--agent-session`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_session: Option<String>,
+    /// Where it executes: here (`local`) or as a Slurm job.
+    #[serde(default)]
+    pub executor: crate::slurm::Executor,
 }
 
 /// What a run's supervisor could not write to the run's log.

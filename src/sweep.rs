@@ -102,6 +102,10 @@ pub struct SweepSpec {
     /// The chat session whose agent is handed the alerts of the sweep's runs.
     #[serde(default)]
     pub agent_session: Option<String>,
+    /// Run its points on Slurm (`--on slurm`, or a `[slurm]` table in a sweep file), each
+    /// with these requests; here when absent.
+    #[serde(default)]
+    pub slurm: Option<crate::slurm::SlurmSpec>,
 }
 
 /// A sweep as clients see it.

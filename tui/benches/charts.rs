@@ -158,6 +158,7 @@ fn cockpit() -> App {
         wandb: None,
         lost_output: None,
         agent_session: None,
+        executor: Default::default(),
     }];
     app
 }

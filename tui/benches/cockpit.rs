@@ -408,6 +408,7 @@ fn run_info(i: usize) -> RunInfo {
         wandb: None,
         lost_output: None,
         agent_session: None,
+        executor: Default::default(),
     }
 }
 

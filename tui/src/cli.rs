@@ -25,7 +25,8 @@ pub enum Command {
         #[command(subcommand)]
         action: DaemonAction,
     },
-    /// Start a run: a command in its own terminal, owned by the daemon. Prints the run's id.
+    /// Start a run: a command in its own terminal, owned by the daemon, or a Slurm batch job
+    /// with --on slurm. Prints the run's id.
     Run(RunArgs),
     /// List runs, oldest first; --status, --name and --limit narrow the list.
     Runs(RunsArgs),
@@ -500,6 +501,10 @@ pub struct SweepCmd {
     /// `reagent run --pass-env`).
     #[arg(long = "pass-env", value_name = "NAME")]
     pub pass_env: Vec<String>,
+    /// Where its runs execute (one Slurm job array with --on slurm, --parallel its limit),
+    /// and what each asks of Slurm.
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
     /// Print the sweep as JSON.
     #[arg(long)]
     pub json: bool,
@@ -673,9 +678,48 @@ pub struct RunArgs {
     /// Requeue up to N times when the job dies of CUDA busy / out of memory.
     #[arg(long, value_name = "N")]
     pub retry_gpu: Option<u32>,
+    /// Where it runs, and what it asks of Slurm there.
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Where a run executes (`--on`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum On {
+    /// This machine, under the daemon: the default.
+    Local,
+    /// A Slurm batch job, submitted with sbatch from the daemon's machine.
+    Slurm,
+}
+
+/// `--on slurm` and what a run (or each of a sweep's runs) asks of Slurm; `--gpus` is then
+/// Slurm's too. Unset, the config's `[slurm]` defaults apply, then the cluster's.
+#[derive(Args, Debug, Default)]
+pub struct SlurmArgs {
+    /// Where to run: local (this machine, the default) or slurm (a batch job).
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub on: Option<On>,
+    /// Slurm partition (with --on slurm).
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// CPUs for the job, --cpus-per-task (with --on slurm).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// Memory for the job, such as 32G (with --on slurm).
+    #[arg(long, value_name = "SIZE")]
+    pub mem: Option<String>,
+    /// Time limit, such as 30, 4:00:00 or 2-00:00:00 (with --on slurm).
+    #[arg(long, value_name = "LIMIT")]
+    pub time: Option<String>,
+    /// Account to charge (with --on slurm).
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// One more sbatch option, such as --sbatch-arg=--qos=high (repeatable; with --on slurm).
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
 }
 
 /// `reagent runs [--status S] [--name GLOB] [--limit N] [--json]`
@@ -846,6 +890,35 @@ mod tests {
         ));
         let cli = Cli::try_parse_from(["reagent", "models", "--json"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Models { json: true })));
+    }
+
+    #[test]
+    fn slurm_flags_parse_with_their_values() {
+        let cli = Cli::try_parse_from([
+            "reagent",
+            "run",
+            "--on",
+            "slurm",
+            "--partition",
+            "gpu",
+            "--time",
+            "0:01",
+            "--sbatch-arg",
+            "--qos=high",
+            "--",
+            "python",
+            "train.py",
+        ])
+        .unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("not a run")
+        };
+        assert_eq!(args.slurm.on, Some(On::Slurm));
+        assert_eq!(args.slurm.partition.as_deref(), Some("gpu"));
+        assert_eq!(args.slurm.sbatch_args, ["--qos=high"]);
+        assert_eq!(args.command, ["python", "train.py"]);
+        let err = Cli::try_parse_from(["reagent", "run", "--on", "k8s", "--", "x"]).unwrap_err();
+        assert!(err.to_string().contains("k8s"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! A rerun is a new run (its own id, log and exit status) built from the old run's
 //! `spec.json` and metrics record: the same name, cwd, environment (the old job's, whose
 //! secrets were removed already; those left were passed on purpose), terminal size, metrics
-//! file and alert rules, and the same GPU request, priority and retries when the old run
-//! went through the queue. Only the command may change. It starts through the one start
+//! file and alert rules, the same GPU request, priority and retries when the old run
+//! went through the queue, and the same Slurm requests when it ran there. Only the command
+//! may change. It starts through the one start
 //! path there is: [`crate::runs::start`], or [`super::submit`] for a queued run. It is the
 //! queue's, not the runs service's, because a rerun may need the queue (its GPUs).
 
@@ -31,9 +32,11 @@ pub fn rerun(daemon: &Arc<Daemon>, rerun: RerunRun) -> Result<RunInfo, RpcError>
     }
     let record = daemon.state().store().ingest(&old.id).map_err(internal)?;
     if let Some(record) = record {
-        // The old run's own metrics file is in its folder; the new run gets its own there.
-        let own_file = old_dir.join(crate::metrics::DEFAULT_FILE);
-        spec.metrics = (record.path != own_file).then_some(record.path);
+        // The old run's own metrics file is in its folder (its Slurm folder, on Slurm); the
+        // new run gets its own there.
+        let own_files = [&old_dir, &crate::runs::slurm::folder(daemon, &old.id)]
+            .map(|dir| dir.join(crate::metrics::DEFAULT_FILE));
+        spec.metrics = (!own_files.contains(&record.path)).then_some(record.path);
         spec.alerts = record.rules;
     }
     tracing::info!(run = %old.id, "rerun requested");
@@ -80,5 +83,6 @@ pub fn past_spec(daemon: &Daemon, run: &RunInfo, job: Option<&Job>) -> Result<Ru
         metrics: None,
         alerts: Vec::new(),
         agent_session: run.agent_session.clone(),
+        slurm: crate::runs::slurm::past_spec(daemon, run),
     })
 }

@@ -28,6 +28,12 @@ const TAIL_BYTES: usize = 64 * 1024;
 
 /// Records a run as queued with its needs, then lets the queue decide.
 pub fn submit(daemon: &Arc<Daemon>, submit: SubmitRun) -> Result<RunInfo, RpcError> {
+    if submit.spec.slurm.is_some() {
+        let message = "the GPU queue (GPUs, priority, retries) is this machine's; a run on \
+                       Slurm waits in Slurm's queue: start it with `run.start` and ask Slurm \
+                       for GPUs in its `slurm` spec";
+        return Err(RpcError::new(codes::INVALID_PARAMS, message));
+    }
     check_request(&daemon.state(), &submit)?;
     let run = crate::runs::create(
         daemon,

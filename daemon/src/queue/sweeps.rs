@@ -1,4 +1,4 @@
-//! Sweeps: expanding one into queued runs, and stopping one.
+//! Sweeps: expanding one into queued runs (or a Slurm job array), and stopping one.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use reagent::time::now_ms;
 
 use super::{Job, schedule};
 use crate::daemon::{Daemon, State, short_id};
+use crate::runs::slurm::Batch;
 
 impl State {
     /// Every sweep, oldest first.
@@ -34,9 +35,20 @@ impl State {
 }
 
 /// Expands a sweep into queued runs (each a job with the sweep's GPU needs), then schedules.
-pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcError> {
+/// A sweep on Slurm skips the GPU queue: its runs are submitted as one job array (one job
+/// when it has one point), `parallel` being the array's limit, and wait in Slurm's queue.
+pub fn start(daemon: &Arc<Daemon>, mut spec: SweepSpec) -> Result<SweepInfo, RpcError> {
     if let Some(name) = &spec.name {
         reagent::names::check("name", name)?;
+    }
+    if let Some(slurm) = &mut spec.slurm {
+        if spec.priority != 0 {
+            let message = "`priority` orders reagent's own GPU queue; a sweep on Slurm waits \
+                           in Slurm's queue (use --sbatch-arg=--nice=N or a QOS)";
+            return Err(RpcError::new(codes::INVALID_PARAMS, message));
+        }
+        // Its GPUs are Slurm's to give.
+        slurm.gpus = slurm.gpus.or((spec.gpus > 0).then_some(spec.gpus));
     }
     let points = expand(&spec).map_err(|err| RpcError::new(codes::INVALID_PARAMS, err))?;
     let id = {
@@ -65,8 +77,13 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
             metrics: None,
             alerts: Vec::new(),
             agent_session: spec.agent_session.clone(),
+            slurm: spec.slurm.clone(),
         };
-        let run = crate::runs::create(daemon, run_spec, &format!("queued in sweep {name}"))?;
+        let reason = match &spec.slurm {
+            Some(_) => crate::runs::SUBMITTING.to_string(),
+            None => format!("queued in sweep {name}"),
+        };
+        let run = crate::runs::create(daemon, run_spec, &reason)?;
         runs.push(run.id);
     }
     let info = SweepInfo {
@@ -82,6 +99,19 @@ pub fn start(daemon: &Arc<Daemon>, spec: SweepSpec) -> Result<SweepInfo, RpcErro
     // The sweep (with its `parallel` limit) is saved before any of its jobs is queued: a
     // schedule between the two would see jobs of an unknown sweep and start them all.
     let info = daemon.state().save_sweep(info)?;
+    if spec.slurm.is_some() {
+        let batch = match info.runs.as_slice() {
+            [one] => Batch::One(one.clone()),
+            runs => Batch::Array {
+                sweep: info.id.clone(),
+                runs: runs.to_vec(),
+                parallel: (info.parallel > 0).then_some(info.parallel as usize),
+            },
+        };
+        tracing::info!(sweep = %info.id, runs = info.runs.len(), "sweep submitted to Slurm");
+        crate::runs::slurm::submit(daemon, batch);
+        return Ok(info);
+    }
     for run in &info.runs {
         super::schedule::enqueue(
             daemon,

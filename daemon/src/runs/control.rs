@@ -10,7 +10,7 @@ use reagent::time::now_ms;
 
 use super::lifecycle::RunEvent;
 use super::table::LiveRun;
-use super::{lock, logfile, orphan, pane};
+use super::{lock, logfile, orphan, pane, slurm};
 use crate::daemon::{Daemon, State};
 use crate::supervisor::wire::ControlMsg;
 
@@ -22,9 +22,19 @@ fn not_running(run: &RunInfo) -> RpcError {
     )
 }
 
-/// The run and its live handle, or why it has none.
+/// The run and its live handle for its terminal, or why it has none. A run on Slurm has
+/// none: a batch job's output is a file, its pane read-only.
 fn live_run(state: &State, query: &str) -> Result<(RunInfo, LiveRun), RpcError> {
     let run = state.resolve(query)?.clone();
+    if run.executor.slurm().is_some() {
+        let message = format!(
+            "run {} runs on Slurm ({}): a batch job has no terminal, so its pane is \
+             read-only; follow it with `reagent logs -f` or `reagent attach --watch`",
+            run.label(),
+            run.executor.describe()
+        );
+        return Err(RpcError::new(codes::INVALID_STATE, message));
+    }
     match state.live(&run.id) {
         Some(live) if !run.status.is_terminal() => Ok((run, live.clone())),
         _ => Err(not_running(&run)),
@@ -36,7 +46,8 @@ fn send(live: &LiveRun, run: &RunInfo, msg: ControlMsg) -> Result<(), RpcError> 
 }
 
 /// Stop: SIGTERM to the job's process group now, SIGKILL after the grace period (the
-/// supervisor keeps that timer, so it holds even if the daemon dies meanwhile).
+/// supervisor keeps that timer, so it holds even if the daemon dies meanwhile); for a run on
+/// Slurm, `scancel` likewise ([`slurm::stop`]).
 /// A queued run is cancelled instead (it never starts; `why` is its reason, e.g. "stopped
 /// before it started"), and a lost run whose job outlived its supervisor has its process
 /// group signalled directly.
@@ -56,6 +67,14 @@ pub fn stop(
     let grace_ms = (grace * 1000.0) as u64;
     let mut state = daemon.state();
     let run = state.resolve(query)?.clone();
+    let submitted = run
+        .executor
+        .slurm()
+        .is_some_and(|slurm| slurm.job.is_some());
+    if submitted && !run.status.is_terminal() {
+        return slurm::stop(daemon, &mut state, &run, grace_ms);
+    }
+    // A run on Slurm not submitted yet stops here; its submission then cancels its job.
     if run.status == RunStatus::Queued {
         // Waiting for its turn: it never starts, and the queue lets its place go.
         let stop = RunEvent::StoppedBeforeStart {

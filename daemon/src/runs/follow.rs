@@ -103,11 +103,7 @@ async fn listen(
             }
         };
         if written > lock(pane).offset() {
-            catch_up(pane, log).await;
-            let found = lock(pane).wandb.take_new();
-            if let Some(wandb) = found {
-                record_wandb(daemon, id, wandb);
-            }
+            take_output(daemon, id, pane, log).await;
         }
         if exited.is_some() {
             break;
@@ -117,6 +113,18 @@ async fn listen(
     let _ = stop.send(());
     let writer = forward.await.ok();
     exited.zip(writer)
+}
+
+/// Takes what the run's log grew by: the pane (and every attached client) gets the new
+/// bytes, and a W&B run they mention is recorded on the run. How output reaches a run's
+/// clients whatever runs the job: a supervisor's `written` message or a Slurm job's output
+/// file growing.
+pub async fn take_output(daemon: &Daemon, id: &str, pane: &Arc<Mutex<Pane>>, log: &Path) {
+    catch_up(pane, log).await;
+    let found = lock(pane).wandb.take_new();
+    if let Some(wandb) = found {
+        record_wandb(daemon, id, wandb);
+    }
 }
 
 /// Feeds the pane everything the log holds beyond what it has seen.
@@ -223,9 +231,15 @@ async fn settle(daemon: &Daemon, id: &str, dir: &Path, sent: Option<ExitRecord>)
             }
         }
     };
-    tracing::info!(run = %id, status = %run.status, code = ?run.exit_code, "run ended");
-    daemon.notify.run_ended(&run);
-    crate::alerts::run_ended(daemon, &run);
+    report_end(daemon, &run);
+}
+
+/// Tells whoever wants to know that a run ended (the log, the notifier, the alerts), once
+/// its end is stored and the state lock released.
+pub fn report_end(daemon: &Daemon, run: &reagent::run::RunInfo) {
+    tracing::info!(run = %run.id, status = %run.status, code = ?run.exit_code, "run ended");
+    daemon.notify.run_ended(run);
+    crate::alerts::run_ended(daemon, run);
 }
 
 /// Records a launch that failed before any supervisor ran.
@@ -241,10 +255,7 @@ pub fn settle_failed(daemon: &Daemon, id: &str, reason: &str) {
     );
     drop(state);
     match result {
-        Ok(run) => {
-            daemon.notify.run_ended(&run);
-            crate::alerts::run_ended(daemon, &run);
-        }
+        Ok(run) => report_end(daemon, &run),
         Err(err) => tracing::error!(run = %id, "cannot record the failed launch: {err}"),
     }
     daemon.queue_wake.notify_one();

@@ -11,9 +11,21 @@
 //!   ▼                      │                     └──SupervisorLost──▶ lost
 //! stopped        LaunchFailed (queued too) ──▶ failed
 //! ```
+//!
+//! A run on Slurm has no supervisor: it stays `queued` while `sbatch` submits it
+//! (`Submitted` records the job) and while the job waits in Slurm's queue, then:
+//!
+//! ```text
+//! queued ──Submitted──▶ queued (job id) ──JobStarted──▶ running
+//!   │                        │                            │
+//!   └─LaunchFailed─▶ failed  ├─JobEnded─▶ finished | failed | stopped ◀─JobEnded─┤
+//!     (sbatch refused it)    └─JobLost──▶ lost ◀──────────────────────JobLost────┘
+//! ```
 
 use reagent::run::{RunInfo, RunStatus};
+use reagent::slurm::Executor;
 
+use super::slurm::wire::SlurmState;
 use crate::supervisor::wire::ExitRecord;
 
 /// What happened to a run, as its drivers report it.
@@ -53,6 +65,42 @@ pub enum RunEvent {
         /// When (Unix ms).
         at_ms: i64,
     },
+    /// Slurm accepted the run's job: it waits in Slurm's queue.
+    Submitted {
+        /// The job id (`12`, or `12_3` for a task of an array).
+        job: String,
+        /// The cluster's name, when known.
+        cluster: Option<String>,
+    },
+    /// Slurm runs the job (there is no pid on this machine to report).
+    JobStarted {
+        /// When the daemon saw it (Unix ms); the first start is the one kept.
+        at_ms: i64,
+    },
+    /// The Slurm job ended, as Slurm says.
+    JobEnded(JobEnd),
+    /// Slurm no longer knows the job, so how it ended cannot be told.
+    JobLost {
+        /// Why, in words.
+        reason: String,
+        /// When the daemon noticed (Unix ms).
+        at_ms: i64,
+    },
+}
+
+/// How a Slurm job ended: its state, Slurm's reason and its exit status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEnd {
+    /// The state it ended in (`COMPLETED`, `TIMEOUT`, …).
+    pub state: SlurmState,
+    /// Slurm's reason (`TimeLimit`, `NonZeroExitCode`), if it gave one.
+    pub reason: Option<String>,
+    /// Its exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// When the daemon saw it end (Unix ms).
+    pub at_ms: i64,
 }
 
 impl RunEvent {
@@ -65,6 +113,10 @@ impl RunEvent {
             Self::SupervisorLost { .. } => "supervisor lost",
             Self::LaunchFailed { .. } => "launch failed",
             Self::StoppedBeforeStart { .. } => "stopped before start",
+            Self::Submitted { .. } => "submitted",
+            Self::JobStarted { .. } => "job started",
+            Self::JobEnded(_) => "job ended",
+            Self::JobLost { .. } => "job lost",
         }
     }
 }
@@ -93,8 +145,12 @@ impl std::fmt::Display for Impossible {
 pub fn advance(run: &RunInfo, event: RunEvent) -> Result<RunInfo, Impossible> {
     use RunStatus::{Launching, Queued, Running};
     let mut next = run.clone();
+    // A run on Slurm, and its job id once submitted.
+    let slurm = run.executor.slurm();
+    let job = slurm.and_then(|slurm| slurm.job.as_ref());
     match (run.status, event) {
-        (Queued, RunEvent::Launching) => next.status = Launching,
+        // A run on Slurm never gets a supervisor here.
+        (Queued, RunEvent::Launching) if slurm.is_none() => next.status = Launching,
         // A restarted daemon hears the same pid again: nothing changes.
         (Running, RunEvent::Started { pid, .. }) if run.pid == Some(pid) => {}
         (Launching, RunEvent::Started { pid, at_ms }) => {
@@ -115,8 +171,29 @@ pub fn advance(run: &RunInfo, event: RunEvent) -> Result<RunInfo, Impossible> {
             next.ended_at = Some(at_ms);
             next.reason = Some(reason);
         }
-        (Queued, RunEvent::StoppedBeforeStart { reason, at_ms }) => {
+        // A job in Slurm's queue ends when Slurm says it did (`JobEnded`), never before.
+        (Queued, RunEvent::StoppedBeforeStart { reason, at_ms }) if job.is_none() => {
             next.status = RunStatus::Stopped;
+            next.ended_at = Some(at_ms);
+            next.reason = Some(reason);
+        }
+        (Queued, RunEvent::Submitted { job: id, cluster }) if slurm.is_some() && job.is_none() => {
+            next.executor = Executor::Slurm(reagent::slurm::SlurmJob {
+                job: Some(id),
+                cluster,
+                ..slurm.cloned().unwrap_or_default()
+            });
+            next.reason = Some(WAITING_IN_SLURM.into());
+        }
+        (Queued, RunEvent::JobStarted { at_ms }) if job.is_some() => {
+            next.status = Running;
+            next.reason = None;
+            next.started_at.get_or_insert(at_ms);
+        }
+        (Running, RunEvent::JobStarted { .. }) if job.is_some() => {}
+        (Queued | Running, RunEvent::JobEnded(end)) if job.is_some() => job_ended(&mut next, end),
+        (Queued | Running, RunEvent::JobLost { reason, at_ms }) if job.is_some() => {
+            next.status = RunStatus::Lost;
             next.ended_at = Some(at_ms);
             next.reason = Some(reason);
         }
@@ -149,6 +226,50 @@ fn exited(run: &mut RunInfo, record: ExitRecord) {
             let signal = record.signal.map_or("a signal".into(), signal_name);
             (RunStatus::Failed, Some(format!("killed by {signal}")))
         }
+    };
+}
+
+/// The reason of a run whose job waits in Slurm's queue, before Slurm says why.
+pub const WAITING_IN_SLURM: &str = "waiting in Slurm's queue";
+
+/// How a Slurm job's end reads as a status and a reason, Slurm's own words kept in it. A run
+/// someone asked reagent to stop reads as stopped however the job took it.
+fn job_ended(run: &mut RunInfo, end: JobEnd) {
+    let stopped = run
+        .executor
+        .slurm()
+        .is_some_and(|slurm| slurm.stop_by.is_some());
+    let started = run.status == RunStatus::Running;
+    run.exit_code = end.exit_code;
+    run.signal = end.signal;
+    run.ended_at = Some(end.at_ms);
+    let words = match &end.reason {
+        Some(reason) => format!("Slurm: {}, {reason}", end.state.words()),
+        None => format!("Slurm: {}", end.state.words()),
+    };
+    let failed = |what: &str| (RunStatus::Failed, Some(format!("{what} ({words})")));
+    (run.status, run.reason) = match (&end.state, stopped) {
+        (_, true) if started => (RunStatus::Stopped, Some("stopped by the user".into())),
+        (_, true) => (
+            RunStatus::Stopped,
+            Some(super::control::STOPPED_BEFORE_START.into()),
+        ),
+        (SlurmState::Completed, false) => (RunStatus::Finished, None),
+        (SlurmState::Cancelled, false) => (
+            RunStatus::Stopped,
+            Some(format!("cancelled in Slurm, not through reagent ({words})")),
+        ),
+        (SlurmState::Timeout, false) => failed("ran past its time limit"),
+        (SlurmState::OutOfMemory, false) => failed("ran out of memory"),
+        (SlurmState::NodeFail, false) => failed("its node failed"),
+        (SlurmState::Preempted, false) => failed("preempted by another job"),
+        (SlurmState::BootFail, false) => failed("its node failed to boot"),
+        (SlurmState::Deadline, false) => failed("reached its deadline"),
+        (_, false) => match (end.exit_code, end.signal) {
+            (Some(code), _) if code != 0 => failed(&format!("exited with code {code}")),
+            (_, Some(signal)) => failed(&format!("killed by {}", signal_name(signal))),
+            _ => (RunStatus::Failed, Some(words)),
+        },
     };
 }
 
@@ -194,6 +315,7 @@ mod tests {
             wandb: None,
             lost_output: None,
             agent_session: None,
+            executor: Executor::Local,
         }
     }
 
@@ -311,6 +433,167 @@ mod tests {
                 assert_eq!(refused.from, from);
             }
         }
+    }
+
+    /// A queued run on Slurm, submitted as job 12 when `job` says so.
+    fn on_slurm(job: bool) -> RunInfo {
+        let mut run = run(Queued);
+        run.executor = Executor::Slurm(reagent::slurm::SlurmJob::default());
+        if job {
+            let submitted = RunEvent::Submitted {
+                job: "12".into(),
+                cluster: Some("c".into()),
+            };
+            run = advance(&run, submitted).unwrap();
+        }
+        run
+    }
+
+    fn job_end(
+        state: SlurmState,
+        reason: Option<&str>,
+        exit: (Option<i32>, Option<i32>),
+    ) -> RunEvent {
+        RunEvent::JobEnded(JobEnd {
+            state,
+            reason: reason.map(str::to_string),
+            exit_code: exit.0,
+            signal: exit.1,
+            at_ms: 9,
+        })
+    }
+
+    #[test]
+    fn a_slurm_run_waits_queued_with_its_job_then_runs_without_a_pid() {
+        let submitted = on_slurm(true);
+        assert_eq!(submitted.status, Queued);
+        assert_eq!(submitted.executor.describe(), "slurm:12@c");
+        assert_eq!(submitted.reason.as_deref(), Some(WAITING_IN_SLURM));
+        let running = advance(&submitted, RunEvent::JobStarted { at_ms: 5 }).unwrap();
+        assert_eq!(
+            (
+                running.status,
+                running.pid,
+                running.started_at,
+                running.reason.clone()
+            ),
+            (Running, None, Some(5), None)
+        );
+        assert_eq!(
+            advance(&running, RunEvent::JobStarted { at_ms: 6 }).unwrap(),
+            running
+        );
+        // Never a supervisor, never a second job, and no start before a job exists.
+        assert!(advance(&on_slurm(false), RunEvent::Launching).is_err());
+        assert!(advance(&on_slurm(false), RunEvent::JobStarted { at_ms: 1 }).is_err());
+        let again = RunEvent::Submitted {
+            job: "13".into(),
+            cluster: None,
+        };
+        assert!(advance(&submitted, again.clone()).is_err());
+        assert!(
+            advance(&run(Queued), again).is_err(),
+            "a local run has no job"
+        );
+    }
+
+    #[test]
+    fn a_slurm_jobs_end_reads_as_a_status_with_slurms_words() {
+        use SlurmState as S;
+        let running = advance(&on_slurm(true), RunEvent::JobStarted { at_ms: 5 }).unwrap();
+        let after = |event| {
+            let run = advance(&running, event).unwrap();
+            (run.status, run.reason.unwrap_or_default())
+        };
+        assert_eq!(
+            after(job_end(S::Completed, None, (Some(0), None))),
+            (Finished, String::new())
+        );
+        assert_eq!(
+            after(job_end(S::Failed, Some("NonZeroExitCode"), (Some(3), None))),
+            (
+                Failed,
+                "exited with code 3 (Slurm: FAILED, NonZeroExitCode)".into()
+            )
+        );
+        assert_eq!(
+            after(job_end(S::Timeout, Some("TimeLimit"), (None, Some(9)))),
+            (
+                Failed,
+                "ran past its time limit (Slurm: TIMEOUT, TimeLimit)".into()
+            )
+        );
+        assert_eq!(
+            after(job_end(S::OutOfMemory, None, (None, Some(9)))),
+            (Failed, "ran out of memory (Slurm: OUT_OF_MEMORY)".into())
+        );
+        assert_eq!(after(job_end(S::NodeFail, None, (None, None))).0, Failed);
+        assert_eq!(
+            after(job_end(S::Cancelled, None, (None, Some(15)))),
+            (
+                Stopped,
+                "cancelled in Slurm, not through reagent (Slurm: CANCELLED)".into()
+            )
+        );
+        assert_eq!(
+            after(job_end(
+                S::Failed,
+                Some("JobLaunchFailure"),
+                (Some(0), None)
+            )),
+            (Failed, "Slurm: FAILED, JobLaunchFailure".into())
+        );
+    }
+
+    #[test]
+    fn a_slurm_run_stopped_through_reagent_reads_stopped_however_it_ended() {
+        let asked = |mut run: RunInfo| {
+            if let Executor::Slurm(slurm) = &mut run.executor {
+                slurm.stop_by = Some(20);
+            }
+            run
+        };
+        let running = advance(&on_slurm(true), RunEvent::JobStarted { at_ms: 5 }).unwrap();
+        // The job took SIGTERM and exited 3: still the user's stop.
+        let ended = advance(
+            &asked(running),
+            job_end(SlurmState::Failed, None, (Some(3), None)),
+        )
+        .unwrap();
+        assert_eq!(
+            (ended.status, ended.reason.as_deref(), ended.exit_code),
+            (Stopped, Some("stopped by the user"), Some(3))
+        );
+        let pending = asked(on_slurm(true));
+        let cancelled = job_end(SlurmState::Cancelled, None, (None, Some(15)));
+        let ended = advance(&pending, cancelled).unwrap();
+        assert_eq!(
+            (ended.status, ended.reason.as_deref()),
+            (Stopped, Some("stopped before it started"))
+        );
+        // A job in Slurm's queue is not marked stopped before Slurm says it ended.
+        let early = RunEvent::StoppedBeforeStart {
+            reason: "x".into(),
+            at_ms: 1,
+        };
+        assert!(advance(&on_slurm(true), early.clone()).is_err());
+        assert_eq!(status_after(Queued, early), Stopped);
+    }
+
+    #[test]
+    fn a_slurm_job_slurm_forgot_is_lost_and_a_refused_one_failed() {
+        let lost = RunEvent::JobLost {
+            reason: "Slurm no longer knows job 12".into(),
+            at_ms: 3,
+        };
+        let run = advance(&on_slurm(true), lost.clone()).unwrap();
+        assert_eq!((run.status, run.ended_at), (Lost, Some(3)));
+        assert!(advance(&on_slurm(false), lost).is_err());
+        let refused = RunEvent::LaunchFailed {
+            reason: "sbatch: error: Invalid generic resource (gres) specification".into(),
+            at_ms: 2,
+        };
+        assert_eq!(advance(&on_slurm(false), refused).unwrap().status, Failed);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The runs service: starting runs (and starting them again), talking to their supervisors,
 //! settling how they ended, and removing them once they are no longer wanted.
 //!
-//! A run's job belongs to its supervisor process, never to the daemon; the daemon keeps a
-//! [`Pane`](pane::Pane) per live run, fed from the run's log by a [`follow`] task that
-//! listens to the supervisor's socket. When the daemon starts, it re-adopts every run that had
-//! not ended ([`adopt_all`]).
+//! A run has an executor, chosen in [`start`] from its spec: here (the default), where its
+//! job belongs to its supervisor process, never to the daemon; or a Slurm cluster
+//! ([`slurm`]), where it is a batch job. Either way the daemon keeps a [`Pane`](pane::Pane)
+//! per live run, fed from the run's log: by a [`follow`] task that listens to the
+//! supervisor's socket, or by the Slurm tracker as the job's output file grows. When the
+//! daemon starts, it re-adopts every run that had not ended ([`adopt_all`]).
 
 pub mod control;
 pub mod env;
@@ -15,6 +17,7 @@ pub mod logfile;
 pub mod orphan;
 pub mod pane;
 pub mod program;
+pub mod slurm;
 pub mod table;
 pub mod tidy;
 
@@ -23,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use reagent::protocol::{RpcError, codes};
 use reagent::run::{RunInfo, RunSpec, RunStatus};
+use reagent::slurm::{Executor, SlurmJob};
 use reagent::time::now_ms;
 use tokio::sync::mpsc;
 
@@ -34,14 +38,24 @@ use table::LiveRun;
 /// How many bytes at the end of a log rebuild a screen (after a restart, or for an ended run).
 const SCREEN_TAIL: u64 = 256 * 1024;
 
-/// Validates a spec, records the run as queued, and launches it.
+/// Validates a spec, records the run as queued, and launches it: here, or (with
+/// `spec.slurm`) by submitting it to Slurm, where it then waits in Slurm's queue.
 pub fn start(daemon: &Arc<Daemon>, spec: RunSpec) -> Result<RunInfo, RpcError> {
+    if spec.slurm.is_some() {
+        let run = record(daemon, spec, Some(SUBMITTING.into()))?;
+        slurm::submit(daemon, slurm::Batch::One(run.id.clone()));
+        return Ok(run);
+    }
     let run = record(daemon, spec, None)?;
     launch::launch(daemon, &run.id)
 }
 
+/// The reason of a run on Slurm until `sbatch` answers.
+pub const SUBMITTING: &str = "submitting to Slurm";
+
 /// Validates a spec and records the run as queued (with `reason` saying for what), without
-/// launching it: the queue launches it when its turn comes.
+/// launching it: the queue launches it when its turn comes, or (on Slurm) the caller
+/// submits it.
 pub fn create(daemon: &Arc<Daemon>, spec: RunSpec, reason: &str) -> Result<RunInfo, RpcError> {
     record(daemon, spec, Some(reason.to_string()))
 }
@@ -58,6 +72,7 @@ fn record(
     if let Err(why) = rules {
         return Err(invalid(format!("`alerts`: {why}")));
     }
+    let slurm = spec.slurm.clone();
     let mut launch = validate(daemon, spec.clone())?;
     let mut state = daemon.state();
     if let Some(name) = &spec.name {
@@ -93,8 +108,17 @@ fn record(
         wandb: None,
         lost_output: None,
         agent_session: spec.agent_session.clone(),
+        executor: match slurm {
+            Some(_) => Executor::Slurm(SlurmJob::default()),
+            None => Executor::Local,
+        },
     };
-    let metrics = crate::metrics::file_for(daemon, &id, &launch.cwd, spec.metrics);
+    // A job on Slurm writes its metrics where the cluster's nodes see them.
+    let asked = match (&slurm, spec.metrics) {
+        (Some(_), None) => Some(slurm::folder(daemon, &id).join(crate::metrics::DEFAULT_FILE)),
+        (_, asked) => asked,
+    };
+    let metrics = crate::metrics::file_for(daemon, &id, &launch.cwd, asked);
     launch.env.push((
         crate::metrics::ENV.into(),
         metrics.to_string_lossy().into_owned(),
@@ -104,6 +128,10 @@ fn record(
     let run_dir = daemon.paths.run_dir(&id);
     let recorded = launch::write_spec(&run_dir, &launch)
         .map_err(internal)
+        .and_then(|()| match &slurm {
+            Some(slurm) => slurm::prepare(daemon, &id, slurm, &launch, &run.env_keys),
+            None => Ok(()),
+        })
         .and_then(|()| {
             state
                 .store()
@@ -113,9 +141,7 @@ fn record(
         .and_then(|()| state.save_run(run));
     if recorded.is_err() {
         // A run that was never recorded leaves no folder behind (a full disk, say).
-        if let Err(err) = std::fs::remove_dir_all(&run_dir) {
-            tracing::warn!("cannot remove {}: {err}", run_dir.display());
-        }
+        tidy::remove_folders(daemon, &id);
     }
     recorded
 }
@@ -141,8 +167,14 @@ fn validate(daemon: &Daemon, spec: RunSpec) -> Result<LaunchSpec, RpcError> {
             cwd.display()
         )));
     }
-    program::check(&spec.command[0], &cwd, &job_env)
-        .map_err(|why| invalid(format!("`command`: {why}")))?;
+    match &spec.slurm {
+        // The program runs on the cluster's nodes, which this machine cannot look into.
+        Some(_) => {
+            slurm::check_commands().map_err(|why| invalid(format!("`slurm`: {why}")))?;
+        }
+        None => program::check(&spec.command[0], &cwd, &job_env)
+            .map_err(|why| invalid(format!("`command`: {why}")))?,
+    }
     let (cols, rows) = spec
         .size
         .unwrap_or((daemon.config.runs.cols, daemon.config.runs.rows));
@@ -180,17 +212,39 @@ fn make_live(run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceiver<ControlMsg>) {
     (LiveRun { control, pane }, rx)
 }
 
+/// A live run whose pane starts from the end of its log: a run taken up again after a
+/// restart, or a Slurm job just submitted (whose log may already hold a requeued job's
+/// output). A Slurm run drops the channel: it has no supervisor to talk to.
+pub(crate) fn live_from_log(run: &RunInfo) -> (LiveRun, mpsc::UnboundedReceiver<ControlMsg>) {
+    let (control, rx) = mpsc::unbounded_channel();
+    let pane = Arc::new(Mutex::new(pane_from_log(run)));
+    (LiveRun { control, pane }, rx)
+}
+
+/// A pane of `run`'s screen as the end of its log draws it.
+fn pane_from_log(run: &RunInfo) -> Pane {
+    let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
+    let start = size.saturating_sub(SCREEN_TAIL);
+    let mut pane = Pane::new(&run.id, run.cols, run.rows);
+    if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
+        pane.restore(start + tail.len() as u64, &tail);
+    }
+    pane
+}
+
 /// Re-adopts every run that had not ended when the daemon last stopped: live supervisors are
 /// reconnected (their output caught up from the log), runs that ended meanwhile are settled
-/// with their real exit status, and queued runs are launched.
+/// with their real exit status, queued runs are launched, and runs on Slurm are followed (or
+/// submitted) again.
 pub fn adopt_all(daemon: &Arc<Daemon>) {
-    let pending: Vec<RunInfo> = daemon
+    let (on_slurm, pending): (Vec<RunInfo>, Vec<RunInfo>) = daemon
         .state()
         .runs()
         .iter()
         .filter(|r| !r.status.is_terminal())
         .cloned()
-        .collect();
+        .partition(|r| r.executor.slurm().is_some());
+    slurm::adopt(daemon, on_slurm);
     for run in pending {
         if run.status == RunStatus::Queued {
             if daemon.state().queue.job(&run.id).is_some() {
@@ -202,12 +256,7 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
             continue;
         }
         tracing::info!(run = %run.id, "re-adopting");
-        let (live, control) = make_live(&run);
-        let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
-        let start = size.saturating_sub(SCREEN_TAIL);
-        if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
-            lock(&live.pane).restore(start + tail.len() as u64, &tail);
-        }
+        let (live, control) = live_from_log(&run);
         daemon.state().set_live(&run.id, live.clone());
         crate::metrics::ingest::start(daemon, &run.id);
         tokio::spawn(follow::follow(
@@ -221,12 +270,7 @@ pub fn adopt_all(daemon: &Arc<Daemon>) {
 
 /// The screen of an ended run, rebuilt from the end of its log.
 pub fn final_screen(run: &RunInfo) -> (Vec<u8>, u64) {
-    let size = std::fs::metadata(&run.log_path).map_or(0, |m| m.len());
-    let start = size.saturating_sub(SCREEN_TAIL);
-    let mut pane = Pane::new(&run.id, run.cols, run.rows);
-    if let Ok((tail, _)) = logfile::read_at(&run.log_path, start, SCREEN_TAIL as usize) {
-        pane.restore(start + tail.len() as u64, &tail);
-    }
+    let mut pane = pane_from_log(run);
     (pane.screen(), pane.offset())
 }
 

@@ -25,7 +25,14 @@ pub fn check(program: &str, cwd: &Path, env: &[(String, String)]) -> Result<(), 
         .iter()
         .find(|(key, _)| key == "PATH")
         .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
-    let found = search
+    find(program, cwd, search).map(|_| ()).ok_or_else(|| {
+        format!("`{program}` is not found in the run's PATH ({search}); give its path or fix PATH")
+    })
+}
+
+/// Where a bare program name is found in `search` (a `PATH`), as `exec` would look.
+pub fn find(program: &str, cwd: &Path, search: &str) -> Option<PathBuf> {
+    search
         .split(':')
         .map(|dir| {
             if dir.is_empty() {
@@ -34,14 +41,8 @@ pub fn check(program: &str, cwd: &Path, env: &[(String, String)]) -> Result<(), 
                 PathBuf::from(dir)
             }
         })
-        .any(|dir| executable(&cwd.join(dir).join(program)) == Some(true));
-    if found {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{program}` is not found in the run's PATH ({search}); give its path or fix PATH"
-        ))
-    }
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|path| executable(path) == Some(true))
 }
 
 /// Whether `path` is an executable file (`None`: there is no file there).

@@ -18,8 +18,10 @@ use crate::table::Table;
 /// Every run, oldest first, and the live ones' handles.
 pub struct Runs {
     table: Table<RunInfo>,
-    /// Runs with a supervisor (or about to get one): how to reach them.
+    /// Runs with a supervisor (or about to get one), or a Slurm job: how to reach them.
     live: HashMap<String, LiveRun>,
+    /// What the daemon knows of Slurm beyond the runs: the tracker and the cluster.
+    pub(crate) slurm: super::slurm::Board,
 }
 
 impl Runs {
@@ -28,6 +30,7 @@ impl Runs {
         Self {
             table: Table::new(runs),
             live: HashMap::new(),
+            slurm: super::slurm::Board::default(),
         }
     }
 

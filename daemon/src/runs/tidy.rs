@@ -4,7 +4,8 @@
 //! or a place in the queue, and is refused with its status named. A removed run leaves
 //! nothing: its row, metrics progress, alerts and any queue entry are deleted with the
 //! `run_removed` event that tells every client to forget it, then its folder (log, exit
-//! record, spec, series files, the default metrics file) is deleted outside the state lock.
+//! record, spec, series files, the default metrics file; a Slurm run's folder on the shared
+//! filesystem too) is deleted outside the state lock.
 //! A metrics file the run was pointed at with `--metrics` is the user's and stays.
 
 use std::sync::Arc;
@@ -86,13 +87,22 @@ fn erase(
     drop(state);
     for run in &removed {
         daemon.metrics.forget(&run.id);
-        let dir = daemon.paths.run_dir(&run.id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => tracing::warn!(run = %run.id, "cannot delete {}: {err}", dir.display()),
-        }
+        remove_folders(daemon, &run.id);
         tracing::info!(run = %run.id, "removed");
     }
     failed.map_or(Ok(removed), Err)
+}
+
+/// Deletes a run's folder, and its Slurm folder on the shared filesystem when it has one
+/// there (`[slurm] dir`).
+pub fn remove_folders(daemon: &Daemon, id: &str) {
+    let own = daemon.paths.run_dir(id);
+    let shared = super::slurm::folder(daemon, id);
+    for dir in std::iter::once(&own).chain((shared != own).then_some(&shared)) {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(run = %id, "cannot delete {}: {err}", dir.display()),
+        }
+    }
 }

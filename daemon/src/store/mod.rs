@@ -156,6 +156,9 @@ const MIGRATIONS: &[&str] = &[
         wild TEXT NOT NULL
     );
 "#,
+    r#"
+    ALTER TABLE runs ADD COLUMN executor TEXT;
+"#,
 ];
 
 /// The open database.
@@ -246,6 +249,11 @@ impl Store {
                 .get::<_, Option<String>>("lost_output")?
                 .and_then(|text| serde_json::from_str(&text).ok()),
             agent_session: row.get("agent_session")?,
+            // NULL for runs from before executors: they ran here.
+            executor: row
+                .get::<_, Option<String>>("executor")?
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default(),
             id,
         })
     }
@@ -351,15 +359,15 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
     tx.execute(
         "INSERT INTO runs (id, name, command, cwd, env_keys, status, exit_code, signal, reason,
                            pid, cols, rows, created_at, started_at, ended_at, wandb,
-                           lost_output, agent_session)
+                           lost_output, agent_session, executor)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18)
+                 ?18, ?19)
          ON CONFLICT(id) DO UPDATE SET
              name = excluded.name, status = excluded.status, exit_code = excluded.exit_code,
              signal = excluded.signal, reason = excluded.reason, pid = excluded.pid,
              cols = excluded.cols, rows = excluded.rows, started_at = excluded.started_at,
              ended_at = excluded.ended_at, wandb = excluded.wandb,
-             lost_output = excluded.lost_output",
+             lost_output = excluded.lost_output, executor = excluded.executor",
         params![
             run.id,
             run.name,
@@ -382,6 +390,7 @@ fn upsert_run(tx: &rusqlite::Transaction<'_>, run: &RunInfo) -> anyhow::Result<(
                 .map(serde_json::to_string)
                 .transpose()?,
             run.agent_session,
+            serde_json::to_string(&run.executor)?,
         ],
     )?;
     Ok(())
@@ -421,6 +430,7 @@ mod tests {
             wandb: None,
             lost_output: None,
             agent_session: None,
+            executor: Default::default(),
         }
     }
 
@@ -441,6 +451,10 @@ mod tests {
                 .unwrap();
             run.status = RunStatus::Failed;
             run.exit_code = Some(3);
+            run.executor = reagent::slurm::Executor::Slurm(reagent::slurm::SlurmJob {
+                job: Some("12".into()),
+                ..Default::default()
+            });
             store
                 .commit(&Event {
                     seq: 2,
@@ -454,6 +468,7 @@ mod tests {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].status, RunStatus::Failed);
         assert_eq!(runs[0].exit_code, Some(3));
+        assert_eq!(runs[0].executor.describe(), "slurm:12");
         assert_eq!(runs[0].log_path, dir.path().join("ab12cd34/output.log"));
         assert_eq!(store.last_seq().unwrap(), 2);
         let events = store.events_since(1).unwrap();

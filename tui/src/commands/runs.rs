@@ -1,23 +1,44 @@
-//! `reagent run`, `runs`, `stop`, `input`, `rename` (and the summary `wait` prints).
+//! `reagent run` (here or on Slurm), `runs`, `stop`, `input`, `rename` (and the summary
+//! `wait` prints).
 //! Removing and rerunning runs is in `tidy.rs`.
 
 use std::process::ExitCode;
 
+use anyhow::bail;
+use reagent::client::{Client, Notifications, Update};
 use reagent::gpu::{GpuRequest, SubmitRun};
-use reagent::protocol::{Base64Text, ListRuns, RenameRun, SendInput, StopRun, WaitRun};
+use reagent::protocol::{
+    Base64Text, Event, EventKind, ListRuns, RenameRun, SendInput, StopRun, Sync, WaitRun,
+};
 use reagent::run::{RunInfo, RunSpec, RunStatus};
+use reagent::slurm::SlurmSpec;
 use reagent::time::{format_duration_ms, now_ms};
 
 use super::{Ctx, aligned, print_json};
-use crate::cli::{RunArgs, RunsArgs};
+use crate::cli::{On, RunArgs, RunsArgs, SlurmArgs};
 use crate::sanitize;
 
-/// `reagent run [--name N] [--cwd DIR] [--env K=V]... -- CMD ARGS...`
+/// `reagent run [--name N] [--cwd DIR] [--env K=V]... [--on slurm ...] -- CMD ARGS...`
 pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     let cwd = match args.cwd {
         Some(cwd) => std::path::absolute(cwd)?,
         None => std::env::current_dir()?,
     };
+    let mut slurm = slurm_spec(args.slurm)?;
+    if let Some(slurm) = &mut slurm {
+        let local_queue = [
+            ("--gpu-ids", !args.gpu_ids.is_empty()),
+            ("--priority", args.priority.is_some()),
+            ("--retry-gpu", args.retry_gpu.is_some()),
+        ];
+        if let Some((flag, _)) = local_queue.iter().find(|(_, given)| *given) {
+            bail!(
+                "{flag} is for this machine's GPU queue; a run on Slurm waits in Slurm's queue \
+                 (ask it for GPUs with --gpus N, or pass options with --sbatch-arg)"
+            );
+        }
+        slurm.gpus = args.gpus;
+    }
     let spec = RunSpec {
         name: args.name,
         command: args.command,
@@ -29,8 +50,18 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics: args.metrics,
         alerts: args.alerts,
         agent_session: args.agent_session,
+        slurm,
     };
-    let (client, _) = ctx.connect().await?;
+    let (client, notes) = ctx.connect().await?;
+    if spec.slurm.is_some() {
+        let run = client.call(&spec).await?;
+        let run = until_submitted(&client, notes, run).await?;
+        if run.status.is_terminal() {
+            eprintln!("reagent: {}", summary(&run));
+            return Ok(ExitCode::FAILURE);
+        }
+        return print_started(&run, args.json);
+    }
     let queued = args.gpus.is_some()
         || !args.gpu_ids.is_empty()
         || args.priority.is_some()
@@ -50,6 +81,65 @@ pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         client.call(&spec).await?
     };
     print_started(&run, args.json)
+}
+
+/// The run once Slurm took its job (it then waits in Slurm's queue) or refused it (it then
+/// failed, in Slurm's words): a job Slurm refuses is an error of `reagent run` itself.
+async fn until_submitted(
+    client: &Client,
+    notes: Notifications,
+    run: RunInfo,
+) -> anyhow::Result<RunInfo> {
+    let submitting = |run: &RunInfo| {
+        !run.status.is_terminal() && run.executor.slurm().is_some_and(|s| s.job.is_none())
+    };
+    let (hello, mut updates) = client.subscribe(notes, "reagent run").await?;
+    let id = run.id.clone();
+    let newer = |runs: Vec<RunInfo>| runs.into_iter().find(|other| other.id == id);
+    let mut run = match hello.sync {
+        Sync::Snapshot(snapshot) => newer(snapshot.runs).unwrap_or(run),
+        Sync::Events { .. } => run,
+    };
+    while submitting(&run) {
+        run = match updates.next().await? {
+            Some(Update::Event(Event {
+                kind: EventKind::Run { run: changed },
+                ..
+            })) if changed.id == id => changed,
+            Some(Update::Resynced(Some(snapshot))) => newer(snapshot.runs).unwrap_or(run),
+            Some(_) => run,
+            None => bail!("the daemon went away while it submitted run {id}"),
+        };
+    }
+    Ok(run)
+}
+
+/// What `--on slurm` and its flags ask of Slurm; `None` for a run here, which refuses the
+/// flags that only Slurm reads.
+pub(super) fn slurm_spec(args: SlurmArgs) -> anyhow::Result<Option<SlurmSpec>> {
+    if args.on == Some(On::Slurm) {
+        return Ok(Some(SlurmSpec {
+            partition: args.partition,
+            gpus: None,
+            cpus: args.cpus,
+            mem: args.mem,
+            time: args.time,
+            account: args.account,
+            sbatch_args: args.sbatch_args,
+        }));
+    }
+    let slurm_only = [
+        ("--partition", args.partition.is_some()),
+        ("--cpus", args.cpus.is_some()),
+        ("--mem", args.mem.is_some()),
+        ("--time", args.time.is_some()),
+        ("--account", args.account.is_some()),
+        ("--sbatch-arg", !args.sbatch_args.is_empty()),
+    ];
+    if let Some((flag, _)) = slurm_only.iter().find(|(_, given)| *given) {
+        bail!("{flag} is what a run asks of Slurm: add --on slurm");
+    }
+    Ok(None)
 }
 
 /// Says which run a command started: its id, for scripts to keep, or the run as JSON.
@@ -79,12 +169,15 @@ pub async fn list(ctx: &Ctx, args: RunsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runs as an aligned table, one line per run; a queued run says what it waits for.
+/// The runs as an aligned table, one line per run; a queued run says what it waits for (a
+/// run on Slurm also what Slurm said last), and every run where it executes.
 pub fn table(runs: &[RunInfo], now: i64) -> String {
     let mut rows = vec![
-        ["ID", "NAME", "STATUS", "EXIT", "RUNTIME", "COMMAND"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "ID", "NAME", "STATUS", "EXIT", "RUNTIME", "WHERE", "COMMAND",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for run in runs {
         let exit = match (run.exit_code, run.signal) {
@@ -92,8 +185,11 @@ pub fn table(runs: &[RunInfo], now: i64) -> String {
             (None, Some(signal)) => format!("sig{signal}"),
             (None, None) => "-".into(),
         };
+        let on_slurm = run.executor.slurm().is_some();
         let status = match (&run.reason, run.status) {
             (Some(reason), RunStatus::Queued) => format!("queued ({reason})"),
+            // Why Slurm cannot be asked about a running job, say.
+            (Some(reason), RunStatus::Running) if on_slurm => format!("running ({reason})"),
             _ => run.status.to_string(),
         };
         // Output missing from the log is said where runs are listed; `logs` has the marker.
@@ -108,6 +204,7 @@ pub fn table(runs: &[RunInfo], now: i64) -> String {
             status,
             exit,
             run.runtime_ms(now).map_or("-".into(), format_duration_ms),
+            run.executor.describe(),
             run.command_line(),
         ]);
     }
@@ -199,16 +296,56 @@ mod tests {
         .unwrap();
         let text = table(std::slice::from_ref(&run), 0);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "ID        NAME   STATUS  EXIT  RUNTIME  COMMAND");
+        assert_eq!(
+            lines[0],
+            "ID        NAME   STATUS  EXIT  RUNTIME  WHERE  COMMAND"
+        );
         assert_eq!(
             lines[1],
-            "ab12cd34  train  failed  3     42s      python train.py"
+            "ab12cd34  train  failed  3     42s      local  python train.py"
         );
         run.exit_code = None;
         run.signal = Some(9);
         assert!(table(std::slice::from_ref(&run), 0).contains("sig9"));
         run.status = RunStatus::Queued;
         run.reason = Some("waiting for 1 GPU: 0 of 2 free".into());
-        assert!(table(&[run], 0).contains("queued (waiting for 1 GPU: 0 of 2 free)"));
+        assert!(
+            table(std::slice::from_ref(&run), 0)
+                .contains("queued (waiting for 1 GPU: 0 of 2 free)")
+        );
+        run.executor = reagent::slurm::Executor::Slurm(reagent::slurm::SlurmJob {
+            job: Some("1234".into()),
+            cluster: Some("tiger".into()),
+            stop_by: None,
+        });
+        run.reason = Some("waiting in Slurm's queue: Priority".into());
+        let text = table(&[run], 0);
+        assert!(
+            text.contains("queued (waiting in Slurm's queue: Priority)"),
+            "{text}"
+        );
+        assert!(text.contains("slurm:1234@tiger"), "{text}");
+    }
+
+    #[test]
+    fn slurm_flags_need_on_slurm_and_make_its_spec() {
+        let flags = SlurmArgs {
+            time: Some("0:01".into()),
+            ..SlurmArgs::default()
+        };
+        let err = slurm_spec(flags).unwrap_err().to_string();
+        assert_eq!(err, "--time is what a run asks of Slurm: add --on slurm");
+        let flags = SlurmArgs {
+            on: Some(On::Slurm),
+            partition: Some("gpu".into()),
+            ..SlurmArgs::default()
+        };
+        let spec = slurm_spec(flags).unwrap().unwrap();
+        assert_eq!(spec.partition.as_deref(), Some("gpu"));
+        let local = SlurmArgs {
+            on: Some(On::Local),
+            ..SlurmArgs::default()
+        };
+        assert_eq!(slurm_spec(local).unwrap(), None);
     }
 }

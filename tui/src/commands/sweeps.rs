@@ -1,4 +1,5 @@
-//! `reagent sweep`, `sweep stop`, `sweeps` (and `sweep show`, in [`show`]).
+//! `reagent sweep` (here or on Slurm), `sweep stop`, `sweeps` (and `sweep show`, in
+//! [`show`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,8 +10,10 @@ use reagent::protocol::{ListRuns, StopSweep};
 use reagent::run::{RunInfo, RunStatus};
 use reagent::sweep::{ListSweeps, Parameter, SweepInfo, SweepSpec};
 
+use reagent::slurm::SlurmSpec;
+
 use super::{Ctx, aligned, print_json};
-use crate::cli::{SweepAction, SweepCmd};
+use crate::cli::{On, SweepAction, SweepCmd};
 use crate::sanitize;
 
 mod show;
@@ -33,6 +36,7 @@ pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
         None => {
             let json = cmd.json;
             let mut spec = spec_from(cmd)?;
+            let on_slurm = spec.slurm.is_some();
             spec.client_env = ctx.transport.run_env();
             let (client, _) = ctx.connect().await?;
             let info = client.call(&spec).await?;
@@ -43,6 +47,10 @@ pub async fn sweep(ctx: &Ctx, cmd: SweepCmd) -> anyhow::Result<ExitCode> {
                     "no limit".into()
                 } else {
                     format!("{} at once", info.parallel)
+                };
+                let limit = match on_slurm {
+                    true => format!("{limit}, on Slurm"),
+                    false => limit,
                 };
                 println!(
                     "sweep {} ({}): {} runs, {limit}",
@@ -85,6 +93,28 @@ fn spec_from(cmd: SweepCmd) -> anyhow::Result<SweepSpec> {
     if spec.command.is_empty() {
         bail!("no command: give one after `--` (with {{NAME}} placeholders) or in the sweep file");
     }
+    spec.slurm = match cmd.slurm.on {
+        // The flags over the file's `[slurm]` table.
+        Some(On::Slurm) => {
+            let file = spec.slurm.take().unwrap_or_default();
+            super::runs::slurm_spec(cmd.slurm)?.map(|flags| SlurmSpec {
+                partition: flags.partition.or(file.partition),
+                gpus: file.gpus,
+                cpus: flags.cpus.or(file.cpus),
+                mem: flags.mem.or(file.mem),
+                time: flags.time.or(file.time),
+                account: flags.account.or(file.account),
+                sbatch_args: file
+                    .sbatch_args
+                    .into_iter()
+                    .chain(flags.sbatch_args)
+                    .collect(),
+            })
+        }
+        Some(On::Local) => None,
+        // As the file says; flags only Slurm reads are refused.
+        None => super::runs::slurm_spec(cmd.slurm)?.or(spec.slurm),
+    };
     spec.name = cmd.name.or(spec.name);
     spec.parallel = cmd.parallel.unwrap_or(spec.parallel);
     spec.gpus = cmd.gpus.unwrap_or(spec.gpus);
@@ -196,6 +226,38 @@ mod tests {
     use reagent::sweep::{Distribution, Method};
 
     use super::*;
+
+    #[test]
+    fn a_sweep_goes_to_slurm_from_its_file_or_its_flags() {
+        use clap::Parser as _;
+        let file = "command = [\"x\", \"{a}\"]\n[parameters.a]\nvalues = [1]\n\
+                    [slurm]\npartition = \"gpu\"\ntime = \"1:00\"\n";
+        let spec = parse_file(file).unwrap();
+        let slurm = spec.slurm.unwrap();
+        assert_eq!(
+            (slurm.partition.as_deref(), slurm.time.as_deref()),
+            (Some("gpu"), Some("1:00"))
+        );
+        let args = [
+            "reagent",
+            "sweep",
+            "--grid",
+            "a=1,2",
+            "--parallel",
+            "2",
+            "--on",
+            "slurm",
+        ];
+        let cli =
+            crate::cli::Cli::try_parse_from(args.iter().chain(&["--time", "0:01", "--", "x"]))
+                .unwrap();
+        let Some(crate::cli::Command::Sweep(cmd)) = cli.command else {
+            panic!("not a sweep")
+        };
+        let spec = spec_from(cmd).unwrap();
+        assert_eq!(spec.slurm.unwrap().time.as_deref(), Some("0:01"));
+        assert_eq!(spec.parallel, 2);
+    }
 
     #[test]
     fn a_sweep_file_takes_numbers_and_ranges() {

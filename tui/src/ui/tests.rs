@@ -38,6 +38,7 @@ pub(super) fn run(
         wandb: None,
         lost_output: None,
         agent_session: None,
+        executor: Default::default(),
     }
 }
 

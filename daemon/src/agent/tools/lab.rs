@@ -150,7 +150,8 @@ pub const SWEEP_START: Builtin = Builtin {
             "count": {"type": "integer", "minimum": 1},
             "parameters": {"type": "object", "description": "name → {\"values\": [..]} or {\"min\": x, \"max\": y, \"log\": bool}"},
             "parallel": {"type": "integer", "minimum": 0},
-            "gpus": {"type": "integer", "minimum": 0, "description": "GPUs per run"}
+            "gpus": {"type": "integer", "minimum": 0, "description": "GPUs per run"},
+            "slurm": super::runs::slurm_schema()
         }, "required": ["command", "parameters"]})
     },
     action: Some(|ctx, value| {

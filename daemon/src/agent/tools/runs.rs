@@ -8,6 +8,7 @@ use std::time::Duration;
 use reagent::gpu::GpuRequest;
 use reagent::protocol::{ListRuns, RerunRun, StopRun, SubmitRun};
 use reagent::run::{RunInfo, RunSpec};
+use reagent::slurm::SlurmSpec;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -143,6 +144,8 @@ struct StartArgs {
     metrics_file: Option<PathBuf>,
     #[serde(default)]
     alerts: Vec<String>,
+    #[serde(default)]
+    slurm: Option<SlurmSpec>,
 }
 
 impl StartArgs {
@@ -161,15 +164,17 @@ impl StartArgs {
             metrics: self.metrics_file,
             alerts: self.alerts,
             agent_session: Some(ctx.session.id.clone()),
+            slurm: self.slurm,
             ..RunSpec::default()
         };
         (spec, self.gpus)
     }
 }
 
-/// Starts a run as `reagent run` does: through the queue when it needs GPUs.
+/// Starts a run as `reagent run` does: through the local GPU queue when it needs GPUs here
+/// (on Slurm, GPUs are Slurm's to give).
 fn start(ctx: &Ctx<'_>, spec: RunSpec, gpus: u32) -> Result<RunInfo, String> {
-    let started = if gpus > 0 {
+    let started = if gpus > 0 && spec.slurm.is_none() {
         let submit = SubmitRun {
             spec,
             gpus: GpuRequest {
@@ -191,7 +196,8 @@ pub const START: Builtin = Builtin {
     name: "run_start",
     description: "Start a run: a command in a terminal of its own that outlives the agent, \
                   with its output logged, metrics read from REAGENT_METRICS_FILE (JSON lines) \
-                  and alerts raised to this session. With `gpus`, it waits in the GPU queue.",
+                  and alerts raised to this session. With `gpus`, it waits in the GPU queue; \
+                  with `slurm`, it is a Slurm job instead.",
     schema: || {
         json!({"type": "object", "properties": {
             "command": {"description": "argv, or one shell line", "oneOf": [
@@ -203,7 +209,8 @@ pub const START: Builtin = Builtin {
             "env": {"type": "object", "additionalProperties": {"type": "string"}},
             "gpus": {"type": "integer", "minimum": 0},
             "metrics_file": {"type": "string", "description": "the metrics file the job writes, relative to cwd"},
-            "alerts": {"type": "array", "items": {"type": "string"}, "description": "rules like `loss > 5`"}
+            "alerts": {"type": "array", "items": {"type": "string"}, "description": "rules like `loss > 5`"},
+            "slurm": slurm_schema()
         }, "required": ["command"]})
     },
     action: Some(|ctx, value| {
@@ -216,6 +223,19 @@ pub const START: Builtin = Builtin {
     }),
 };
 
+/// The schema of a request to run on Slurm instead of here.
+pub fn slurm_schema() -> Value {
+    json!({"type": "object", "description": "run as a Slurm job instead of here (its GPUs in `gpus` here)", "properties": {
+        "partition": {"type": "string"},
+        "gpus": {"type": "integer", "minimum": 0},
+        "cpus": {"type": "integer", "minimum": 1},
+        "mem": {"type": "string", "description": "e.g. 32G"},
+        "time": {"type": "string", "description": "e.g. 4:00:00"},
+        "account": {"type": "string"},
+        "sbatch_args": {"type": "array", "items": {"type": "string"}}
+    }})
+}
+
 /// `$ CMD` in DIR, with what else the run gets: what a person approves.
 fn describe_start(spec: &RunSpec, gpus: u32) -> String {
     let mut text = format!("$ {}", reagent::shell::line(&spec.command));
@@ -225,7 +245,23 @@ fn describe_start(spec: &RunSpec, gpus: u32) -> String {
     if let Some(name) = &spec.name {
         text.push_str(&format!("\n  named {name}"));
     }
-    if gpus > 0 {
+    if let Some(slurm) = &spec.slurm {
+        text.push_str("\n  on Slurm");
+        let asks = [
+            ("partition", slurm.partition.clone()),
+            ("gpus", slurm.gpus.map(|n| n.to_string())),
+            ("cpus", slurm.cpus.map(|n| n.to_string())),
+            ("mem", slurm.mem.clone()),
+            ("time", slurm.time.clone()),
+            ("account", slurm.account.clone()),
+        ];
+        for (key, value) in asks.into_iter().filter_map(|(k, v)| Some((k, v?))) {
+            text.push_str(&format!(" {key}={value}"));
+        }
+        for arg in &slurm.sbatch_args {
+            text.push_str(&format!(" {arg}"));
+        }
+    } else if gpus > 0 {
         text.push_str(&format!("\n  on {gpus} GPU(s)"));
     }
     for (key, value) in &spec.env {
@@ -403,6 +439,20 @@ mod tests {
         assert_eq!(
             describe_start(&spec, 1),
             "$ sh -c 'make -j2'\n  in /work\n  on 1 GPU(s)\n  env LR=3e-4\n  alert when loss > 5"
+        );
+        let slurm = RunSpec {
+            command: vec!["python".into(), "train.py".into()],
+            slurm: Some(SlurmSpec {
+                partition: Some("debug".into()),
+                time: Some("0:10".into()),
+                sbatch_args: vec!["--qos=high".into()],
+                ..SlurmSpec::default()
+            }),
+            ..RunSpec::default()
+        };
+        assert_eq!(
+            describe_start(&slurm, 1),
+            "$ python train.py\n  on Slurm partition=debug time=0:10 --qos=high"
         );
     }
 
