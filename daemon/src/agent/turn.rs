@@ -93,10 +93,10 @@ async fn run_calls(
     record(daemon, session, answer, results);
 }
 
-/// The answer as it is now.
+/// The answer as it is now, if it is still in the session.
 fn find(daemon: &Daemon, session: &SessionInfo, answer: &str) -> Option<MessageInfo> {
-    let messages = daemon.state().messages(&session.id).ok()?;
-    messages.into_iter().find(|m| m.id == answer)
+    let message = daemon.state().message(answer).ok()??;
+    (message.session == session.id).then_some(message)
 }
 
 /// Appends the results to the answer, read afresh (a client may have changed nothing, but

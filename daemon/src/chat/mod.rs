@@ -220,6 +220,8 @@ async fn answer_in_turn(
         cancelled.borrow_and_update();
         for _ in 0..MAX_ROUNDS {
             relay::answer(&daemon, &session, &answer, &mut cancelled).await;
+            // Let the connections send the answer's end before its tools run.
+            tokio::task::yield_now().await;
             match call_tools(&daemon, &session, &answer, &mut cancelled).await {
                 Some(next) => answer = next,
                 None => break,
@@ -242,8 +244,7 @@ async fn call_tools(
     let (info, calls) = {
         let state = daemon.state();
         let info = state.sessions().iter().find(|s| s.id == session)?.clone();
-        let messages = state.messages(session).ok()?;
-        let ended = messages.into_iter().find(|m| m.id == answer)?;
+        let ended = state.message(answer).ok()??;
         let calls = ended.status == MessageStatus::Complete
             && ended.parts.iter().any(|p| p.kind == PartKind::ToolCall);
         (info, calls)

@@ -159,6 +159,14 @@ impl State {
         }
     }
 
+    /// One message as it stands now: streaming, or as stored.
+    pub fn message(&self, id: &str) -> anyhow::Result<Option<MessageInfo>> {
+        match self.chat.streaming.get(id) {
+            Some(live) => Ok(Some(live.clone())),
+            None => self.store().load_message(id),
+        }
+    }
+
     /// A session's messages from the store, with answers still streaming as they stand now.
     pub fn messages(&self, session: &str) -> anyhow::Result<Vec<MessageInfo>> {
         let mut messages = self.store().load_messages(session)?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use reagent::chat::{MessageInfo, MessageStatus, Role, SessionInfo, UsageReport, UsageTotals};
-use rusqlite::{Connection, OpenFlags, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Row, params};
 
 use super::Store;
 
@@ -98,12 +98,22 @@ impl Store {
 
     /// A session's messages, oldest first.
     pub fn load_messages(&self, session: &str) -> anyhow::Result<Vec<MessageInfo>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, session, role, status, parts, error, usage, created_at FROM messages
              WHERE session = ?1 ORDER BY created_at, rowid",
         )?;
         let rows = stmt.query_map([session], message_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One message by id, if it is stored: what the agent reads of an answer that ended,
+    /// without reading its whole session.
+    pub fn load_message(&self, id: &str) -> anyhow::Result<Option<MessageInfo>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, session, role, status, parts, error, usage, created_at FROM messages
+             WHERE id = ?1",
+        )?;
+        Ok(stmt.query_row([id], message_from_row).optional()?)
     }
 
     /// Writes a streaming answer as it stands, without an event: so a daemon killed
