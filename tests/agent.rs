@@ -571,3 +571,35 @@ fn a_wild_loop_survives_a_daemon_restart_and_stops_on_request() {
     assert!(out.contains("ended: stopped"), "{out}");
     assert_eq!(status()["end"], "stopped");
 }
+
+#[test]
+fn a_turn_that_never_stops_calling_tools_ends_at_its_limit_and_the_cli_follows_it() {
+    let llm = ScriptLlm::start();
+    let (env, session) = agent_env(&llm, "openai", "");
+    // A model that calls a read-only tool in every answer, as far as the turn lets it.
+    llm.push((0..25).map(|i| call(&format!("c{i}"), "runs_list", json!({"limit": 1}))));
+    let out = env.run(&["chat", "-s", &session, "look forever"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("→ runs_list"),
+        "the CLI tells each call: {stderr}"
+    );
+    assert!(stderr.contains("limit of 25 answers"), "{stderr}");
+    let answers: Vec<Value> = history(&env, &session)
+        .into_iter()
+        .filter(|m| m["role"] == "assistant")
+        .collect();
+    assert_eq!(
+        answers.len(),
+        26,
+        "25 answers, then the one that ends the turn"
+    );
+    assert_eq!(answers[25]["status"], "error");
+    assert_eq!(parts(&env, &session, "tool_result").len(), 25);
+    assert_eq!(
+        llm.requests().len(),
+        25,
+        "the model is not asked a 26th time"
+    );
+}

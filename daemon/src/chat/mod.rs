@@ -218,14 +218,23 @@ async fn answer_in_turn(
     while let Some(mut answer) = queue.recv().await {
         // A cancel sent before this answer started is not for it.
         cancelled.borrow_and_update();
-        for _ in 0..MAX_ROUNDS {
+        let mut rounds = 1;
+        loop {
             relay::answer(&daemon, &session, &answer, &mut cancelled).await;
             // Let the connections send the answer's end before its tools run.
             tokio::task::yield_now().await;
-            match call_tools(&daemon, &session, &answer, &mut cancelled).await {
-                Some(next) => answer = next,
-                None => break,
+            let Some(next) = call_tools(&daemon, &session, &answer, &mut cancelled).await else {
+                break;
+            };
+            if rounds == MAX_ROUNDS {
+                let why = format!(
+                    "the turn reached its limit of {MAX_ROUNDS} answers; send a message to go on"
+                );
+                relay::fail(&daemon, &next, why);
+                break;
             }
+            rounds += 1;
+            answer = next;
         }
         turns.send_modify(|turns| *turns = turns.saturating_sub(1));
     }

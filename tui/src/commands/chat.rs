@@ -131,6 +131,10 @@ pub async fn chat(ctx: &Ctx, args: ChatArgs) -> anyhow::Result<ExitCode> {
             {
                 shown.next_answer();
                 answer = message;
+                // A turn cut short ends on an answer that never streams.
+                if answer.status.is_terminal() {
+                    return shown.finish(&answer).await;
+                }
             }
             EventKind::Approval { approval }
                 if approval.session == answer.session

@@ -33,15 +33,15 @@ pub async fn answer(
     id: &str,
     cancelled: &mut watch::Receiver<u64>,
 ) {
-    let fail = |why| finish(&mut daemon.state(), id, Ending::failed(why));
+    let failed = |why| fail(daemon, id, why);
     let (session, history) = match conversation(daemon, session) {
         Ok(found) => found,
-        Err(why) => return fail(why),
+        Err(why) => return failed(why),
     };
     let tools = daemon.chat.tools(daemon, &session).await;
     let (provider, key, request) = match prepare(daemon, &session, &history, id, tools) {
         Ok(prepared) => prepared,
-        Err(why) => return fail(why),
+        Err(why) => return failed(why),
     };
     update(&mut daemon.state(), id, |message| {
         message.status = MessageStatus::Streaming;
@@ -417,6 +417,11 @@ fn update(state: &mut State, id: &str, change: impl FnOnce(&mut MessageInfo)) {
     if let Err(err) = state.save_message(message) {
         tracing::error!("cannot record answer {id}: {err}");
     }
+}
+
+/// Ends answer `id` failed for `why` (before it streamed anything, or instead of streaming).
+pub(super) fn fail(daemon: &Daemon, id: &str, why: String) {
+    finish(&mut daemon.state(), id, Ending::failed(why));
 }
 
 /// Records how the answer ended, with its usage, cost and speed (each only when known).
