@@ -603,3 +603,40 @@ fn a_turn_that_never_stops_calling_tools_ends_at_its_limit_and_the_cli_follows_i
         "the model is not asked a 26th time"
     );
 }
+
+#[test]
+fn a_sessions_policy_set_from_the_cli_denies_or_lets_acting_tools_run_without_asking() {
+    let llm = ScriptLlm::start();
+    let (env, session) = agent_env(&llm, "openai", "");
+    let out = env.ok(&["session", "agent", &session, "--mode", "deny"]);
+    assert!(out.contains("tools on, acting tools deny"), "{out}");
+    llm.push([
+        call("d1", "shell", json!({"command": "touch denied"})),
+        Reply::Text("ok"),
+    ]);
+    send(&env, &session, "touch it");
+    turn_over(&env, &session);
+    let denied = &parts(&env, &session, "tool_result")[0];
+    assert_eq!(denied["error"], true);
+    assert!(
+        denied["text"].as_str().expect("text").contains("denied"),
+        "{denied}"
+    );
+    assert!(env.runs().is_empty() && approvals(&env).is_empty());
+
+    env.ok(&["session", "agent", &session, "--mode", "auto"]);
+    llm.push([
+        call("a1", "shell", json!({"command": "echo allowed"})),
+        Reply::Text("ok"),
+    ]);
+    send(&env, &session, "echo it");
+    turn_over(&env, &session);
+    let ran = &parts(&env, &session, "tool_result")[1];
+    assert!(
+        ran["text"].as_str().expect("text").contains("allowed"),
+        "{ran}"
+    );
+    assert!(approvals(&env).is_empty(), "auto asks nobody");
+    let out = env.ok(&["session", "agent", &session, "--off"]);
+    assert!(out.contains("tools off"), "{out}");
+}

@@ -558,6 +558,11 @@ pub enum AlertAction {
     },
 }
 
+fn parse_mode(text: &str) -> Result<reagent::agent::PolicyMode, String> {
+    serde_json::from_value(serde_json::Value::String(text.into()))
+        .map_err(|_| format!("expected ask, auto or deny, got `{text}`"))
+}
+
 fn parse_choice(text: &str) -> Result<reagent::alert::Choice, String> {
     reagent::alert::Choice::parse(text)
         .ok_or_else(|| format!("expected ignore, stop or chat, got `{text}`"))
@@ -597,6 +602,23 @@ pub enum SessionAction {
     Cancel {
         /// Session id, title or unique id prefix.
         session: String,
+    },
+    /// Turn a session's tools on or off, and set how its acting tools run.
+    Agent {
+        /// Session id, title or unique id prefix.
+        session: String,
+        /// Tools on.
+        #[arg(long, conflicts_with = "off")]
+        on: bool,
+        /// Tools off.
+        #[arg(long)]
+        off: bool,
+        /// ask (the default), auto (acting tools run without asking) or deny.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<reagent::agent::PolicyMode>,
+        /// An acting tool that runs without asking (repeatable; replaces the list).
+        #[arg(long = "auto", value_name = "TOOL")]
+        auto: Vec<String>,
     },
 }
 

@@ -451,6 +451,33 @@ pub async fn session(ctx: &Ctx, action: SessionAction) -> anyhow::Result<ExitCod
         SessionAction::Cancel { session } => {
             client.call(&CancelChat { session }).await?;
         }
+        SessionAction::Agent {
+            session,
+            on,
+            off,
+            mode,
+            auto,
+        } => {
+            let set = reagent::protocol::SetSessionAgent {
+                session,
+                enabled: (on || off).then_some(on),
+                mode,
+                auto: (!auto.is_empty()).then_some(auto),
+            };
+            let info = client.call(&set).await?;
+            let policy = &info.agent;
+            let auto: Vec<&str> = policy.auto.iter().map(String::as_str).collect();
+            println!(
+                "{}: tools {}, acting tools {}{}",
+                sanitize::line(info.label()),
+                if policy.enabled { "on" } else { "off" },
+                format!("{:?}", policy.mode).to_lowercase(),
+                match auto.is_empty() {
+                    true => String::new(),
+                    false => format!(", without asking: {}", sanitize::line(&auto.join(", "))),
+                }
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
