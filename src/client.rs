@@ -381,16 +381,28 @@ pub fn daemon_binary() -> PathBuf {
     sibling.unwrap_or_else(|| PathBuf::from("reagentd"))
 }
 
+/// The glibc setting of how many malloc arenas a process may use.
+const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
+
 /// Starts `reagentd --background` and waits until it listens (it prints `ready`) or says why
 /// it could not. Losing a start race to another client's daemon counts as success.
 pub async fn start_daemon() -> Result<()> {
     let binary = daemon_binary();
-    let mut child = tokio::process::Command::new(&binary)
+    let mut command = tokio::process::Command::new(&binary);
+    command
         .arg("--background")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .process_group(0)
+        .process_group(0);
+    // One malloc arena: a long-lived daemon whose big replies are encoded now on one worker
+    // thread, now on another, otherwise keeps each thread's freed megabytes in its own arena,
+    // and its memory grows with every burst instead of being reused. (A user's own setting
+    // wins.)
+    if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
+        command.env(MALLOC_ARENA_MAX, "1");
+    }
+    let mut child = command
         .spawn()
         .map_err(Error::io("start the daemon", &binary))?;
     let stdout = child
