@@ -1,6 +1,7 @@
 //! Shared bench plumbing for `daemon/benches/spine.rs` and `tui/benches/cockpit.rs`: the
 //! result table and its statistics, readings from `/proc`, signals through the system call,
-//! polling, PTY spawning and reading, and a hermetic `REAGENT_DIR`.
+//! polling, PTY spawning and reading, a hermetic `REAGENT_DIR`, and how a stand-in provider
+//! on loopback reads its requests.
 //!
 //! It lives at the repository root, outside both packages, because the two benches belong to
 //! different crates and neither crate should export bench helpers; each bench includes it with
@@ -15,6 +16,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt as _;
 
 use anyhow::{Context as _, bail};
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
@@ -511,5 +514,77 @@ impl Drop for BenchDaemon {
             let _ = signal(child.id(), Signal::KILL);
             let _ = child.wait();
         }
+    }
+}
+
+/// Proxy variables removed from a daemon's environment in benches whose provider is a
+/// stand-in on loopback: loopback must stay loopback.
+pub const PROXY_VARS: [&str; 6] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
+/// Reads one request a stand-in provider gets: its body when it is `POST /v1/chat/completions` (with a length or
+/// chunked), `None` for anything else or a client that left.
+pub async fn read_chat_request(
+    stream: &mut tokio::net::TcpStream,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(None);
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    if !head.starts_with("POST /v1/chat/completions ") {
+        return Ok(None);
+    }
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.trim().to_ascii_lowercase())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            if let Some(body) = dechunk(&buf[head_end..]) {
+                return Ok(Some(body));
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+    let length = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(buf[head_end..head_end + length].to_vec()))
+}
+
+/// A chunked body, once its last chunk is in `raw`.
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&raw[..end]).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
     }
 }

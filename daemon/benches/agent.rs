@@ -85,7 +85,7 @@ use reagent::time::now_ms;
 use reagentd::store::Store;
 use serde_json::{Value, json};
 use support::{BenchDaemon, Stats, Table, median};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 /// Runs in the store: the size.
 const RUNS: usize = 10_000;
@@ -123,15 +123,6 @@ const MODEL: &str = "mock/agent";
 const KEY: &str = "sk-agent-bench";
 /// The environment variable the daemon reads the key from.
 const KEY_VAR: &str = "MOCK_KEY";
-/// Proxy variables removed from the daemon's environment: loopback must stay loopback.
-const PROXY_VARS: [&str; 6] = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
 /// Who the bench says it is in `hello`.
 const CLIENT_NAME: &str = "agent-bench";
 /// A multiplier that is odd, so `i * ID_SPREAD` (mod 2^32) gives every run a distinct id.
@@ -380,33 +371,12 @@ async fn serve(
     calls: &AtomicU64,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut buf = Vec::with_capacity(16 * 1024);
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(());
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(());
-        }
-    }
-    let request = Instant::now();
-    if !head.starts_with("POST /v1/chat/completions ") {
+    let Some(body) = support::read_chat_request(&mut stream).await? else {
         let refusal = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         return stream.write_all(refusal).await;
-    }
-    let body: Value = serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or_default();
+    };
+    let request = Instant::now();
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let last = body["messages"]
         .as_array()
         .and_then(|messages| messages.last())
@@ -651,7 +621,7 @@ impl Agent {
             );
             std::fs::write(dir.join("config.toml"), config).context("write config.toml")?;
             command.env(KEY_VAR, KEY);
-            for var in PROXY_VARS {
+            for var in support::PROXY_VARS {
                 command.env_remove(var);
             }
             spawned = Instant::now();

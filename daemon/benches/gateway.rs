@@ -53,7 +53,7 @@ use anyhow::{Context as _, bail, ensure};
 use reagent::client::Client;
 use reagent::protocol::CreateToken;
 use support::{BenchDaemon, Table, median, mib};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 /// Chunks in the measured stream.
 const CHUNKS: usize = 20_000;
@@ -92,15 +92,6 @@ const KEY: &str = "sk-gateway-bench";
 const KEY_VAR: &str = "MOCK_KEY";
 /// The bench's reagent token's name.
 const TOKEN_NAME: &str = "bench";
-/// Proxy variables removed from the daemon's environment: loopback must stay loopback.
-const PROXY_VARS: [&str; 6] = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
 /// The user's message in every request.
 const PROMPT: &str = "count";
 
@@ -374,7 +365,7 @@ async fn accept(listener: std::net::TcpListener) {
 /// Reads one request and answers it with the stream its model name asks for, then closes.
 async fn serve(mut stream: tokio::net::TcpStream, scripts: &Scripts) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let Some(body) = read_request(&mut stream).await? else {
+    let Some(body) = support::read_chat_request(&mut stream).await? else {
         let refusal = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         return stream.write_all(refusal).await;
     };
@@ -408,65 +399,6 @@ async fn serve(mut stream: tokio::net::TcpStream, scripts: &Scripts) -> std::io:
     stream.shutdown().await
 }
 
-/// Reads one request: its body when it is `POST /v1/chat/completions` (with a length or
-/// chunked), `None` for anything else or a client that left.
-async fn read_request(stream: &mut tokio::net::TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::with_capacity(8 * 1024);
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(None);
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    if !head.starts_with("POST /v1/chat/completions ") {
-        return Ok(None);
-    }
-    let header = |name: &str| {
-        head.lines()
-            .filter_map(|line| line.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.trim().to_ascii_lowercase())
-    };
-    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        loop {
-            if let Some(body) = dechunk(&buf[head_end..]) {
-                return Ok(Some(body));
-            }
-            if stream.read_buf(&mut buf).await? == 0 {
-                return Ok(None);
-            }
-        }
-    }
-    let length = header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(None);
-        }
-    }
-    Ok(Some(buf[head_end..head_end + length].to_vec()))
-}
-
-/// A chunked body, once its last chunk is in `raw`.
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size = std::str::from_utf8(&raw[..end]).ok()?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        raw = &raw[end + 2..];
-        if size == 0 {
-            return Some(body);
-        }
-        body.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The daemon
 // ---------------------------------------------------------------------------------------
@@ -496,7 +428,7 @@ impl Gateway {
             );
             std::fs::write(dir.join("config.toml"), config).context("write config.toml")?;
             command.env(KEY_VAR, KEY);
-            for var in PROXY_VARS {
+            for var in support::PROXY_VARS {
                 command.env_remove(var);
             }
             Ok(())

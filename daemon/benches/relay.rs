@@ -58,7 +58,7 @@ use reagent::protocol::{
 };
 use reagentd::llm::{ChatMessage, ChatRequest, ProviderKind, StreamEvent};
 use support::{BenchDaemon, Stats, Table, median};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 /// The text of every scripted delta.
 const TOKEN: &str = "tok ";
@@ -83,15 +83,6 @@ const PROMPT: &str = "count";
 const KEY: &str = "sk-relay-bench";
 /// The environment variable the daemon reads the key from.
 const KEY_VAR: &str = "MOCK_KEY";
-/// Proxy variables removed from the daemon's environment: loopback must stay loopback.
-const PROXY_VARS: [&str; 6] = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
 /// Who the bench says it is in `hello`.
 const CLIENT_NAME: &str = "relay-bench";
 
@@ -302,34 +293,12 @@ async fn serve(
     log: &Mutex<Option<Served>>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut buf = Vec::with_capacity(8 * 1024);
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(());
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(());
-        }
-    }
-    let request = Instant::now();
-    if !head.starts_with("POST /v1/chat/completions ") {
+    let Some(body) = support::read_chat_request(&mut stream).await? else {
         let refusal = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         return stream.write_all(refusal).await;
-    }
-    let body: serde_json::Value =
-        serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or_default();
+    };
+    let request = Instant::now();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = body["model"].as_str().unwrap_or_default();
     let (count, pace) = script(model);
     let mut out = Vec::with_capacity(WRITE_BYTES + 1024);
@@ -1141,7 +1110,7 @@ fn start_daemon(mock: &Mock) -> anyhow::Result<BenchDaemon> {
         );
         std::fs::write(dir.join("config.toml"), config).context("write config.toml")?;
         command.env(KEY_VAR, KEY);
-        for var in PROXY_VARS {
+        for var in support::PROXY_VARS {
             command.env_remove(var);
         }
         Ok(())
